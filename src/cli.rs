@@ -1,0 +1,257 @@
+//! The command line (SPEC §10): `run` (the default), `check`, `decide`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use serde_json::{Value, json};
+use time::Date;
+use time::macros::format_description;
+
+use crate::config::{self, Config};
+use crate::policy::{self, Outcome, RequestHead, Verdict, wire};
+
+/// Exit codes, after sysexits.h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// `EX_USAGE`: the configuration was refused.
+    BadConfig = 64,
+    /// `EX_DATAERR`: the request given to `decide` is not usable.
+    BadInput = 65,
+    /// The gateway could not start.
+    Failure = 1,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "modegate",
+    version,
+    about = "Enforces third-party application security modes in front of an authorization server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (the default command).
+    Run {
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Take over the listening sockets of a running instance (graceful upgrade).
+        #[arg(long, short)]
+        upgrade: bool,
+    },
+    /// Validate a configuration and list every problem.
+    Check {
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Read one request as JSON on stdin and print the decision, without any network.
+    Decide {
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Decide as on this date (`YYYY-MM-DD`) instead of today.
+        #[arg(long)]
+        today: Option<String>,
+    },
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Run { config: PathBuf::from(config::DEFAULT_PATH), upgrade: false });
+    match command {
+        Command::Run { config, upgrade } => run_gateway(&config, upgrade),
+        Command::Check { config } => check(&config),
+        Command::Decide { config, today } => {
+            let stdin = &mut std::io::stdin();
+            match decide(&config, today.as_deref(), stdin) {
+                Ok(output) => {
+                    println!("{output}");
+                    Exit::Ok.into()
+                }
+                Err(DecideError::Config(e)) => {
+                    eprintln!("{e}");
+                    Exit::BadConfig.into()
+                }
+                Err(DecideError::Input(e)) => {
+                    eprintln!("modegate decide: {e:#}");
+                    Exit::BadInput.into()
+                }
+            }
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, config::ConfigError> {
+    let (config, warnings) = config::load(path)?;
+    for warning in warnings {
+        log::warn!("{}: {warning}", path.display());
+    }
+    Ok(config)
+}
+
+fn run_gateway(path: &Path, upgrade: bool) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::BadConfig.into();
+        }
+    };
+    match crate::app::run(config, crate::app::RunOptions { upgrade }) {
+        Ok(()) => Exit::Ok.into(),
+        Err(e) => {
+            eprintln!("modegate: {e:#}");
+            Exit::Failure.into()
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok((config, warnings)) => {
+            for warning in &warnings {
+                println!("{}: warning: {warning}", path.display());
+            }
+            println!("{}: ok ({} tenants)", path.display(), config.tenants.list.len());
+            Exit::Ok.into()
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("{}: {} problem(s)", path.display(), e.problems.len());
+            Exit::BadConfig.into()
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum DecideError {
+    Config(config::ConfigError),
+    Input(anyhow::Error),
+}
+
+/// `modegate decide`: the request JSON on `input`, the decision JSON returned.
+pub fn decide(path: &Path, today: Option<&str>, input: &mut dyn Read) -> Result<Value, DecideError> {
+    let config = load(path).map_err(DecideError::Config)?;
+    let mut text = String::new();
+    input.read_to_string(&mut text).context("cannot read stdin").map_err(DecideError::Input)?;
+    let today = match today {
+        Some(date) => Date::parse(date, format_description!("[year]-[month]-[day]"))
+            .with_context(|| format!("--today `{date}` is not a YYYY-MM-DD date"))
+            .map_err(DecideError::Input)?,
+        None => time::OffsetDateTime::now_utc().date(),
+    };
+    decide_text(&config, &text, today).map_err(DecideError::Input)
+}
+
+/// The decision for one request document, as printed by `modegate decide`.
+pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<Value> {
+    let request: Value = serde_json::from_str(text).context("the request is not JSON")?;
+    let field = |name: &str| request.get(name).and_then(Value::as_str);
+    let method = field("method").unwrap_or("GET");
+    let path = field("path").ok_or_else(|| anyhow!("the request needs a `path`"))?;
+    let uri: Uri = path.parse().with_context(|| format!("`path` `{path}` is not a request target"))?;
+    let mut headers = HeaderMap::new();
+    if let Some(map) = request.get("headers") {
+        let map = map.as_object().ok_or_else(|| anyhow!("`headers` must be an object"))?;
+        for (name, value) in map {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).with_context(|| format!("`{name}` is not a header name"))?;
+            let values: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            for value in values {
+                let value =
+                    value.as_str().ok_or_else(|| anyhow!("header `{name}` must be a string or an array of strings"))?;
+                headers.append(
+                    name.clone(),
+                    HeaderValue::from_str(value).with_context(|| format!("header `{name}` has an invalid value"))?,
+                );
+            }
+        }
+    }
+    if let Some(host) = field("host")
+        && !headers.contains_key(http::header::HOST)
+    {
+        headers.insert(http::header::HOST, HeaderValue::from_str(host).context("`host` is not a valid host")?);
+    }
+    let body = field("body").unwrap_or_default();
+    if !headers.contains_key(http::header::CONTENT_LENGTH) && !headers.contains_key(http::header::TRANSFER_ENCODING) {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let head = RequestHead { method, uri: &uri, headers: &headers };
+    let evaluation = policy::evaluate(&head, body.as_bytes(), config, today);
+    let route = evaluation.target.as_ref().map_or("refused", policy::Target::route_label);
+    let api = evaluation.target.as_ref().map_or(policy::Api::Management, policy::Target::api);
+    let mut output = json!({
+        "route": route,
+        "tenant": evaluation.tenant,
+        "shadow": evaluation.shadow,
+        "token_checks": "skipped: decide makes no network calls and verifies no tokens",
+    });
+    let answer = |rejection: &policy::Rejection| {
+        let answer = wire::render(rejection, api);
+        json!({
+            "status": answer.status,
+            "body": String::from_utf8_lossy(&answer.body),
+            "headers": { "content-type": wire::CONTENT_TYPE, wire::REASON_HEADER: answer.reason },
+        })
+    };
+    let fields = match &evaluation.verdict {
+        Verdict::Passthrough => {
+            json!({ "decision": "passthrough", "reason": "passthrough", "status": null, "body": body })
+        }
+        Verdict::HeadReject(rejection) if evaluation.shadow => json!({
+            "decision": "would_reject", "reason": rejection.reason.as_str(), "status": null, "body": body,
+            "would_answer": answer(rejection),
+        }),
+        Verdict::HeadReject(rejection) => {
+            json!({ "decision": "reject", "reason": rejection.reason.as_str(), "status": rejection.status, "response": answer(rejection) })
+        }
+        Verdict::Decided { decision, upstream_body } => {
+            let label = decision.label(evaluation.shadow);
+            let mut fields = serde_json::Map::new();
+            fields.insert("decision".into(), json!(label));
+            fields.insert("reason".into(), json!(decision.reason.as_str()));
+            fields.insert("requested_mode".into(), json!(decision.requested_mode.map(|m| m.as_str())));
+            fields.insert("effective_mode".into(), json!(decision.effective_mode.map(|m| m.as_str())));
+            match (&decision.outcome, evaluation.shadow) {
+                (Outcome::Reject(rejection), false) => {
+                    fields.insert("status".into(), json!(rejection.status));
+                    fields.insert("response".into(), answer(rejection));
+                }
+                (outcome, shadow) => {
+                    fields.insert("status".into(), Value::Null);
+                    // shadow mode forwards the original bytes whatever the decision
+                    let forwarded = if shadow { body.as_bytes() } else { upstream_body.as_deref().unwrap_or_default() };
+                    fields.insert("body".into(), json!(String::from_utf8_lossy(forwarded)));
+                    if let Outcome::Inject(patch) = outcome {
+                        fields.insert("injected".into(), json!(patch.names()));
+                    }
+                    if let (Outcome::Reject(rejection), true) = (outcome, shadow) {
+                        fields.insert("would_answer".into(), answer(rejection));
+                    }
+                }
+            }
+            Value::Object(fields)
+        }
+    };
+    if let (Some(out), Value::Object(extra)) = (output.as_object_mut(), fields) {
+        out.extend(extra);
+    } else {
+        bail!("internal: decision output is not an object");
+    }
+    Ok(output)
+}

@@ -1,0 +1,193 @@
+//! The validated configuration. These types have no `Deserialize`: the only way to get
+//! one is through `config::validate`, so a value here is always consistent.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::Date;
+
+use crate::policy::{RouteTable, SecurityMode, StrictProfile};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub upstream: Upstream,
+    pub policy: PolicySettings,
+    pub routes: RouteTable,
+    pub log: LogSettings,
+    pub tenants: Tenants,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: Vec<SocketAddr>,
+    pub admin_listen: SocketAddr,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub grace_period: Duration,
+    pub tls: Option<ServerTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub listen: Vec<SocketAddr>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Resolved once at load: Pingora's `HttpPeer::new` would resolve on every request.
+    pub address: SocketAddr,
+    /// The address as written, for messages.
+    pub name: String,
+    pub tls: bool,
+    pub sni: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// The settings the rules read besides the tenant.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    pub eligibility_cutoff: Date,
+    pub strict_default_from: Date,
+    pub unknown_tenant: UnknownTenant,
+    pub source: SourceKind,
+    pub strict_profile: StrictProfile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownTenant {
+    Reject,
+    Passthrough,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    Inline,
+    Http(HttpSource),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSource {
+    pub url: String,
+    pub ttl: Duration,
+    pub max_entries: u64,
+    pub negative_ttl: Duration,
+    pub stale_if_error: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecisionLogTarget {
+    Stdout,
+    Off,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub decisions: DecisionLogTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforcement {
+    Enforce,
+    Shadow,
+    Off,
+}
+
+impl Enforcement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "enforce",
+            Enforcement::Shadow => "shadow",
+            Enforcement::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DcrAccess {
+    Open,
+    Token,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPermission {
+    pub audience: String,
+    pub scopes: Vec<String>,
+    pub subject_type: String,
+}
+
+/// One tenant, with its customer's eligibility resolved: the plain data the rules read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: String,
+    pub customer: String,
+    /// The customer may create permissive applications (SPEC §1).
+    pub customer_eligible: bool,
+    pub hosts: Vec<String>,
+    pub third_party_apps_since: Option<Date>,
+    pub permissive_by_default: bool,
+    pub dcr_security_mode: Option<SecurityMode>,
+    pub dcr_access: DcrAccess,
+    pub enforcement: Enforcement,
+    pub default_api_permissions: Vec<ApiPermission>,
+    pub allow_strict_dcr_without_defaults: bool,
+    pub inject_dcr_mode: bool,
+    pub token: TokenSettings,
+}
+
+impl Tenant {
+    /// The mode every DCR client of the tenant gets (SPEC §4 dcr_register).
+    pub fn dcr_mode(&self) -> SecurityMode {
+        self.dcr_security_mode.unwrap_or(if self.customer_eligible {
+            SecurityMode::Permissive
+        } else {
+            SecurityMode::Strict
+        })
+    }
+
+    pub fn has_default_api_permissions(&self) -> bool {
+        !self.default_api_permissions.is_empty()
+    }
+}
+
+/// SPEC §6 token rules of a tenant; defaults derive from the first host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    pub issuer: String,
+    /// The Management API audience.
+    pub audience: String,
+    pub jwks_uri: String,
+    pub jwks: Option<String>,
+    pub algorithms: Vec<String>,
+}
+
+/// The inline tenants, indexed by normalised host.
+#[derive(Debug, Clone, Default)]
+pub struct Tenants {
+    pub list: Vec<Arc<Tenant>>,
+    by_host: HashMap<String, Arc<Tenant>>,
+}
+
+impl Tenants {
+    pub fn new(list: Vec<Arc<Tenant>>) -> Self {
+        let mut by_host = HashMap::new();
+        for tenant in &list {
+            for host in &tenant.hosts {
+                by_host.insert(host.clone(), Arc::clone(tenant));
+            }
+        }
+        Tenants { list, by_host }
+    }
+
+    pub fn by_host(&self, host: &str) -> Option<&Arc<Tenant>> {
+        self.by_host.get(host)
+    }
+}

@@ -1,0 +1,224 @@
+//! The serde mirror of the TOML file (SPEC §8), with its defaults. Nothing here is
+//! validated: enumerations and dates stay text so that `validate` can report every bad
+//! value by key instead of stopping at the first.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub upstream: RawUpstream,
+    pub policy: RawPolicy,
+    pub routes: RawRoutes,
+    pub log: RawLog,
+    pub customers: Vec<RawCustomer>,
+    pub tenants: Vec<RawTenant>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawServer {
+    /// Plain-HTTP listeners, e.g. `["0.0.0.0:8080"]`.
+    pub listen: Vec<String>,
+    /// `/metrics`, `/healthz`, `/readyz`, e.g. `"127.0.0.1:9090"`.
+    pub admin_listen: String,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// Largest intercepted body, in bytes (at most 65536: Pingora's replay buffer).
+    pub max_body_bytes: u64,
+    /// Time allowed for an intercepted body to arrive, in milliseconds.
+    pub body_read_timeout_ms: u64,
+    /// SIGTERM: seconds to let in-flight requests finish.
+    pub grace_period_s: u64,
+    pub tls: Option<RawServerTls>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: vec!["0.0.0.0:8080".into()],
+            admin_listen: "127.0.0.1:9090".into(),
+            threads: 2,
+            max_body_bytes: 65536,
+            body_read_timeout_ms: 10_000,
+            grace_period_s: 5,
+            tls: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawServerTls {
+    pub listen: Vec<String>,
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawUpstream {
+    /// `host:port` of the authorization server, resolved once at load.
+    pub address: String,
+    pub tls: bool,
+    pub sni: String,
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        RawUpstream {
+            address: "127.0.0.1:3000".into(),
+            tls: false,
+            sni: String::new(),
+            connect_timeout_ms: 2000,
+            read_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawPolicy {
+    pub eligibility_cutoff: RawDate,
+    pub strict_default_from: RawDate,
+    pub unknown_tenant: String,
+    pub source: String,
+    pub http: Option<RawPolicyHttp>,
+    /// Extra strict-profile members, added to the built-in list.
+    pub strict_profile: Vec<String>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        RawPolicy {
+            eligibility_cutoff: RawDate::Text("2026-04-23".into()),
+            strict_default_from: RawDate::Text("2026-10-23".into()),
+            unknown_tenant: "reject".into(),
+            source: "inline".into(),
+            http: None,
+            strict_profile: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawPolicyHttp {
+    pub url: String,
+    pub ttl_s: u64,
+    pub max_entries: u64,
+    pub negative_ttl_s: u64,
+    pub stale_if_error_s: u64,
+}
+
+impl Default for RawPolicyHttp {
+    fn default() -> Self {
+        RawPolicyHttp {
+            url: "http://127.0.0.1:7000".into(),
+            ttl_s: 30,
+            max_entries: 100_000,
+            negative_ttl_s: 5,
+            stale_if_error_s: 300,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRoutes {
+    pub dcr_paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawLog {
+    /// Decision log: `"stdout"`, `"off"`, or a file path to append to.
+    pub decisions: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { decisions: "stdout".into() }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawCustomer {
+    pub id: String,
+    pub permissive_eligible: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawTenant {
+    pub id: String,
+    pub customer: String,
+    pub hosts: Vec<String>,
+    pub third_party_apps_since: Option<RawDate>,
+    pub permissive_by_default: bool,
+    pub dcr_security_mode: Option<String>,
+    pub dcr_access: String,
+    pub enforcement: String,
+    pub default_api_permissions: Vec<RawApiPermission>,
+    pub allow_strict_dcr_without_defaults: bool,
+    pub inject_dcr_mode: bool,
+    pub token: Option<RawToken>,
+}
+
+impl Default for RawTenant {
+    fn default() -> Self {
+        RawTenant {
+            id: String::new(),
+            customer: String::new(),
+            hosts: Vec::new(),
+            third_party_apps_since: None,
+            permissive_by_default: false,
+            dcr_security_mode: None,
+            dcr_access: "open".into(),
+            enforcement: "enforce".into(),
+            default_api_permissions: Vec::new(),
+            allow_strict_dcr_without_defaults: false,
+            inject_dcr_mode: true,
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawApiPermission {
+    pub audience: String,
+    pub scopes: Vec<String>,
+    pub subject_type: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawToken {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+}
+
+/// A date written as `"2026-04-23"` or as a bare TOML date `2026-04-23`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDate {
+    Text(String),
+    Toml(toml::value::Datetime),
+}
+
+impl RawDate {
+    pub fn text(&self) -> String {
+        match self {
+            RawDate::Text(text) => text.clone(),
+            RawDate::Toml(datetime) => datetime.to_string(),
+        }
+    }
+}

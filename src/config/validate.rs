@@ -1,0 +1,502 @@
+//! Raw → model. Every check pushes a problem and carries on, so one run of
+//! `modegate check` lists everything wrong with a file.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::Date;
+use time::macros::format_description;
+
+use super::err::Problems;
+use super::model::*;
+use super::raw::*;
+use crate::policy::route::normalise;
+use crate::policy::{ForbiddenMember, RouteTable, SecurityMode, StrictProfile, host::normalise_host};
+
+/// Pingora replays a pre-read body from a buffer of at most this many bytes.
+pub const MAX_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Signing algorithms a tenant may allow (never `none`, never HMAC: the keys are public).
+pub const ALLOWED_ALGORITHMS: [&str; 9] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
+    let RawConfig { server, upstream, policy, routes, log, customers, tenants } = raw;
+    let server = validate_server(server, problems);
+    let upstream = validate_upstream(upstream, problems);
+    let policy = validate_policy(policy, problems);
+    let routes = validate_routes(routes, problems);
+    let log = validate_log(log, problems);
+    // an invalid cut-off still lets the tenants be checked, against the default one
+    let cutoff = policy.as_ref().map_or_else(default_cutoff, |p| p.eligibility_cutoff);
+    let tenants = Some(validate_tenants(customers, tenants, cutoff, problems));
+    if !problems.is_empty() {
+        return None;
+    }
+    Some(Config {
+        server: server?,
+        upstream: upstream?,
+        policy: policy?,
+        routes: routes?,
+        log: log?,
+        tenants: tenants?,
+    })
+}
+
+fn socket_addr(path: &str, text: &str, problems: &mut Problems) -> Option<SocketAddr> {
+    match text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push_help(path, format!("`{text}` is not an address"), "write `ip:port`, e.g. `127.0.0.1:8080`");
+            None
+        }
+    }
+}
+
+fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
+    let RawServer { listen, admin_listen, threads, max_body_bytes, body_read_timeout_ms, grace_period_s, tls } = raw;
+    let before = problems.len();
+    if listen.is_empty() {
+        problems.push("server.listen", "at least one listen address is needed");
+    }
+    let listen: Vec<SocketAddr> =
+        listen.iter().filter_map(|text| socket_addr("server.listen", text, problems)).collect();
+    let admin_listen = socket_addr("server.admin_listen", &admin_listen, problems);
+    if threads == 0 {
+        problems.push("server.threads", "must be at least 1");
+    }
+    if max_body_bytes == 0 || max_body_bytes > MAX_BODY_LIMIT {
+        problems.push_help(
+            "server.max_body_bytes",
+            format!("{max_body_bytes} is out of range"),
+            format!("use 1 to {MAX_BODY_LIMIT}: an intercepted body is held whole and replayed to the upstream from a buffer of that size"),
+        );
+    }
+    if body_read_timeout_ms == 0 {
+        problems.push("server.body_read_timeout_ms", "must be more than 0");
+    }
+    let tls = tls.map(|tls| {
+        let RawServerTls { listen, cert, key } = tls;
+        if cert.is_empty() {
+            problems.push("server.tls.cert", "a certificate file is needed");
+        }
+        if key.is_empty() {
+            problems.push("server.tls.key", "a key file is needed");
+        }
+        ServerTls {
+            listen: listen.iter().filter_map(|text| socket_addr("server.tls.listen", text, problems)).collect(),
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        }
+    });
+    if problems.len() > before {
+        return None;
+    }
+    Some(Server {
+        listen,
+        admin_listen: admin_listen?,
+        threads,
+        max_body_bytes: usize::try_from(max_body_bytes).ok()?,
+        body_read_timeout: Duration::from_millis(body_read_timeout_ms),
+        grace_period: Duration::from_secs(grace_period_s),
+        tls,
+    })
+}
+
+fn validate_upstream(raw: RawUpstream, problems: &mut Problems) -> Option<Upstream> {
+    let RawUpstream { address, tls, sni, connect_timeout_ms, read_timeout_ms } = raw;
+    let before = problems.len();
+    // resolve once here: Pingora's HttpPeer::new would block on DNS for every request
+    let resolved = match address.to_socket_addrs() {
+        Ok(mut addrs) => addrs.next(),
+        Err(_) => None,
+    };
+    if resolved.is_none() {
+        problems.push_help(
+            "upstream.address",
+            format!("`{address}` does not resolve to an address"),
+            "write `host:port`, e.g. `127.0.0.1:3000`",
+        );
+    }
+    if connect_timeout_ms == 0 {
+        problems.push("upstream.connect_timeout_ms", "must be more than 0");
+    }
+    if read_timeout_ms == 0 {
+        problems.push("upstream.read_timeout_ms", "must be more than 0");
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(Upstream {
+        address: resolved?,
+        name: address,
+        tls,
+        sni,
+        connect_timeout: Duration::from_millis(connect_timeout_ms),
+        read_timeout: Duration::from_millis(read_timeout_ms),
+    })
+}
+
+fn default_cutoff() -> Date {
+    time::macros::date!(2026 - 04 - 23)
+}
+
+pub fn parse_date(path: &str, raw: &RawDate, problems: &mut Problems) -> Option<Date> {
+    let text = raw.text();
+    match Date::parse(&text, format_description!("[year]-[month]-[day]")) {
+        Ok(date) => Some(date),
+        Err(_) => {
+            problems.push_help(path, format!("`{text}` is not a date"), "write `YYYY-MM-DD`, e.g. `2026-04-23`");
+            None
+        }
+    }
+}
+
+fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySettings> {
+    let RawPolicy { eligibility_cutoff, strict_default_from, unknown_tenant, source, http, strict_profile } = raw;
+    let before = problems.len();
+    let eligibility_cutoff = parse_date("policy.eligibility_cutoff", &eligibility_cutoff, problems);
+    let strict_default_from = parse_date("policy.strict_default_from", &strict_default_from, problems);
+    let unknown_tenant = match unknown_tenant.as_str() {
+        "reject" => Some(UnknownTenant::Reject),
+        "passthrough" => Some(UnknownTenant::Passthrough),
+        other => {
+            problems.push_help(
+                "policy.unknown_tenant",
+                format!("`{other}` is not a choice"),
+                "use `reject` or `passthrough`",
+            );
+            None
+        }
+    };
+    let source = match source.as_str() {
+        "inline" => Some(SourceKind::Inline),
+        "http" => {
+            let RawPolicyHttp { url, ttl_s, max_entries, negative_ttl_s, stale_if_error_s } = http.unwrap_or_default();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push_help(
+                    "policy.http.url",
+                    format!("`{url}` is not an http(s) URL"),
+                    "e.g. `http://127.0.0.1:7000`",
+                );
+            }
+            if max_entries == 0 {
+                problems.push("policy.http.max_entries", "must be at least 1");
+            }
+            Some(SourceKind::Http(HttpSource {
+                url: url.trim_end_matches('/').to_owned(),
+                ttl: Duration::from_secs(ttl_s),
+                max_entries,
+                negative_ttl: Duration::from_secs(negative_ttl_s),
+                stale_if_error: Duration::from_secs(stale_if_error_s),
+            }))
+        }
+        other => {
+            problems.push_help("policy.source", format!("`{other}` is not a choice"), "use `inline` or `http`");
+            None
+        }
+    };
+    let mut extra = Vec::new();
+    for (index, entry) in strict_profile.iter().enumerate() {
+        match ForbiddenMember::parse(entry) {
+            Ok(member) => extra.push(member),
+            Err(message) => problems.push(&format!("policy.strict_profile[{index}]"), message),
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(PolicySettings {
+        eligibility_cutoff: eligibility_cutoff?,
+        strict_default_from: strict_default_from?,
+        unknown_tenant: unknown_tenant?,
+        source: source?,
+        strict_profile: StrictProfile::with_extra(extra),
+    })
+}
+
+fn validate_routes(raw: RawRoutes, problems: &mut Problems) -> Option<RouteTable> {
+    let RawRoutes { dcr_paths } = raw;
+    let before = problems.len();
+    let mut paths = Vec::new();
+    for (index, path) in dcr_paths.iter().enumerate() {
+        match normalise(path) {
+            Ok(normal) if normal != "/" => paths.push(normal),
+            Ok(_) => problems.push(&format!("routes.dcr_paths[{index}]"), "`/` cannot be a DCR path"),
+            Err(hazard) => problems.push_help(
+                &format!("routes.dcr_paths[{index}]"),
+                format!("`{path}` {hazard}"),
+                "write a plain absolute path such as `/reg`",
+            ),
+        }
+    }
+    (problems.len() == before).then(|| RouteTable::new(paths))
+}
+
+fn validate_log(raw: RawLog, problems: &mut Problems) -> Option<LogSettings> {
+    let RawLog { decisions } = raw;
+    let decisions = match decisions.as_str() {
+        "stdout" => DecisionLogTarget::Stdout,
+        "off" => DecisionLogTarget::Off,
+        "" => {
+            problems.push_help("log.decisions", "must not be empty", "use `stdout`, `off` or a file path");
+            return None;
+        }
+        path => DecisionLogTarget::File(PathBuf::from(path)),
+    };
+    Some(LogSettings { decisions })
+}
+
+fn validate_tenants(
+    customers: Vec<RawCustomer>,
+    tenants: Vec<RawTenant>,
+    cutoff: Date,
+    problems: &mut Problems,
+) -> Tenants {
+    let mut explicit: HashMap<String, Option<bool>> = HashMap::new();
+    for (index, customer) in customers.iter().enumerate() {
+        let RawCustomer { id, permissive_eligible } = customer;
+        if id.is_empty() {
+            problems.push(&format!("customers[{index}].id"), "a customer needs an id");
+        } else if explicit.insert(id.clone(), *permissive_eligible).is_some() {
+            problems.push(&format!("customers[{id}]"), format!("customer `{id}` is defined twice"));
+        }
+    }
+    // eligibility is per customer: derived from any tenant's first third-party use before the cut-off
+    let mut derived: HashSet<String> = HashSet::new();
+    for tenant in &tenants {
+        let since = tenant.third_party_apps_since.as_ref().and_then(|d| parse_date("", d, &mut Problems::default()));
+        if since.is_some_and(|since| since < cutoff) {
+            derived.insert(tenant.customer.clone());
+        }
+    }
+    let customer_ids: Vec<&str> = explicit.keys().map(String::as_str).collect();
+    let mut seen_ids = HashSet::new();
+    let mut host_owner: HashMap<String, String> = HashMap::new();
+    let mut list = Vec::new();
+    for (index, raw) in tenants.into_iter().enumerate() {
+        let key = if raw.id.is_empty() { format!("tenants[{index}]") } else { format!("tenants[{}]", raw.id) };
+        if raw.id.is_empty() {
+            problems.push(&format!("{key}.id"), "a tenant needs an id");
+        } else if !seen_ids.insert(raw.id.clone()) {
+            problems.push(&key, format!("tenant `{}` is defined twice", raw.id));
+        }
+        let eligible = match explicit.get(&raw.customer) {
+            Some(flag) => Some(flag.unwrap_or_else(|| derived.contains(&raw.customer))),
+            None => {
+                let help = did_you_mean(&raw.customer, &customer_ids)
+                    .map_or_else(|| "add it under [[customers]]".to_owned(), |near| format!("did you mean `{near}`?"));
+                problems.push_help(
+                    &format!("{key}.customer"),
+                    format!("customer `{}` is not defined", raw.customer),
+                    help,
+                );
+                None
+            }
+        };
+        let hosts: HashSet<String> = raw.hosts.iter().filter_map(|host| normalise_host(host)).collect();
+        for host in hosts {
+            if let Some(owner) = host_owner.insert(host.clone(), raw.id.clone()) {
+                problems.push(&format!("{key}.hosts"), format!("host `{host}` is already claimed by tenant `{owner}`"));
+            }
+        }
+        if let Some(tenant) = validate_tenant(&key, raw, eligible, problems) {
+            list.push(Arc::new(tenant));
+        }
+    }
+    Tenants::new(list)
+}
+
+/// Validates one tenant table. Also the check for tenant documents of a remote source.
+///
+/// `customer_eligible` is `None` when the customer is unknown (already reported): the
+/// eligibility checks are then skipped rather than reported twice.
+pub fn validate_tenant(key: &str, raw: RawTenant, customer_eligible: Option<bool>, problems: &mut Problems) -> Option<Tenant> {
+    let RawTenant {
+        id,
+        customer,
+        hosts,
+        third_party_apps_since,
+        permissive_by_default,
+        dcr_security_mode,
+        dcr_access,
+        enforcement,
+        default_api_permissions,
+        allow_strict_dcr_without_defaults,
+        inject_dcr_mode,
+        token,
+    } = raw;
+    let before = problems.len();
+    if hosts.is_empty() {
+        problems.push(&format!("{key}.hosts"), "a tenant needs at least one host");
+    }
+    let mut normal_hosts = Vec::new();
+    for host in &hosts {
+        match normalise_host(host) {
+            Some(normal) if !normal_hosts.contains(&normal) => normal_hosts.push(normal),
+            Some(normal) => problems.push(&format!("{key}.hosts"), format!("host `{normal}` is listed twice")),
+            None => problems.push_help(
+                &format!("{key}.hosts"),
+                format!("`{host}` is not a host name"),
+                "write a name such as `acme.example.com`",
+            ),
+        }
+    }
+    let since =
+        third_party_apps_since.as_ref().and_then(|d| parse_date(&format!("{key}.third_party_apps_since"), d, problems));
+    let dcr_security_mode = match dcr_security_mode.as_deref() {
+        None => None,
+        Some(text) => match SecurityMode::from_wire(text) {
+            Some(mode) => Some(mode),
+            None => {
+                problems.push_help(
+                    &format!("{key}.dcr_security_mode"),
+                    format!("`{text}` is not a mode"),
+                    "use `strict` or `permissive`",
+                );
+                None
+            }
+        },
+    };
+    let ineligible = customer_eligible == Some(false);
+    if dcr_security_mode == Some(SecurityMode::Permissive) && ineligible {
+        problems.push_help(
+            &format!("{key}.dcr_security_mode"),
+            format!("customer `{customer}` is not eligible for permissive applications"),
+            "use `strict`, or mark the customer `permissive_eligible = true` if it used third-party applications before the cut-off",
+        );
+    }
+    if permissive_by_default && ineligible {
+        problems.push_help(
+            &format!("{key}.permissive_by_default"),
+            format!("customer `{customer}` is not eligible for permissive applications"),
+            "remove `permissive_by_default`",
+        );
+    }
+    let dcr_access = match dcr_access.as_str() {
+        "open" => Some(DcrAccess::Open),
+        "token" => Some(DcrAccess::Token),
+        other => {
+            problems.push_help(
+                &format!("{key}.dcr_access"),
+                format!("`{other}` is not a choice"),
+                "use `open` or `token`",
+            );
+            None
+        }
+    };
+    let enforcement = match enforcement.as_str() {
+        "enforce" => Some(Enforcement::Enforce),
+        "shadow" => Some(Enforcement::Shadow),
+        "off" => Some(Enforcement::Off),
+        other => {
+            problems.push_help(
+                &format!("{key}.enforcement"),
+                format!("`{other}` is not a choice"),
+                "use `enforce`, `shadow` or `off`",
+            );
+            None
+        }
+    };
+    let mut permissions = Vec::new();
+    for (index, permission) in default_api_permissions.into_iter().enumerate() {
+        let RawApiPermission { audience, scopes, subject_type } = permission;
+        let path = format!("{key}.default_api_permissions[{index}]");
+        if audience.is_empty() {
+            problems.push(&format!("{path}.audience"), "an audience is needed");
+        }
+        let subject_type = if subject_type.is_empty() { "user".to_owned() } else { subject_type };
+        if subject_type != "user" && subject_type != "client" {
+            problems.push_help(
+                &format!("{path}.subject_type"),
+                format!("`{subject_type}` is not a choice"),
+                "use `user` or `client`",
+            );
+        }
+        permissions.push(ApiPermission { audience, scopes, subject_type });
+    }
+    let first_host = normal_hosts.first().cloned().unwrap_or_default();
+    let token = validate_token(key, token.unwrap_or_default(), &first_host, problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(Tenant {
+        id,
+        customer,
+        customer_eligible: customer_eligible?,
+        hosts: normal_hosts,
+        third_party_apps_since: since,
+        permissive_by_default,
+        dcr_security_mode,
+        dcr_access: dcr_access?,
+        enforcement: enforcement?,
+        default_api_permissions: permissions,
+        allow_strict_dcr_without_defaults,
+        inject_dcr_mode,
+        token,
+    })
+}
+
+fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Problems) -> TokenSettings {
+    let RawToken { issuer, audience, jwks_uri, jwks, algorithms } = raw;
+    let algorithms = algorithms.unwrap_or_else(|| vec!["RS256".to_owned()]);
+    if algorithms.is_empty() {
+        problems.push(&format!("{key}.token.algorithms"), "at least one algorithm is needed");
+    }
+    for alg in &algorithms {
+        if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
+            problems.push_help(
+                &format!("{key}.token.algorithms"),
+                format!("`{alg}` is not allowed"),
+                format!("use any of {}; `none` and HMAC algorithms are never accepted", ALLOWED_ALGORITHMS.join(", ")),
+            );
+        }
+    }
+    let is_jwks = |document: &str| {
+        serde_json::from_str::<serde_json::Value>(document).ok().and_then(|v| v.get("keys").map(|k| k.is_array()))
+            == Some(true)
+    };
+    if jwks.as_deref().is_some_and(|document| !is_jwks(document)) {
+        problems.push_help(
+            &format!("{key}.token.jwks"),
+            "is not a JWKS document",
+            "give a JSON object with a `keys` array",
+        );
+    }
+    TokenSettings {
+        issuer: issuer.unwrap_or_else(|| format!("https://{first_host}/")),
+        audience: audience.unwrap_or_else(|| format!("https://{first_host}/api/v2/")),
+        jwks_uri: jwks_uri.unwrap_or_else(|| format!("https://{first_host}/.well-known/jwks.json")),
+        jwks,
+        algorithms,
+    }
+}
+
+/// The closest known id within a small edit distance, for a did-you-mean hint.
+fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|candidate| (edit_distance(given, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2.max(given.len() / 4))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let delete = previous.get(j + 1).copied().unwrap_or(0) + 1;
+            let insert = current.get(j).copied().unwrap_or(0) + 1;
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}

@@ -1,0 +1,31 @@
+//! modegate: a Pingora gateway that enforces third-party application security modes in
+//! front of an Auth0-style authorization server.
+//!
+//! # Layout
+//!
+//! - [`policy`]: the pure core. Facts in, decision out; no Pingora, Tokio or I/O.
+//! - [`config`]: the TOML file, validated in full into plain model types.
+//! - [`tenant`]: where tenants come from, behind one small interface.
+//! - [`proxy`]: the Pingora glue, phase by phase, calling `policy`.
+//! - [`admin`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`telemetry`]: metric definitions and the decision log.
+//! - [`app`]: assembles the Pingora server from a configuration.
+//! - [`cli`]: `run`, `check`, `decide`.
+//!
+//! # A request's path
+//!
+//! `proxy::request_filter` builds a [`policy::RequestHead`], asks [`policy::classify`] for
+//! the host and route, looks the tenant up, and asks [`policy::plan`] what to do before any
+//! body byte is read. Intercepted bodies are read whole (bounded in size and time), then
+//! [`policy::decide`] returns a [`policy::Decision`]: forward the original bytes, forward
+//! them with members appended, or answer with the upstream's own error shape. Only then is
+//! the upstream contacted.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod policy;
+pub mod proxy;
+pub mod telemetry;
+pub mod tenant;

@@ -1,0 +1,299 @@
+//! The policy core: facts in, decision out.
+//!
+//! This module and its children must not name `pingora`, `tokio`, `moka` or do I/O (CI
+//! greps for it). The proxy, `modegate decide`, the tests and the benchmarks all call the
+//! same three steps, in this order:
+//!
+//! 1. [`classify`]: the request's host and route, from the head alone (SPEC §2);
+//! 2. [`plan`]: with the tenant looked up, whether to pass through, refuse from the
+//!    head (size, media type, tenant), or read the body (SPEC §3);
+//! 3. [`decide`]: with the whole body, the rule of the route (SPEC §4, §5).
+//!
+//! [`evaluate`] runs all three for a request held in memory.
+
+pub mod body;
+pub mod decision;
+pub mod host;
+pub mod route;
+pub mod rules;
+pub mod strict_profile;
+pub mod wire;
+
+use http::{HeaderMap, Uri};
+use time::Date;
+
+pub use body::{BodyError, JsonObject, parse_object};
+pub use decision::{Api, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode};
+pub use route::{RouteMatch, RouteTable};
+pub use rules::Facts;
+pub use strict_profile::{ForbiddenMember, StrictProfile};
+
+use crate::config::{Config, DcrAccess, Enforcement, PolicySettings, Tenant, UnknownTenant};
+
+/// The parts of a request head the policy reads.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+}
+
+/// Step 1 output: the tenant host and the route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: Option<String>,
+    pub route: RouteMatch,
+}
+
+impl Target {
+    /// The `route` metric label.
+    pub fn route_label(&self) -> &'static str {
+        match &self.route {
+            RouteMatch::Passthrough => "passthrough",
+            RouteMatch::Intercepted(route) => route.as_str(),
+            RouteMatch::Refused(_) => "refused",
+        }
+    }
+
+    /// The error dialect of the answer: RFC 7591 on DCR routes, Management elsewhere.
+    pub fn api(&self) -> Api {
+        match self.route {
+            RouteMatch::Intercepted(route) => route.api(),
+            _ => Api::Management,
+        }
+    }
+}
+
+/// Step 1 (SPEC §2). `Err` is an ambiguous host, refused on every route.
+pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Target, Rejection> {
+    let host = host::request_host(head.uri, head.headers)?;
+    let has_override = route::METHOD_OVERRIDE_HEADERS.iter().any(|name| head.headers.contains_key(*name));
+    let route = routes.classify(head.method, head.uri.path(), has_override);
+    Ok(Target { host, route })
+}
+
+/// Step 2 output: what to do before any body byte is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Proxy untouched: not intercepted, an `off` tenant, or an unknown tenant let through.
+    Passthrough,
+    /// Answer now; the upstream sees nothing.
+    Reject(Rejection),
+    /// Shadow mode: log this would-be rejection and proxy untouched.
+    ShadowReject(Rejection),
+    /// Read the whole body, then [`decide`]. In shadow mode the body is observed as it
+    /// streams and the decision is only logged.
+    ReadBody { route: RouteId, shadow: bool },
+}
+
+/// Step 2 (SPEC §2 tenants, §3 limits, §4 enforcement).
+pub fn plan(head: &RequestHead<'_>, target: &Target, tenant: Option<&Tenant>, config: &Config) -> Plan {
+    let route = match &target.route {
+        RouteMatch::Passthrough => return Plan::Passthrough,
+        RouteMatch::Intercepted(route) => Some(*route),
+        RouteMatch::Refused(_) => None,
+    };
+    let Some(tenant) = tenant else {
+        return match config.policy.unknown_tenant {
+            UnknownTenant::Passthrough => Plan::Passthrough,
+            UnknownTenant::Reject => match &target.route {
+                RouteMatch::Refused(rejection) => Plan::Reject(rejection.clone()),
+                _ => Plan::Reject(Rejection::new(
+                    404,
+                    ErrorCode::UnknownTenant,
+                    ReasonCode::UnknownTenant,
+                    "no tenant is configured for this host; check the host name",
+                )),
+            },
+        };
+    };
+    let verdict = match (&target.route, route) {
+        (RouteMatch::Refused(rejection), _) => Err(rejection.clone()),
+        (_, Some(route)) if !reads_body(route) => return Plan::Passthrough,
+        (_, Some(route)) => check_head(head, route, tenant, config.server.max_body_bytes).map(|()| route),
+        (_, None) => return Plan::Passthrough,
+    };
+    match (tenant.enforcement, verdict) {
+        (Enforcement::Off, _) => Plan::Passthrough,
+        (Enforcement::Enforce, Err(rejection)) => Plan::Reject(rejection),
+        (Enforcement::Shadow, Err(rejection)) => Plan::ShadowReject(rejection),
+        (enforcement, Ok(route)) => Plan::ReadBody { route, shadow: enforcement == Enforcement::Shadow },
+    }
+}
+
+/// Routes whose rules are in force in this version. `clients_update` needs the client's
+/// current mode, which comes with token verification (SPEC §4, §6): forwarded untouched
+/// until then.
+pub fn reads_body(route: RouteId) -> bool {
+    route != RouteId::ClientsUpdate
+}
+
+/// SPEC §3 checks that need only the head: framing, media type, encoding, declared size.
+fn check_head(head: &RequestHead<'_>, route: RouteId, tenant: &Tenant, max_body_bytes: usize) -> Result<(), Rejection> {
+    if route == RouteId::DcrRegister && tenant.dcr_access == DcrAccess::Token {
+        // fail closed until bearer tokens are verified (SPEC §6)
+        return Err(Rejection::new(
+            401,
+            ErrorCode::InvalidToken,
+            ReasonCode::TokenRequired,
+            "registration on this tenant needs a bearer token, which this gateway version cannot verify",
+        ));
+    }
+    let headers = head.headers;
+    if headers.contains_key(http::header::TRANSFER_ENCODING) && headers.contains_key(http::header::CONTENT_LENGTH) {
+        return Err(Rejection::invalid_request(
+            ReasonCode::AmbiguousFraming,
+            "the request has both Content-Length and Transfer-Encoding; send one",
+        ));
+    }
+    let unsupported = |reason, message: &str| Rejection::new(415, ErrorCode::UnsupportedMediaType, reason, message);
+    let mut types = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let json = match (types.next(), types.next()) {
+        (Some(value), None) => value.to_str().is_ok_and(is_json_media_type),
+        _ => false,
+    };
+    if !json {
+        return Err(unsupported(ReasonCode::UnsupportedMediaType, "send the body as `Content-Type: application/json`"));
+    }
+    for value in headers.get_all(http::header::CONTENT_ENCODING) {
+        let identity = value
+            .to_str()
+            .is_ok_and(|text| text.split(',').all(|coding| coding.trim().eq_ignore_ascii_case("identity")));
+        if !identity {
+            return Err(unsupported(ReasonCode::UnsupportedEncoding, "send the body without Content-Encoding"));
+        }
+    }
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    if let Some(value) = lengths.next() {
+        let declared = value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok());
+        let Some(declared) = declared.filter(|_| lengths.next().is_none()) else {
+            return Err(Rejection::invalid_request(
+                ReasonCode::AmbiguousFraming,
+                "the Content-Length header is not one number",
+            ));
+        };
+        if declared > max_body_bytes as u64 {
+            return Err(too_large(max_body_bytes));
+        }
+    }
+    Ok(())
+}
+
+/// 413, SPEC §3.
+pub fn too_large(max_body_bytes: usize) -> Rejection {
+    Rejection::new(
+        413,
+        ErrorCode::PayloadTooLarge,
+        ReasonCode::PayloadTooLarge,
+        format!("the body is larger than {max_body_bytes} bytes"),
+    )
+}
+
+/// 408, SPEC §11.
+pub fn body_timeout() -> Rejection {
+    Rejection::new(408, ErrorCode::RequestTimeout, ReasonCode::BodyTimeout, "the request body did not arrive in time")
+}
+
+/// `application/json`, any case, parameters allowed; a charset other than UTF-8 is not
+/// JSON as the rules read it.
+fn is_json_media_type(value: &str) -> bool {
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    parts.all(|param| match param.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            let value = value.trim().trim_matches('"');
+            value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+        }
+        _ => true,
+    })
+}
+
+/// Step 3: the rule of `route` applied to the whole body.
+pub fn decide(
+    route: RouteId,
+    raw: &[u8],
+    tenant: &Tenant,
+    settings: &PolicySettings,
+    today: Date,
+) -> (Decision, Option<JsonObject>) {
+    let object = match parse_object(raw) {
+        Ok(object) => object,
+        Err(error) => {
+            let reason = match error {
+                BodyError::Duplicate(_) => ReasonCode::DuplicateMember,
+                BodyError::TooDeep => ReasonCode::TooDeep,
+                BodyError::NotAnObject(_) => ReasonCode::NotAnObject,
+                _ => ReasonCode::InvalidJson,
+            };
+            let code =
+                if route == RouteId::DcrRegister { ErrorCode::InvalidClientMetadata } else { ErrorCode::InvalidBody };
+            return (Decision::reject(Rejection::new(400, code, reason, error.to_string())), None);
+        }
+    };
+    let facts = Facts {
+        tenant,
+        today,
+        eligibility_cutoff: settings.eligibility_cutoff,
+        strict_default_from: settings.strict_default_from,
+        strict_profile: &settings.strict_profile,
+    };
+    let decision = match route {
+        RouteId::ClientsCreate => rules::clients_create::decide(&object, &facts),
+        RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(&object, &facts),
+        RouteId::ClientGrantsCreate => rules::client_grants::decide(&object, &facts),
+        RouteId::DcrRegister => rules::dcr_register::decide(&object, &facts),
+        RouteId::ClientsUpdate => Decision::forward(ReasonCode::NotEnforced),
+    };
+    (decision, Some(object))
+}
+
+/// The whole pipeline for a request held in memory (`modegate decide`, tests, benches).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub target: Option<Target>,
+    pub tenant: Option<String>,
+    /// What happens to the request.
+    pub verdict: Verdict,
+    pub shadow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Proxied untouched, no rule applies.
+    Passthrough,
+    /// Refused from the head (or its shadow would-be refusal).
+    HeadReject(Rejection),
+    /// A body decision, with the bytes the upstream would receive (`None` on reject).
+    Decided { decision: Decision, upstream_body: Option<Vec<u8>> },
+}
+
+pub fn evaluate(head: &RequestHead<'_>, body: &[u8], config: &Config, today: Date) -> Evaluation {
+    let target = match classify(head, &config.routes) {
+        Ok(target) => target,
+        Err(rejection) => {
+            return Evaluation { target: None, tenant: None, verdict: Verdict::HeadReject(rejection), shadow: false };
+        }
+    };
+    let tenant = target.host.as_deref().and_then(|host| config.tenants.by_host(host));
+    let tenant_id = tenant.map(|t| t.id.clone());
+    let (verdict, shadow) = match plan(head, &target, tenant.map(|t| t.as_ref()), config) {
+        Plan::Passthrough => (Verdict::Passthrough, false),
+        Plan::Reject(rejection) => (Verdict::HeadReject(rejection), false),
+        Plan::ShadowReject(rejection) => (Verdict::HeadReject(rejection), true),
+        Plan::ReadBody { route, shadow } => match tenant {
+            Some(tenant) if body.len() <= config.server.max_body_bytes => {
+                let (decision, object) = decide(route, body, tenant, &config.policy, today);
+                let upstream_body = decision.upstream_body(body, object.as_ref()).map(|b| b.into_owned());
+                (Verdict::Decided { decision, upstream_body }, shadow)
+            }
+            _ => (Verdict::HeadReject(too_large(config.server.max_body_bytes)), shadow),
+        },
+    };
+    Evaluation { target: Some(target), tenant: tenant_id, verdict, shadow }
+}
+
+#[cfg(test)]
+mod tests;

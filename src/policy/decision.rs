@@ -1,0 +1,326 @@
+//! What the policy core hands back: a [`Decision`] for a request body, or a [`Rejection`]
+//! for a request refused before its body is read.
+//!
+//! A decision is a value, never an error: `Err` elsewhere in the crate means "could not
+//! decide" and the glue fails closed. Shadow mode is the glue logging the same decision
+//! instead of applying it.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::body::JsonObject;
+
+/// `third_party_security_mode`: fixed when the client is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityMode {
+    Strict,
+    Permissive,
+}
+
+impl SecurityMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityMode::Strict => "strict",
+            SecurityMode::Permissive => "permissive",
+        }
+    }
+
+    /// Exact, case-sensitive match of the wire value (SPEC §3: `"Strict"` is not a mode).
+    pub fn from_wire(text: &str) -> Option<Self> {
+        match text {
+            "strict" => Some(SecurityMode::Strict),
+            "permissive" => Some(SecurityMode::Permissive),
+            _ => None,
+        }
+    }
+}
+
+/// The intercepted routes of SPEC §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    ClientsCreate,
+    ClientsUpdate,
+    TenantSettingsUpdate,
+    ClientGrantsCreate,
+    DcrRegister,
+}
+
+impl RouteId {
+    pub const ALL: [RouteId; 5] = [
+        RouteId::ClientsCreate,
+        RouteId::ClientsUpdate,
+        RouteId::TenantSettingsUpdate,
+        RouteId::ClientGrantsCreate,
+        RouteId::DcrRegister,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteId::ClientsCreate => "clients_create",
+            RouteId::ClientsUpdate => "clients_update",
+            RouteId::TenantSettingsUpdate => "tenant_settings_update",
+            RouteId::ClientGrantsCreate => "client_grants_create",
+            RouteId::DcrRegister => "dcr_register",
+        }
+    }
+
+    /// Which error shape the route answers with (SPEC §7).
+    pub fn api(self) -> Api {
+        match self {
+            RouteId::DcrRegister => Api::Dcr,
+            _ => Api::Management,
+        }
+    }
+}
+
+/// The two error dialects of SPEC §7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `{"statusCode","error","message","errorCode"}`, as the Management API answers.
+    Management,
+    /// `{"error","error_description"}`, as RFC 7591 §3.2.2 prescribes.
+    Dcr,
+}
+
+/// Why the gateway did what it did. One list feeds `x-modegate-reason`, the `reason`
+/// metric label and the decision log, so labels stay bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReasonCode {
+    // forwarded unchanged
+    Passthrough,
+    FirstPartyClient,
+    ModeAllowed,
+    SettingsAllowed,
+    GrantAllowed,
+    DcrAllowed,
+    NotEnforced,
+    // injected
+    ModeInjected,
+    StrictDefaultsInjected,
+    // rejected: request shape
+    AmbiguousHost,
+    InvalidHost,
+    AmbiguousPath,
+    MethodOverride,
+    UnknownTenant,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UnsupportedEncoding,
+    AmbiguousFraming,
+    BodyTimeout,
+    MalformedRequest,
+    InvalidJson,
+    DuplicateMember,
+    TooDeep,
+    NotAnObject,
+    InvalidType,
+    // rejected: rules
+    ModeOnFirstParty,
+    PermissiveNotEligible,
+    StrictProfile,
+    InvalidDcrMode,
+    StrictDcrWithoutDefaults,
+    InvalidDefaultFor,
+    DefaultGrantWithClientId,
+    DefaultGrantManagementApi,
+    DcrModeMismatch,
+    DcrFirstParty,
+    DcrGrantTypes,
+    DcrResponseTypes,
+    DcrAuthMethod,
+    InvalidRedirectUri,
+    TokenRequired,
+    // faults
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    Internal,
+}
+
+impl ReasonCode {
+    pub fn as_str(self) -> &'static str {
+        use ReasonCode::*;
+        match self {
+            Passthrough => "passthrough",
+            FirstPartyClient => "first_party_client",
+            ModeAllowed => "mode_allowed",
+            SettingsAllowed => "settings_allowed",
+            GrantAllowed => "grant_allowed",
+            DcrAllowed => "dcr_allowed",
+            NotEnforced => "not_enforced",
+            ModeInjected => "mode_injected",
+            StrictDefaultsInjected => "strict_defaults_injected",
+            AmbiguousHost => "ambiguous_host",
+            InvalidHost => "invalid_host",
+            AmbiguousPath => "ambiguous_path",
+            MethodOverride => "method_override",
+            UnknownTenant => "unknown_tenant",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            UnsupportedEncoding => "unsupported_encoding",
+            AmbiguousFraming => "ambiguous_framing",
+            BodyTimeout => "body_timeout",
+            MalformedRequest => "malformed_request",
+            InvalidJson => "invalid_json",
+            DuplicateMember => "duplicate_member",
+            TooDeep => "too_deep",
+            NotAnObject => "not_an_object",
+            InvalidType => "invalid_type",
+            ModeOnFirstParty => "mode_on_first_party",
+            PermissiveNotEligible => "permissive_not_eligible",
+            StrictProfile => "strict_profile",
+            InvalidDcrMode => "invalid_dcr_mode",
+            StrictDcrWithoutDefaults => "strict_dcr_without_defaults",
+            InvalidDefaultFor => "invalid_default_for",
+            DefaultGrantWithClientId => "default_grant_with_client_id",
+            DefaultGrantManagementApi => "default_grant_management_api",
+            DcrModeMismatch => "dcr_mode_mismatch",
+            DcrFirstParty => "dcr_first_party",
+            DcrGrantTypes => "dcr_grant_types",
+            DcrResponseTypes => "dcr_response_types",
+            DcrAuthMethod => "dcr_auth_method",
+            InvalidRedirectUri => "invalid_redirect_uri",
+            TokenRequired => "token_required",
+            UpstreamUnavailable => "upstream_unavailable",
+            UpstreamTimeout => "upstream_timeout",
+            Internal => "internal_error",
+        }
+    }
+}
+
+/// The machine-readable error of a gateway-made answer. Rendered as `errorCode` on the
+/// Management API and mapped to an RFC 7591 / RFC 6749 `error` on DCR (see `wire`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidBody,
+    InvalidRequest,
+    InvalidToken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UnknownTenant,
+    RequestTimeout,
+    PolicyUnavailable,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    Internal,
+    // RFC 7591 codes, used by the DCR rules
+    InvalidClientMetadata,
+    InvalidRedirectUri,
+    AccessDenied,
+}
+
+/// A request the gateway answers itself; the upstream never sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: u16,
+    pub code: ErrorCode,
+    pub reason: ReasonCode,
+    /// What was wrong and what to do. Never holds a token, a secret or a whole body.
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(status: u16, code: ErrorCode, reason: ReasonCode, message: impl Into<String>) -> Self {
+        Rejection { status, code, reason, message: message.into() }
+    }
+
+    /// 400 `invalid_body` (Management) / `invalid_client_metadata` (DCR).
+    pub fn invalid_body(reason: ReasonCode, message: impl Into<String>) -> Self {
+        Rejection::new(400, ErrorCode::InvalidBody, reason, message)
+    }
+
+    /// 400 for a request whose target or headers are ambiguous.
+    pub fn invalid_request(reason: ReasonCode, message: impl Into<String>) -> Self {
+        Rejection::new(400, ErrorCode::InvalidRequest, reason, message)
+    }
+}
+
+/// Members the gateway appends to a body, in order. Values are JSON documents.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Patch {
+    pub members: Vec<(&'static str, Value)>,
+}
+
+impl Patch {
+    pub fn push(&mut self, name: &'static str, value: Value) {
+        self.members.push((name, value));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.members.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// What to do with an intercepted request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Send the original bytes upstream.
+    Forward,
+    /// Send the original object with these members appended.
+    Inject(Patch),
+    /// Answer the client; send nothing upstream.
+    Reject(Rejection),
+}
+
+/// The policy's verdict on one intercepted request body.
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reason: ReasonCode,
+    /// The mode the body asked for, when it asked for one.
+    pub requested_mode: Option<SecurityMode>,
+    /// The mode the created client ends up with, when the request creates a third-party client.
+    pub effective_mode: Option<SecurityMode>,
+}
+
+impl Decision {
+    pub fn forward(reason: ReasonCode) -> Self {
+        Decision { outcome: Outcome::Forward, reason, requested_mode: None, effective_mode: None }
+    }
+
+    pub fn reject(rejection: Rejection) -> Self {
+        let reason = rejection.reason;
+        Decision { outcome: Outcome::Reject(rejection), reason, requested_mode: None, effective_mode: None }
+    }
+
+    /// Forward, or inject when the patch holds anything.
+    pub fn forward_or_inject(patch: Patch, forward: ReasonCode, inject: ReasonCode) -> Self {
+        if patch.is_empty() {
+            Decision::forward(forward)
+        } else {
+            Decision { outcome: Outcome::Inject(patch), reason: inject, requested_mode: None, effective_mode: None }
+        }
+    }
+
+    pub fn with_modes(mut self, requested: Option<SecurityMode>, effective: Option<SecurityMode>) -> Self {
+        self.requested_mode = requested;
+        self.effective_mode = effective;
+        self
+    }
+
+    /// The bytes the upstream receives when the decision is applied, or `None` on a reject.
+    pub fn upstream_body<'a>(&self, original: &'a [u8], object: Option<&JsonObject>) -> Option<Cow<'a, [u8]>> {
+        match (&self.outcome, object) {
+            (Outcome::Forward, _) => Some(Cow::Borrowed(original)),
+            (Outcome::Inject(patch), Some(object)) => Some(Cow::Owned(object.inject(original, patch))),
+            // an injection is only ever decided on a parsed object
+            (Outcome::Inject(_), None) | (Outcome::Reject(_), _) => None,
+        }
+    }
+
+    /// The label of `modegate_requests_total{decision}` when the decision is applied.
+    pub fn label(&self, shadow: bool) -> &'static str {
+        match (&self.outcome, shadow) {
+            (Outcome::Forward, _) => "forward",
+            (Outcome::Inject(_), false) => "inject",
+            (Outcome::Inject(_), true) => "would_inject",
+            (Outcome::Reject(_), false) => "reject",
+            (Outcome::Reject(_), true) => "would_reject",
+        }
+    }
+}

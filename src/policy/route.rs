@@ -1,0 +1,220 @@
+//! Route classification (SPEC §2): which requests the gateway intercepts.
+//!
+//! The path is normalised only to classify it; the upstream always receives the original
+//! request target. Anything that two servers could route differently (an encoded `/`, a
+//! `\`, a `;` parameter, double encoding, a `..` above the root) is refused under the
+//! protected prefixes instead of being guessed at.
+
+use percent_encoding::percent_decode;
+
+use super::decision::{ReasonCode, Rejection, RouteId};
+
+/// Prefixes under which ambiguous paths and method-override headers are refused.
+const PROTECTED_PREFIXES: [&str; 2] = ["/api/v2", "/oidc"];
+
+/// Headers some frameworks honour to turn a POST into another method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMatch {
+    /// Proxied untouched, body streamed.
+    Passthrough,
+    Intercepted(RouteId),
+    /// Under a protected prefix but ambiguous: refused (unless the tenant is `off`).
+    Refused(Rejection),
+}
+
+/// The routing table of one configuration: the built-in routes plus `routes.dcr_paths`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteTable {
+    /// Extra DCR paths, already normalised.
+    pub dcr_paths: Vec<String>,
+}
+
+impl RouteTable {
+    pub fn new(dcr_paths: Vec<String>) -> Self {
+        RouteTable { dcr_paths }
+    }
+
+    /// Classifies a request from its method, raw path (no query) and whether it carries a
+    /// method-override header.
+    pub fn classify(&self, method: &str, raw_path: &str, has_method_override: bool) -> RouteMatch {
+        let normalised = match normalise(raw_path) {
+            Ok(path) => path,
+            Err(hazard) => {
+                return if self.is_protected(&lenient_normalise(raw_path))
+                    || self.is_protected(&raw_path.to_ascii_lowercase())
+                {
+                    RouteMatch::Refused(Rejection::invalid_request(
+                        ReasonCode::AmbiguousPath,
+                        format!("the request path {hazard}, which servers may route differently; send a plain path"),
+                    ))
+                } else {
+                    RouteMatch::Passthrough
+                };
+            }
+        };
+        if !self.is_protected(&normalised) {
+            return RouteMatch::Passthrough;
+        }
+        if has_method_override {
+            return RouteMatch::Refused(Rejection::invalid_request(
+                ReasonCode::MethodOverride,
+                "method-override headers are not accepted on this API; send the intended method itself",
+            ));
+        }
+        // Methods are case-sensitive on the wire, but a lenient upstream may not be:
+        // classify `post` as POST so that it cannot slip past as passthrough.
+        let method = method.to_ascii_uppercase();
+        match self.route_of(&method, &normalised) {
+            Some(route) => RouteMatch::Intercepted(route),
+            None => RouteMatch::Passthrough,
+        }
+    }
+
+    fn route_of(&self, method: &str, path: &str) -> Option<RouteId> {
+        let is_update = matches!(method, "PATCH" | "PUT");
+        match path {
+            "/api/v2/clients" if method == "POST" => return Some(RouteId::ClientsCreate),
+            "/api/v2/tenants/settings" if is_update => return Some(RouteId::TenantSettingsUpdate),
+            "/api/v2/client-grants" if method == "POST" => return Some(RouteId::ClientGrantsCreate),
+            "/oidc/register" if method == "POST" => return Some(RouteId::DcrRegister),
+            _ => {}
+        }
+        if method == "POST" && self.dcr_paths.iter().any(|dcr| dcr == path) {
+            return Some(RouteId::DcrRegister);
+        }
+        let client_id = path.strip_prefix("/api/v2/clients/").filter(|id| !id.is_empty() && !id.contains('/'));
+        (is_update && client_id.is_some()).then_some(RouteId::ClientsUpdate)
+    }
+
+    fn is_protected(&self, path: &str) -> bool {
+        PROTECTED_PREFIXES
+            .iter()
+            .copied()
+            .chain(self.dcr_paths.iter().map(String::as_str))
+            .any(|prefix| under(path, prefix))
+    }
+}
+
+fn under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Why a path cannot be normalised safely; completes "the request path …".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathHazard {
+    EncodedSeparator,
+    Backslash,
+    Parameter,
+    DoubleEncoding,
+    Nul,
+    NotUtf8,
+    QueryOrFragment,
+    AboveRoot,
+    NotAbsolute,
+}
+
+impl std::fmt::Display for PathHazard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PathHazard::EncodedSeparator => "contains an encoded `/`",
+            PathHazard::Backslash => "contains a `\\`",
+            PathHazard::Parameter => "contains a `;` parameter",
+            PathHazard::DoubleEncoding => "is percent-encoded twice",
+            PathHazard::Nul => "contains a NUL byte",
+            PathHazard::NotUtf8 => "does not decode to UTF-8",
+            PathHazard::QueryOrFragment => "contains an encoded `?` or `#`",
+            PathHazard::AboveRoot => "climbs above the root with `..`",
+            PathHazard::NotAbsolute => "does not start with `/`",
+        })
+    }
+}
+
+/// SPEC §2 normalisation: percent-decoding, ASCII lowercasing, collapsing `//`, resolving
+/// `.` and `..`, dropping a trailing `/`.
+pub fn normalise(raw_path: &str) -> Result<String, PathHazard> {
+    let Some(rest) = raw_path.strip_prefix('/') else {
+        return Err(PathHazard::NotAbsolute);
+    };
+    let mut segments: Vec<String> = Vec::new();
+    for raw in rest.split('/') {
+        if raw.contains(';') {
+            return Err(PathHazard::Parameter);
+        }
+        if raw.contains('\\') {
+            return Err(PathHazard::Backslash);
+        }
+        let decoded: Vec<u8> = percent_decode(raw.as_bytes()).collect();
+        for byte in &decoded {
+            match byte {
+                b'/' => return Err(PathHazard::EncodedSeparator),
+                b'\\' => return Err(PathHazard::Backslash),
+                b';' => return Err(PathHazard::Parameter),
+                b'%' => return Err(PathHazard::DoubleEncoding),
+                0 => return Err(PathHazard::Nul),
+                b'?' | b'#' => return Err(PathHazard::QueryOrFragment),
+                _ => {}
+            }
+        }
+        let segment = String::from_utf8(decoded).map_err(|_| PathHazard::NotUtf8)?;
+        match segment.as_str() {
+            "" | "." => {}
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(PathHazard::AboveRoot);
+                }
+            }
+            _ => segments.push(segment.to_ascii_lowercase()),
+        }
+    }
+    let mut path = String::with_capacity(raw_path.len());
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// The most generous reading of a hazardous path, as the most lenient upstream could see
+/// it: `%2F` and `\` are separators, `;…` parameters are dropped, `..` stops at the root.
+/// Used only to decide whether a hazardous path could reach a protected route.
+fn lenient_normalise(raw_path: &str) -> String {
+    let mut text = raw_path.to_owned();
+    // decode repeatedly so that double encoding is seen through too
+    for _ in 0..3 {
+        let decoded = percent_decode(text.as_bytes()).decode_utf8_lossy().into_owned();
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    let text = text.replace('\\', "/").to_ascii_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for raw in text.split('/') {
+        let segment = raw.split(';').next().unwrap_or_default();
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut path = String::new();
+    for segment in segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,450 @@
+//! The Pingora glue: each phase of [`ProxyHttp`] is a few lines that call the policy core.
+//! See Pingora's phase chart (`docs/user_guide/phase.md`) for the order of the phases.
+//!
+//! INVARIANT (no upstream byte before decision): an intercepted request in `enforce` mode
+//! is read whole and decided in `request_filter`, which runs before Pingora connects to
+//! the upstream. A rejected request is answered there and never reaches the upstream.
+
+pub mod respond;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use time::OffsetDateTime;
+
+use crate::config::{Config, Tenant};
+use crate::policy::{
+    self, Api, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead, RouteId, Target,
+};
+use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
+use crate::tenant::TenantSource;
+
+/// What the proxy serves with; swapped whole on reload, so a request keeps the one it
+/// started with.
+pub struct State {
+    pub config: Arc<Config>,
+    pub tenants: Arc<dyn TenantSource>,
+}
+
+pub struct Gateway {
+    pub state: Arc<ArcSwap<State>>,
+    pub decision_log: Arc<DecisionLog>,
+}
+
+/// Per-request state shared across phases.
+pub struct Ctx {
+    started: Instant,
+    config: Option<Arc<Config>>,
+    target: Option<Target>,
+    tenant: Option<Arc<Tenant>>,
+    /// The body to send upstream, when the gateway read it (original or injected bytes).
+    upstream_body: Option<Bytes>,
+    /// Shadow mode: the body as it streams past, up to the size limit.
+    observed: Option<Observed>,
+    /// Set for intercepted requests: what goes into the metrics and the decision log.
+    record: Option<RecordParts>,
+    upstream_status: Option<u16>,
+}
+
+struct Observed {
+    route: RouteId,
+    body: Vec<u8>,
+    overflow: bool,
+}
+
+struct RecordParts {
+    decision: &'static str,
+    reason: ReasonCode,
+    requested_mode: Option<&'static str>,
+    effective_mode: Option<&'static str>,
+    injected: Vec<&'static str>,
+}
+
+impl RecordParts {
+    fn of_decision(decision: &Decision, shadow: bool) -> Self {
+        RecordParts {
+            decision: decision.label(shadow),
+            reason: decision.reason,
+            requested_mode: decision.requested_mode.map(|m| m.as_str()),
+            effective_mode: decision.effective_mode.map(|m| m.as_str()),
+            injected: match &decision.outcome {
+                Outcome::Inject(patch) => patch.names(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    fn of_rejection(rejection: &Rejection, shadow: bool) -> Self {
+        RecordParts {
+            decision: if shadow { "would_reject" } else { "reject" },
+            reason: rejection.reason,
+            requested_mode: None,
+            effective_mode: None,
+            injected: Vec::new(),
+        }
+    }
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    pub fn new(state: Arc<ArcSwap<State>>, decision_log: Arc<DecisionLog>) -> Self {
+        Gateway { state, decision_log }
+    }
+
+    /// Refuses the request now; `body_read` keeps the connection open for the next request.
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        rejection: &Rejection,
+        body_read: bool,
+    ) -> Result<bool> {
+        let api = ctx.target.as_ref().map_or(Api::Management, Target::api);
+        ctx.record = Some(RecordParts::of_rejection(rejection, false));
+        respond::reject(session, rejection, api, !body_read).await?;
+        Ok(true)
+    }
+
+    /// SPEC §3: reads the whole body (bounded in size and time), decides, and either
+    /// answers or leaves the bytes to send upstream in `ctx`.
+    async fn read_and_decide(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        config: &Config,
+        tenant: &Tenant,
+        route: RouteId,
+    ) -> Result<bool> {
+        if expects_continue(session.req_header()) {
+            // the client waits for this before sending the body we need to decide
+            session.write_continue_response().await?;
+        }
+        // Pingora replays this buffer to the upstream after connecting; request_body_filter
+        // swaps in `ctx.upstream_body`, so a retry can only ever send the decided bytes.
+        session.enable_retry_buffering();
+        let max = config.server.max_body_bytes;
+        let read = tokio::time::timeout(config.server.body_read_timeout, async {
+            let mut body = Vec::new();
+            while let Some(chunk) = session.read_request_body().await? {
+                if body.len() + chunk.len() > max {
+                    return Ok::<_, Box<Error>>(None);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(body))
+        })
+        .await;
+        let body = match read {
+            Err(_elapsed) => return self.refuse(session, ctx, &policy::body_timeout(), false).await,
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(None)) => return self.refuse(session, ctx, &policy::too_large(max), false).await,
+            Ok(Ok(Some(body))) => body,
+        };
+        let (decision, object) = policy::decide(route, &body, tenant, &config.policy, today());
+        ctx.record = Some(RecordParts::of_decision(&decision, false));
+        match decision.upstream_body(&body, object.as_ref()) {
+            Some(upstream) => {
+                ctx.upstream_body = Some(Bytes::from(upstream.into_owned()));
+                Ok(false)
+            }
+            None => {
+                let Outcome::Reject(rejection) = &decision.outcome else {
+                    return self.refuse(session, ctx, &internal(), true).await;
+                };
+                respond::reject(session, rejection, route.api(), false).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn observe_end(&self, ctx: &mut Ctx) {
+        let (Some(observed), Some(config), Some(tenant)) =
+            (ctx.observed.take(), ctx.config.clone(), ctx.tenant.clone())
+        else {
+            return;
+        };
+        ctx.record = Some(if observed.overflow {
+            RecordParts::of_rejection(&policy::too_large(config.server.max_body_bytes), true)
+        } else {
+            let (decision, _) = policy::decide(observed.route, &observed.body, &tenant, &config.policy, today());
+            RecordParts::of_decision(&decision, true)
+        });
+    }
+}
+
+fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}
+
+fn internal() -> Rejection {
+    Rejection::new(500, ErrorCode::Internal, ReasonCode::Internal, "the gateway failed to handle the request")
+}
+
+fn expects_continue(header: &RequestHeader) -> bool {
+    header
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+// === impl ProxyHttp for Gateway ===
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            config: None,
+            target: None,
+            tenant: None,
+            upstream_body: None,
+            observed: None,
+            record: None,
+            upstream_status: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let state = self.state.load_full();
+        let config = Arc::clone(&state.config);
+        ctx.config = Some(Arc::clone(&config));
+        let header = session.req_header();
+        let head = RequestHead { method: header.method.as_str(), uri: &header.uri, headers: &header.headers };
+        let target = match policy::classify(&head, &config.routes) {
+            Ok(target) => target,
+            Err(rejection) => return self.refuse(session, ctx, &rejection, false).await,
+        };
+        let tenant = match (&target.route, &target.host) {
+            (policy::RouteMatch::Passthrough, _) | (_, None) => None,
+            (_, Some(host)) => match state.tenants.tenant_for_host(host).await {
+                Ok(tenant) => tenant,
+                Err(e) => {
+                    log::warn!("tenant source: {e}");
+                    ctx.target = Some(target);
+                    let unavailable = Rejection::new(
+                        503,
+                        ErrorCode::PolicyUnavailable,
+                        ReasonCode::Internal,
+                        "the gateway cannot load this tenant's policy right now; retry later",
+                    );
+                    return self.refuse(session, ctx, &unavailable, false).await;
+                }
+            },
+        };
+        let plan = policy::plan(&head, &target, tenant.as_deref(), &config);
+        ctx.target = Some(target);
+        ctx.tenant = tenant.clone();
+        match plan {
+            Plan::Passthrough => Ok(false),
+            Plan::Reject(rejection) => self.refuse(session, ctx, &rejection, false).await,
+            Plan::ShadowReject(rejection) => {
+                ctx.record = Some(RecordParts::of_rejection(&rejection, true));
+                Ok(false)
+            }
+            Plan::ReadBody { route, shadow: true } => {
+                ctx.observed = Some(Observed { route, body: Vec::new(), overflow: false });
+                Ok(false)
+            }
+            Plan::ReadBody { route, shadow: false } => match tenant {
+                Some(tenant) => self.read_and_decide(session, ctx, &config, &tenant, route).await,
+                None => self.refuse(session, ctx, &internal(), false).await,
+            },
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let config = match &ctx.config {
+            Some(config) => Arc::clone(config),
+            None => Arc::clone(&self.state.load().config),
+        };
+        let upstream = &config.upstream;
+        // a resolved SocketAddr: HttpPeer::new would otherwise resolve DNS on every request
+        let mut peer = HttpPeer::new(upstream.address, upstream.tls, upstream.sni.clone());
+        peer.options.connection_timeout = Some(upstream.connect_timeout);
+        peer.options.read_timeout = Some(upstream.read_timeout);
+        peer.options.write_timeout = Some(upstream.read_timeout);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(body) = &ctx.upstream_body {
+            // the body is held whole: frame it with its own length
+            upstream.remove_header(&http::header::TRANSFER_ENCODING);
+            upstream.remove_header(&http::header::EXPECT);
+            upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(decided) = &ctx.upstream_body {
+            // INVARIANT (no upstream byte before decision): only the decided bytes are sent,
+            // on the first attempt and on any replay
+            *body = Some(if end_of_stream { decided.clone() } else { Bytes::new() });
+            return Ok(());
+        }
+        let max = ctx.config.as_ref().map_or(0, |c| c.server.max_body_bytes);
+        if let Some(observed) = &mut ctx.observed {
+            if let Some(chunk) = body.as_ref() {
+                if observed.body.len() + chunk.len() > max {
+                    observed.overflow = true;
+                    observed.body = Vec::new();
+                } else if !observed.overflow {
+                    observed.body.extend_from_slice(chunk);
+                }
+            }
+            if end_of_stream {
+                self.observe_end(ctx);
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.upstream_status = Some(upstream.status.as_u16());
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let failure = upstream_failure(e);
+        if let Some(kind) = failure.kind {
+            metrics().upstream_errors.with_label_values(&[kind]).inc();
+        }
+        let Some(rejection) = failure.answer else {
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        };
+        let code = rejection.status;
+        if session.response_written().is_none() {
+            let api = ctx.target.as_ref().map_or(Api::Management, Target::api);
+            if let Err(write_error) = respond::reject(session, &rejection, api, true).await {
+                log::debug!("cannot answer the client: {write_error}");
+            }
+        }
+        let parts = RecordParts::of_rejection(&rejection, false);
+        ctx.record = Some(RecordParts { decision: "error", ..parts });
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let elapsed = ctx.started.elapsed();
+        let route = ctx.target.as_ref().map_or("refused", Target::route_label);
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let metrics = metrics();
+        metrics.request_duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+        let Some(parts) = ctx.record.take() else {
+            metrics.requests.with_label_values(&[route, "forward", ReasonCode::Passthrough.as_str()]).inc();
+            return;
+        };
+        metrics.requests.with_label_values(&[route, parts.decision, parts.reason.as_str()]).inc();
+        let tenant = ctx.tenant.as_deref();
+        self.decision_log.write(&DecisionRecord {
+            time: OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            request_id: request_id(session),
+            tenant: tenant.map(|t| t.id.clone()),
+            customer: tenant.map(|t| t.customer.clone()),
+            route,
+            decision: parts.decision,
+            reason: parts.reason.as_str(),
+            enforcement: tenant.map(|t| t.enforcement.as_str()),
+            requested_mode: parts.requested_mode,
+            effective_mode: parts.effective_mode,
+            injected: parts.injected,
+            sub: None,
+            azp: None,
+            status,
+            upstream_status: ctx.upstream_status,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+        });
+    }
+}
+
+/// The caller's `x-request-id` when it is a short printable token, else a fresh one.
+fn request_id(session: &Session) -> String {
+    let given = session.req_header().headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    match given {
+        Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_owned(),
+        _ => {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            format!("mg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+    }
+}
+
+struct UpstreamFailure {
+    /// `modegate_upstream_errors_total{kind}`, when the upstream side failed.
+    kind: Option<&'static str>,
+    /// What to answer, when the client can still be answered.
+    answer: Option<Rejection>,
+}
+
+/// SPEC §11: 502 when the upstream cannot be reached, 504 when it does not answer in time.
+fn upstream_failure(e: &Error) -> UpstreamFailure {
+    use pingora::ErrorType::*;
+    let unavailable = |kind| UpstreamFailure {
+        kind: Some(kind),
+        answer: Some(Rejection::new(
+            502,
+            ErrorCode::UpstreamUnavailable,
+            ReasonCode::UpstreamUnavailable,
+            "the authorization server is unavailable; retry later",
+        )),
+    };
+    let timeout = |kind| UpstreamFailure {
+        kind: Some(kind),
+        answer: Some(Rejection::new(
+            504,
+            ErrorCode::UpstreamTimeout,
+            ReasonCode::UpstreamTimeout,
+            "the authorization server did not answer in time",
+        )),
+    };
+    match (e.esource(), e.etype()) {
+        (_, ConnectRefused) => unavailable("connect_refused"),
+        (_, ConnectTimedout) => unavailable("connect_timeout"),
+        (
+            _,
+            ConnectNoRoute | ConnectError | ConnectProxyFailure | BindError | TLSHandshakeFailure
+            | TLSHandshakeTimedout,
+        ) => unavailable("connect_error"),
+        (pingora::ErrorSource::Upstream, ReadTimedout | WriteTimedout) => timeout("read_timeout"),
+        (pingora::ErrorSource::Upstream, _) => unavailable("protocol_error"),
+        (pingora::ErrorSource::Downstream, ReadError | WriteError | ConnectionClosed) => {
+            UpstreamFailure { kind: None, answer: None }
+        }
+        (pingora::ErrorSource::Downstream, ReadTimedout) => {
+            UpstreamFailure { kind: None, answer: Some(policy::body_timeout()) }
+        }
+        (pingora::ErrorSource::Downstream, _) => UpstreamFailure {
+            kind: None,
+            answer: Some(Rejection::invalid_request(ReasonCode::MalformedRequest, "the request could not be read")),
+        },
+        _ => UpstreamFailure { kind: None, answer: Some(internal()) },
+    }
+}

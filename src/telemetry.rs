@@ -1,0 +1,138 @@
+//! Telemetry in one place: every metric of SPEC §9, defined once on the gateway's own
+//! registry, and the decision log.
+
+pub mod decision_log;
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub use decision_log::{DecisionLog, DecisionRecord};
+
+pub const REQUESTS_TOTAL: &str = "modegate_requests_total";
+pub const REQUEST_DURATION_SECONDS: &str = "modegate_request_duration_seconds";
+pub const UPSTREAM_ERRORS_TOTAL: &str = "modegate_upstream_errors_total";
+pub const JWT_VALIDATIONS_TOTAL: &str = "modegate_jwt_validations_total";
+pub const JWKS_FETCHES_TOTAL: &str = "modegate_jwks_fetches_total";
+pub const POLICY_CACHE_REQUESTS_TOTAL: &str = "modegate_policy_cache_requests_total";
+pub const POLICY_CACHE_ENTRIES: &str = "modegate_policy_cache_entries";
+pub const CONFIG_RELOADS_TOTAL: &str = "modegate_config_reloads_total";
+pub const CONFIG_GENERATION: &str = "modegate_config_generation";
+pub const BUILD_INFO: &str = "modegate_build_info";
+
+/// The gateway's metrics. Labels are bounded: routes, decisions and reasons are enums,
+/// and no tenant id is ever a label.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_errors: IntCounterVec,
+    pub jwt_validations: IntCounterVec,
+    pub jwks_fetches: IntCounterVec,
+    pub policy_cache_requests: IntCounterVec,
+    pub policy_cache_entries: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub config_generation: IntGauge,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable_metric(name));
+            let _ = registry.register(Box::new(metric.clone()));
+            metric
+        };
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGauge::new(name, help).unwrap_or_else(|_| unreachable_metric(name));
+            let _ = registry.register(Box::new(metric.clone()));
+            metric
+        };
+        let requests =
+            counter(REQUESTS_TOTAL, "Requests by route, decision and reason.", &["route", "decision", "reason"]);
+        let upstream_errors = counter(UPSTREAM_ERRORS_TOTAL, "Failures talking to the upstream, by kind.", &["kind"]);
+        let jwt_validations = counter(JWT_VALIDATIONS_TOTAL, "Bearer token validations, by result.", &["result"]);
+        let jwks_fetches = counter(JWKS_FETCHES_TOTAL, "JWKS fetches, by result.", &["result"]);
+        let policy_cache_requests =
+            counter(POLICY_CACHE_REQUESTS_TOTAL, "Tenant cache look-ups: hit, miss, stale, error.", &["result"]);
+        let config_reloads = counter(CONFIG_RELOADS_TOTAL, "Configuration reloads, by result.", &["result"]);
+        let policy_cache_entries = gauge(POLICY_CACHE_ENTRIES, "Tenant documents held in the cache.");
+        let config_generation = gauge(CONFIG_GENERATION, "Generation of the configuration in force; 1 at start.");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(REQUEST_DURATION_SECONDS, "Time from request head to end of response, by route.")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["route"],
+        )
+        .unwrap_or_else(|_| unreachable_metric(REQUEST_DURATION_SECONDS));
+        let _ = registry.register(Box::new(request_duration.clone()));
+        let build_info = IntGaugeVec::new(Opts::new(BUILD_INFO, "The running version."), &["version"])
+            .unwrap_or_else(|_| unreachable_metric(BUILD_INFO));
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let _ = registry.register(Box::new(build_info));
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_errors,
+            jwt_validations,
+            jwks_fetches,
+            policy_cache_requests,
+            policy_cache_entries,
+            config_reloads,
+            config_generation,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // encoding into a Vec cannot fail on I/O; a failure would only drop the output
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+/// Metric names and labels above are constants: construction cannot fail at run time.
+#[expect(clippy::panic, reason = "static metric definitions are checked by the unit test below")]
+fn unreachable_metric(name: &str) -> ! {
+    panic!("metric `{name}` has an invalid definition")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_metric_is_exposed() {
+        let metrics = super::metrics();
+        metrics.requests.with_label_values(&["clients_create", "inject", "mode_injected"]).inc();
+        metrics.request_duration.with_label_values(&["clients_create"]).observe(0.001);
+        metrics.upstream_errors.with_label_values(&["connect_refused"]).inc();
+        metrics.jwt_validations.with_label_values(&["ok"]).inc();
+        metrics.jwks_fetches.with_label_values(&["ok"]).inc();
+        metrics.policy_cache_requests.with_label_values(&["hit"]).inc();
+        metrics.config_reloads.with_label_values(&["ok"]).inc();
+        let text = String::from_utf8(metrics.render()).unwrap();
+        for name in [
+            super::REQUESTS_TOTAL,
+            super::REQUEST_DURATION_SECONDS,
+            super::UPSTREAM_ERRORS_TOTAL,
+            super::JWT_VALIDATIONS_TOTAL,
+            super::JWKS_FETCHES_TOTAL,
+            super::POLICY_CACHE_REQUESTS_TOTAL,
+            super::POLICY_CACHE_ENTRIES,
+            super::CONFIG_RELOADS_TOTAL,
+            super::CONFIG_GENERATION,
+            super::BUILD_INFO,
+        ] {
+            assert!(text.contains(name), "{name} missing from /metrics");
+        }
+    }
+}

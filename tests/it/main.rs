@@ -1,0 +1,15 @@
+//! Integration tests: the real `modegate` binary in front of a real recording upstream on
+//! loopback. Every test asserts what the client got and what the upstream received.
+
+mod support;
+
+mod adversarial;
+mod cli;
+mod client_grants;
+mod clients_create;
+mod dcr;
+mod enforcement;
+mod faults;
+mod observability;
+mod passthrough;
+mod tenant_settings;

@@ -1,0 +1,211 @@
+//! Starts the real `modegate` binary on loopback with a generated configuration and stops
+//! it when the test ends, printing its logs if the test failed.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::http::{Client, Message, request, status};
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// A free loopback port (bound, then released just before the gateway takes it).
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// The tenants most tests use; `{upstream}` etc. are filled in by [`Gateway::start`].
+pub const TENANTS: &str = r#"
+[[customers]]
+id = "cus_acme"
+
+[[customers]]
+id = "cus_globex"
+
+[[tenants]]
+id = "acme"
+customer = "cus_acme"
+hosts = ["acme.example.test", "login.acme.test"]
+third_party_apps_since = "2025-06-01"
+permissive_by_default = true
+dcr_security_mode = "permissive"
+default_api_permissions = [{ audience = "https://api.acme.test", scopes = ["read:items"] }]
+
+[[tenants]]
+id = "globex"
+customer = "cus_globex"
+hosts = ["globex.example.test"]
+default_api_permissions = [{ audience = "https://api.globex.test", scopes = ["read:orders"] }]
+
+[[tenants]]
+id = "initech"
+customer = "cus_globex"
+hosts = ["initech.example.test"]
+
+[[tenants]]
+id = "shadowco"
+customer = "cus_globex"
+hosts = ["shadow.example.test"]
+enforcement = "shadow"
+default_api_permissions = [{ audience = "https://api.shadow.test", scopes = ["read"] }]
+
+[[tenants]]
+id = "offco"
+customer = "cus_globex"
+hosts = ["off.example.test"]
+enforcement = "off"
+
+[[tenants]]
+id = "tokenco"
+customer = "cus_globex"
+hosts = ["token.example.test"]
+dcr_access = "token"
+default_api_permissions = [{ audience = "https://api.token.test", scopes = ["read"] }]
+"#;
+
+impl Gateway {
+    /// The standard tenants in front of `upstream`.
+    pub fn start(upstream: SocketAddr) -> Gateway {
+        Gateway::start_with(upstream, "", "", TENANTS)
+    }
+
+    /// `server_extra` and `policy_extra` are appended to those tables; `rest` follows.
+    pub fn start_with(upstream: SocketAddr, server_extra: &str, policy_extra: &str, rest: &str) -> Gateway {
+        let addr = free_addr();
+        let admin = free_addr();
+        let config = format!(
+            "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n{server_extra}\n\
+             [upstream]\naddress = \"{upstream}\"\nconnect_timeout_ms = 500\nread_timeout_ms = 3000\n\n\
+             [policy]\n{policy_extra}\n{rest}"
+        );
+        Gateway::start_config(addr, admin, &config)
+    }
+
+    pub fn start_config(addr: SocketAddr, admin: SocketAddr, config: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("modegate.toml");
+        fs::write(&config_path, config).unwrap();
+        let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut gateway = Gateway { addr, admin, child, dir };
+        gateway.wait_ready();
+        gateway
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!("modegate exited early ({exit}):\n{}", self.logs());
+            }
+            if self.admin_get("/readyz").is_some_and(|r| status(&r) == 200) && TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "modegate did not become ready:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// GET on the admin listener; `None` if it does not answer.
+    pub fn admin_get(&self, path: &str) -> Option<Message> {
+        let stream = TcpStream::connect_timeout(&self.admin, Duration::from_millis(200)).ok()?;
+        drop(stream);
+        let mut client = Client::connect(self.admin);
+        client.send_raw(&request("GET", path, "admin", &[("Connection", "close")], b""));
+        Some(client.read_response())
+    }
+
+    /// The value of one metric sample line, e.g. `modegate_requests_total{...}`.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let text = self.admin_get("/metrics").unwrap().body_text();
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// Sends one request on a fresh connection and returns the response.
+    pub fn send(&self, raw: &[u8]) -> Message {
+        let mut client = Client::connect(self.addr);
+        client.send_raw(raw);
+        client.read_response()
+    }
+
+    /// POSTs JSON `body` to `path` on `host`.
+    pub fn post_json(&self, host: &str, path: &str, body: &str) -> Message {
+        self.send(&request("POST", path, host, &[("Content-Type", "application/json")], body.as_bytes()))
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// The decision log lines written so far.
+    pub fn decisions(&self) -> Vec<serde_json::Value> {
+        let file = fs::File::open(self.dir.path().join("stdout.log")).unwrap();
+        BufReader::new(file).lines().map_while(Result::ok).filter_map(|line| serde_json::from_str(&line).ok()).collect()
+    }
+
+    /// Waits until the decision log has at least `count` lines (it is written after the response).
+    pub fn wait_decisions(&self, count: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let decisions = self.decisions();
+            if decisions.len() >= count || Instant::now() > deadline {
+                return decisions;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!("--- stdout ---\n{}\n--- stderr ---\n{}", read("stdout.log"), read("stderr.log"))
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("modegate.toml")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("modegate logs:\n{}", self.logs());
+        }
+    }
+}
