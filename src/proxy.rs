@@ -143,7 +143,15 @@ impl Gateway {
         .await;
         let body = match read {
             Err(_elapsed) => return self.refuse(session, ctx, &policy::body_timeout(), false).await,
-            Ok(Err(e)) => return Err(e),
+            Ok(Err(e)) => match e.etype() {
+                // the client is gone: nobody to answer
+                ErrorType::ReadError | ErrorType::ConnectionClosed | ErrorType::WriteError => return Err(e),
+                ErrorType::ReadTimedout => return self.refuse(session, ctx, &policy::body_timeout(), false).await,
+                _ => {
+                    let malformed = Rejection::invalid_request(ReasonCode::MalformedRequest, "the request body is not well framed");
+                    return self.refuse(session, ctx, &malformed, false).await;
+                }
+            },
             Ok(Ok(None)) => return self.refuse(session, ctx, &policy::too_large(max), false).await,
             Ok(Ok(Some(body))) => body,
         };
