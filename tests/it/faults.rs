@@ -1,1 +1,67 @@
-//! placeholder
+//! SPEC §11: upstream failures, slow clients, recovery.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use crate::support::{Client, Gateway, Upstream, free_addr, request, status};
+
+#[test]
+fn unreachable_upstream_is_a_502_in_the_route_shape_and_recovers() {
+    // a port with nothing listening
+    let dead = free_addr();
+    let gateway = Gateway::start(dead);
+    let response = gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"name":"fp"}"#);
+    assert_eq!(status(&response), 502);
+    assert_eq!(response.header("x-modegate-reason"), Some("upstream_unavailable"));
+    assert_eq!(response.json()["errorCode"], "upstream_unavailable");
+    let response = gateway.post_json("globex.example.test", "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
+    assert_eq!(status(&response), 502);
+    assert_eq!(response.json()["error"], "server_error");
+    let response = gateway.send(&request("GET", "/anything", "globex.example.test", &[], b""));
+    assert_eq!(status(&response), 502);
+    assert_eq!(response.json()["statusCode"], 502);
+    assert!(gateway.metric("modegate_upstream_errors_total{kind=\"connect_refused\"}") >= 3.0);
+
+    // the upstream comes back on the same address: the gateway recovers by itself
+    let listener = TcpListener::bind(dead).unwrap();
+    let upstream = Upstream::serve_on(listener);
+    let response = gateway.send(&request("GET", "/anything", "globex.example.test", &[], b""));
+    assert_eq!(status(&response), 200);
+    assert_eq!(upstream.requests().len(), 1);
+}
+
+#[test]
+fn slow_upstream_is_a_504() {
+    let upstream = Upstream::start().slow_route("/slow", Duration::from_secs(5));
+    let gateway = Gateway::start(upstream.addr);
+    let started = Instant::now();
+    let response = gateway.send(&request("GET", "/slow", "globex.example.test", &[], b""));
+    assert_eq!(status(&response), 504);
+    assert_eq!(response.header("x-modegate-reason"), Some("upstream_timeout"));
+    assert!(started.elapsed() < Duration::from_secs(5), "answered at the read timeout, not when the upstream woke");
+    assert_eq!(gateway.metric("modegate_upstream_errors_total{kind=\"read_timeout\"}"), 1.0);
+}
+
+#[test]
+fn a_body_that_never_arrives_is_a_408_and_idle_clients_do_not_block_others() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start_with(upstream.addr, "body_read_timeout_ms = 500", "", crate::support::gateway::TENANTS);
+    // many half-open requests: heads sent, bodies never
+    let mut idle: Vec<Client> = (0..64)
+        .map(|_| {
+            let mut client = gateway.client();
+            client.send_raw(b"POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+            client
+        })
+        .collect();
+    // other clients are still served meanwhile
+    let response = gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"name":"fp"}"#);
+    assert_eq!(status(&response), 200);
+    // and every idle one gets its 408
+    for client in idle.iter_mut().take(3) {
+        let response = client.read_response();
+        assert_eq!(status(&response), 408);
+        assert_eq!(response.header("x-modegate-reason"), Some("body_timeout"));
+    }
+    assert_eq!(upstream.requests().len(), 1, "only the complete request reached the upstream");
+}

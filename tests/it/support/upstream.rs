@@ -32,7 +32,11 @@ pub struct Upstream {
 impl Upstream {
     /// Binds `127.0.0.1:0` and serves until the test process ends.
     pub fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Upstream::serve_on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// Serves on an already bound listener (to come back on a known address).
+    pub fn serve_on(listener: TcpListener) -> Upstream {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let accept_shared = Arc::clone(&shared);
