@@ -148,7 +148,8 @@ impl Gateway {
                 ErrorType::ReadError | ErrorType::ConnectionClosed | ErrorType::WriteError => return Err(e),
                 ErrorType::ReadTimedout => return self.refuse(session, ctx, &policy::body_timeout(), false).await,
                 _ => {
-                    let malformed = Rejection::invalid_request(ReasonCode::MalformedRequest, "the request body is not well framed");
+                    let malformed =
+                        Rejection::invalid_request(ReasonCode::MalformedRequest, "the request body is not well framed");
                     return self.refuse(session, ctx, &malformed, false).await;
                 }
             },

@@ -1,1 +1,187 @@
+use super::*;
 
+#[track_caller]
+fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => panic!("expected problems"),
+        Err(problems) => problems.0.into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect(),
+    }
+}
+
+#[test]
+fn an_empty_file_is_the_documented_defaults() {
+    let (config, warnings) = parse("").unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(config.server.listen, vec!["0.0.0.0:8080".parse().unwrap()]);
+    assert_eq!(config.server.admin_listen, "127.0.0.1:9090".parse().unwrap());
+    assert_eq!(config.server.max_body_bytes, 65536);
+    assert_eq!(config.server.body_read_timeout.as_millis(), 10_000);
+    assert_eq!(config.upstream.address, "127.0.0.1:3000".parse().unwrap());
+    assert_eq!(config.policy.eligibility_cutoff, time::macros::date!(2026 - 04 - 23));
+    assert_eq!(config.policy.strict_default_from, time::macros::date!(2026 - 10 - 23));
+    assert_eq!(config.policy.unknown_tenant, UnknownTenant::Reject);
+    assert_eq!(config.log.decisions, DecisionLogTarget::Stdout);
+}
+
+#[test]
+fn the_full_spec_schema_loads() {
+    // every key of SPEC §8, including those served by later versions
+    let text = r#"
+[server]
+listen = ["0.0.0.0:8080"]
+admin_listen = "127.0.0.1:9090"
+threads = 2
+max_body_bytes = 65536
+body_read_timeout_ms = 10000
+grace_period_s = 5
+[server.tls]
+listen = ["0.0.0.0:8443"]
+cert = "config/tls/cert.pem"
+key = "config/tls/key.pem"
+[upstream]
+address = "127.0.0.1:3000"
+tls = false
+sni = ""
+connect_timeout_ms = 2000
+read_timeout_ms = 30000
+[policy]
+eligibility_cutoff = "2026-04-23"
+strict_default_from = "2026-10-23"
+unknown_tenant = "reject"
+source = "http"
+[policy.http]
+url = "http://127.0.0.1:7000"
+ttl_s = 30
+max_entries = 100000
+negative_ttl_s = 5
+stale_if_error_s = 300
+[routes]
+dcr_paths = []
+[[customers]]
+id = "cus_acme"
+permissive_eligible = true
+[[tenants]]
+id = "acme"
+customer = "cus_acme"
+hosts = ["acme.example.test"]
+third_party_apps_since = 2025-06-01
+permissive_by_default = true
+dcr_security_mode = "permissive"
+dcr_access = "open"
+enforcement = "enforce"
+default_api_permissions = [
+  { audience = "https://api.acme.test", scopes = ["read:items"], subject_type = "user" },
+]
+[tenants.token]
+issuer = "https://acme.example.test/"
+audience = "https://acme.example.test/api/v2/"
+jwks_uri = "https://acme.example.test/.well-known/jwks.json"
+jwks = '{"keys":[]}'
+algorithms = ["RS256"]
+"#;
+    let (config, warnings) = parse(text).unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let acme = config.tenants.by_host("acme.example.test").unwrap();
+    assert_eq!(acme.third_party_apps_since, Some(time::macros::date!(2025 - 06 - 01)));
+    assert_eq!(acme.token.jwks.as_deref(), Some(r#"{"keys":[]}"#));
+}
+
+#[test]
+fn token_defaults_derive_from_the_first_host() {
+    let text = "[[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"Login.Acme.test\", \"b.test\"]\n";
+    let (config, _) = parse(text).unwrap();
+    let tenant = config.tenants.by_host("b.test").unwrap();
+    assert_eq!(tenant.token.issuer, "https://login.acme.test/");
+    assert_eq!(tenant.token.audience, "https://login.acme.test/api/v2/");
+    assert_eq!(tenant.token.jwks_uri, "https://login.acme.test/.well-known/jwks.json");
+    assert_eq!(tenant.token.algorithms, vec!["RS256"]);
+    assert!(config.tenants.by_host("login.acme.test").is_some(), "hosts are stored normalised");
+}
+
+#[test]
+fn every_problem_is_listed() {
+    let found = problems(
+        r#"
+[server]
+threads = 0
+admin_listen = "x"
+body_read_timeout_ms = 0
+[upstream]
+address = "no port here"
+[policy]
+source = "ldap"
+strict_profile = ["", "a.b = {oops"]
+[routes]
+dcr_paths = ["/", "/a%2Fb"]
+[[customers]]
+id = "c"
+[[customers]]
+id = "c"
+[[tenants]]
+id = "t"
+customer = "c"
+hosts = []
+dcr_security_mode = "lax"
+dcr_access = "maybe"
+default_api_permissions = [{ audience = "", subject_type = "robot" }]
+[tenants.token]
+algorithms = ["none", "HS256"]
+jwks = "not json"
+[[tenants]]
+id = "t"
+customer = "c"
+hosts = ["bad host", "ok.test", "OK.test"]
+"#,
+    );
+    let expected = [
+        "server.admin_listen: `x` is not an address",
+        "server.threads: must be at least 1",
+        "server.body_read_timeout_ms: must be more than 0",
+        "upstream.address: `no port here` does not resolve to an address",
+        "policy.source: `ldap` is not a choice",
+        "policy.strict_profile[0]: `` is not a member path such as `addons` or `jwt_configuration.scopes`",
+        "routes.dcr_paths[0]: `/` cannot be a DCR path",
+        "routes.dcr_paths[1]: `/a%2Fb` contains an encoded `/`",
+        "customers[c]: customer `c` is defined twice",
+        "tenants[t].hosts: a tenant needs at least one host",
+        "tenants[t].dcr_security_mode: `lax` is not a mode",
+        "tenants[t].dcr_access: `maybe` is not a choice",
+        "tenants[t].default_api_permissions[0].audience: an audience is needed",
+        "tenants[t].default_api_permissions[0].subject_type: `robot` is not a choice",
+        "tenants[t].token.algorithms: `none` is not allowed",
+        "tenants[t].token.algorithms: `HS256` is not allowed",
+        "tenants[t].token.jwks: is not a JWKS document",
+        "tenants[t]: tenant `t` is defined twice",
+        "tenants[t].hosts: `bad host` is not a host name",
+        "tenants[t].hosts: host `ok.test` is listed twice",
+    ];
+    for line in expected {
+        assert!(found.iter().any(|f| f == line), "missing `{line}` in {found:#?}");
+    }
+    assert!(found.iter().any(|f| f.starts_with("policy.strict_profile[1]: the value after `=`")), "{found:#?}");
+}
+
+#[test]
+fn unknown_keys_are_each_a_problem() {
+    let found = problems(
+        "[server]\nlisten_on = 1\n[upstream]\nadress = \"x\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"a\"]\nenforcment = \"off\"\n[[customers]]\nid = \"c\"\n",
+    );
+    assert_eq!(
+        found,
+        vec!["server.listen_on: unknown key", "upstream.adress: unknown key", "tenants[0].enforcment: unknown key"]
+    );
+}
+
+#[test]
+fn problems_render_one_line_each_with_help() {
+    let error = ConfigError::new(std::path::Path::new("m.toml"), {
+        let mut p = Problems::default();
+        p.push_help("tenants[a].customer", "customer `x` is not defined", "did you mean `y`?");
+        p.push("server.threads", "must be at least 1");
+        p
+    });
+    assert_eq!(
+        error.to_string(),
+        "m.toml: tenants[a].customer: customer `x` is not defined\n  help: did you mean `y`?\nm.toml: server.threads: must be at least 1"
+    );
+}

@@ -314,7 +314,12 @@ fn validate_tenants(
 ///
 /// `customer_eligible` is `None` when the customer is unknown (already reported): the
 /// eligibility checks are then skipped rather than reported twice.
-pub fn validate_tenant(key: &str, raw: RawTenant, customer_eligible: Option<bool>, problems: &mut Problems) -> Option<Tenant> {
+pub fn validate_tenant(
+    key: &str,
+    raw: RawTenant,
+    customer_eligible: Option<bool>,
+    problems: &mut Problems,
+) -> Option<Tenant> {
     let RawTenant {
         id,
         customer,

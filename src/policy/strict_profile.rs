@@ -134,11 +134,12 @@ impl StrictProfile {
             }
             "jwt_configuration" => {
                 if let Some(alg) = value.as_object().and_then(|o| o.get("alg"))
-                    && alg.as_str() != Some("RS256") {
-                        return Err(violation(
-                            "`jwt_configuration.alg` must be `RS256` for strict third-party applications",
-                        ));
-                    }
+                    && alg.as_str() != Some("RS256")
+                {
+                    return Err(violation(
+                        "`jwt_configuration.alg` must be `RS256` for strict third-party applications",
+                    ));
+                }
             }
             _ if NO_WILDCARD_LISTS.contains(&name) => {
                 let urls = string_list(name, value)?;

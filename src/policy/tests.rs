@@ -1,1 +1,610 @@
+//! The rules of SPEC §4 and §5, one row each, through the same `decide` the proxy calls.
 
+use std::sync::Arc;
+
+use serde_json::json;
+use time::macros::date;
+
+use super::*;
+use crate::config::{self, Config};
+
+const CONFIG: &str = r#"
+[upstream]
+address = "127.0.0.1:3000"
+[routes]
+dcr_paths = ["/reg"]
+[[customers]]
+id = "eligible"
+[[customers]]
+id = "ineligible"
+[[customers]]
+id = "flagged"
+permissive_eligible = true
+[[tenants]]
+id = "old"
+customer = "eligible"
+hosts = ["old.test"]
+third_party_apps_since = "2025-01-01"
+permissive_by_default = true
+default_api_permissions = [{ audience = "https://api.old.test", scopes = ["read"] }]
+[[tenants]]
+id = "new-of-eligible"
+customer = "eligible"
+hosts = ["new.test"]
+[[tenants]]
+id = "strict"
+customer = "ineligible"
+hosts = ["strict.test"]
+third_party_apps_since = "2026-05-01"
+default_api_permissions = [{ audience = "https://api.strict.test", scopes = ["read"] }]
+[[tenants]]
+id = "bare"
+customer = "ineligible"
+hosts = ["bare.test"]
+[[tenants]]
+id = "flagged"
+customer = "flagged"
+hosts = ["flagged.test"]
+dcr_security_mode = "strict"
+inject_dcr_mode = false
+default_api_permissions = [{ audience = "https://api.flagged.test", scopes = ["read"] }]
+"#;
+
+fn config() -> Config {
+    config::parse(CONFIG).unwrap().0
+}
+
+fn tenant(config: &Config, host: &str) -> Arc<config::Tenant> {
+    Arc::clone(config.tenants.by_host(host).unwrap())
+}
+
+const BEFORE_STRICT_DATE: Date = date!(2026 - 09 - 01);
+const AFTER_STRICT_DATE: Date = date!(2026 - 11 - 28);
+
+/// A row: route, host, body, today → expected outcome.
+struct Case {
+    route: RouteId,
+    host: &'static str,
+    body: &'static str,
+    today: Date,
+    expect: Expect,
+}
+
+#[derive(Debug)]
+enum Expect {
+    Forward(&'static str),
+    /// reason, injected members and their values
+    Inject(&'static str, serde_json::Value),
+    /// status, reason
+    Reject(u16, &'static str),
+}
+
+use Expect::*;
+use RouteId::*;
+
+fn case(route: RouteId, host: &'static str, body: &'static str, expect: Expect) -> Case {
+    Case { route, host, body, today: AFTER_STRICT_DATE, expect }
+}
+
+#[test]
+fn rules_table() {
+    let config = config();
+    let cases = [
+        // --- clients_create: first party
+        case(ClientsCreate, "strict.test", r#"{"name":"a"}"#, Forward("first_party_client")),
+        case(ClientsCreate, "strict.test", r#"{"is_first_party":true}"#, Forward("first_party_client")),
+        // mode on a first-party client
+        case(
+            ClientsCreate,
+            "old.test",
+            r#"{"third_party_security_mode":"strict"}"#,
+            Reject(400, "mode_on_first_party"),
+        ),
+        // --- third party, no mode: the default
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        case(
+            ClientsCreate,
+            "old.test",
+            r#"{"is_first_party":false}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        Case {
+            route: ClientsCreate,
+            host: "old.test",
+            body: r#"{"is_first_party":false}"#,
+            today: BEFORE_STRICT_DATE,
+            expect: Inject("mode_injected", json!({"third_party_security_mode":"permissive"})),
+        },
+        // eligible customer but the tenant does not default to permissive
+        Case {
+            route: ClientsCreate,
+            host: "new.test",
+            body: r#"{"is_first_party":false}"#,
+            today: BEFORE_STRICT_DATE,
+            expect: Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        },
+        // injected strict still has to keep to the profile
+        case(ClientsCreate, "old.test", r#"{"is_first_party":false,"sso":true}"#, Reject(400, "strict_profile")),
+        // --- explicit modes
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#,
+            Reject(400, "permissive_not_eligible"),
+        ),
+        case(
+            ClientsCreate,
+            "new.test",
+            r#"{"is_first_party":false,"third_party_security_mode":"permissive","sso":true}"#,
+            Forward("mode_allowed"),
+        ),
+        case(
+            ClientsCreate,
+            "flagged.test",
+            r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#,
+            Forward("mode_allowed"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"third_party_security_mode":"strict","app_type":"spa"}"#,
+            Forward("mode_allowed"),
+        ),
+        // types are checked, not coerced
+        case(ClientsCreate, "strict.test", r#"{"is_first_party":"false"}"#, Reject(400, "invalid_type")),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"third_party_security_mode":"Strict"}"#,
+            Reject(400, "invalid_type"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"third_party_security_mode":null}"#,
+            Reject(400, "invalid_type"),
+        ),
+        // --- strict profile rows (SPEC §5)
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"grant_types":["authorization_code","refresh_token","client_credentials"],"token_endpoint_auth_method":"client_secret_post"}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"grant_types":["password"]}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"app_type":"resource_server"}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"jwt_configuration":{"alg":"HS256"}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"jwt_configuration":{"alg":"RS256","lifetime_in_seconds":3600}}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"jwt_configuration":{"scopes":{}}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"refresh_token":{"expiration_type":"non-expiring"}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"refresh_token":{"expiration_type":"expiring","infinite_idle_token_lifetime":true}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"refresh_token":{"expiration_type":"expiring","infinite_idle_token_lifetime":false}}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"allowed_origins":["https://*.a.test"]}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"web_origins":["*"]}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"allowed_logout_urls":["https://a.test/*"]}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"callbacks":"https://a.test"}"#,
+            Reject(400, "invalid_type"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"require_pushed_authorization_requests":false}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"oidc_logout":{}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"oidc_backchannel_logout":{}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"cross_origin_authentication":true}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"cross_origin_authentication":false}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"cross_origin_loc":"https://a.test"}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"token_exchange":{}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"native_social_login":{}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"client_authentication_methods":{"tls_client_auth":{}}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"client_authentication_methods":{"self_signed_tls_client_auth":{}}}"#,
+            Reject(400, "strict_profile"),
+        ),
+        case(
+            ClientsCreate,
+            "strict.test",
+            r#"{"is_first_party":false,"client_authentication_methods":{"private_key_jwt":{}}}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+        ),
+        // --- tenant_settings_update
+        case(TenantSettingsUpdate, "strict.test", r#"{"friendly_name":"x"}"#, Forward("settings_allowed")),
+        case(
+            TenantSettingsUpdate,
+            "strict.test",
+            r#"{"dynamic_client_registration_security_mode":"permissive"}"#,
+            Reject(400, "permissive_not_eligible"),
+        ),
+        case(
+            TenantSettingsUpdate,
+            "new.test",
+            r#"{"dynamic_client_registration_security_mode":"permissive"}"#,
+            Forward("settings_allowed"),
+        ),
+        case(
+            TenantSettingsUpdate,
+            "strict.test",
+            r#"{"dynamic_client_registration_security_mode":"strict"}"#,
+            Forward("settings_allowed"),
+        ),
+        case(
+            TenantSettingsUpdate,
+            "bare.test",
+            r#"{"dynamic_client_registration_security_mode":"strict"}"#,
+            Reject(400, "strict_dcr_without_defaults"),
+        ),
+        case(
+            TenantSettingsUpdate,
+            "bare.test",
+            r#"{"dynamic_client_registration_security_mode":"lax"}"#,
+            Reject(400, "invalid_dcr_mode"),
+        ),
+        // --- client_grants_create
+        case(
+            ClientGrantsCreate,
+            "old.test",
+            r#"{"audience":"https://api.old.test","client_id":"x"}"#,
+            Forward("grant_allowed"),
+        ),
+        case(
+            ClientGrantsCreate,
+            "old.test",
+            r#"{"audience":"https://api.old.test","default_for":"third_party_clients"}"#,
+            Forward("grant_allowed"),
+        ),
+        case(
+            ClientGrantsCreate,
+            "old.test",
+            r#"{"audience":"https://api.old.test","default_for":"first_party_clients"}"#,
+            Reject(400, "invalid_default_for"),
+        ),
+        case(
+            ClientGrantsCreate,
+            "old.test",
+            r#"{"audience":"https://api.old.test","default_for":"third_party_clients","client_id":null}"#,
+            Reject(400, "default_grant_with_client_id"),
+        ),
+        case(
+            ClientGrantsCreate,
+            "old.test",
+            r#"{"audience":"https://old.test/api/v2/","default_for":"third_party_clients"}"#,
+            Reject(400, "default_grant_management_api"),
+        ),
+        // --- dcr_register: mode per tenant
+        case(
+            DcrRegister,
+            "new.test",
+            r#"{"redirect_uris":["x"]}"#,
+            Inject("mode_injected", json!({"third_party_security_mode":"permissive"})),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"]}"#,
+            Inject(
+                "mode_injected",
+                json!({"third_party_security_mode":"strict","grant_types":["authorization_code"],"response_types":["code"]}),
+            ),
+        ),
+        // inject_dcr_mode = false: only the strict defaults
+        case(
+            DcrRegister,
+            "flagged.test",
+            r#"{"redirect_uris":["https://a.test/cb"]}"#,
+            Inject("strict_defaults_injected", json!({"grant_types":["authorization_code"],"response_types":["code"]})),
+        ),
+        case(
+            DcrRegister,
+            "flagged.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"grant_types":["refresh_token","authorization_code"],"response_types":["code"]}"#,
+            Forward("dcr_allowed"),
+        ),
+        case(
+            DcrRegister,
+            "bare.test",
+            r#"{"redirect_uris":["https://a.test/cb"]}"#,
+            Reject(403, "strict_dcr_without_defaults"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"third_party_security_mode":"permissive"}"#,
+            Reject(400, "dcr_mode_mismatch"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"is_first_party":true}"#,
+            Reject(400, "dcr_first_party"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"grant_types":["implicit"]}"#,
+            Reject(400, "dcr_grant_types"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"response_types":["token"]}"#,
+            Reject(400, "dcr_response_types"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"token_endpoint_auth_method":"tls_client_auth"}"#,
+            Reject(400, "dcr_auth_method"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["http://a.test/cb"]}"#,
+            Reject(400, "invalid_redirect_uri"),
+        ),
+        case(
+            DcrRegister,
+            "strict.test",
+            r#"{"redirect_uris":["https://a.test/cb"],"app_type":"resource_server"}"#,
+            Reject(400, "strict_profile"),
+        ),
+        // --- clients_update: not enforced in this version
+        case(ClientsUpdate, "strict.test", r#"{"third_party_security_mode":"permissive"}"#, Forward("not_enforced")),
+    ];
+    for (index, case) in cases.iter().enumerate() {
+        let tenant = tenant(&config, case.host);
+        let (decision, object) = decide(case.route, case.body.as_bytes(), &tenant, &config.policy, case.today);
+        let row = format!("row {index}: {:?} {} {}", case.route, case.host, case.body);
+        match (&case.expect, &decision.outcome) {
+            (Forward(reason), Outcome::Forward) => assert_eq!(decision.reason.as_str(), *reason, "{row}"),
+            (Inject(reason, members), Outcome::Inject(patch)) => {
+                assert_eq!(decision.reason.as_str(), *reason, "{row}");
+                let injected: serde_json::Map<String, serde_json::Value> =
+                    patch.members.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect();
+                assert_eq!(&serde_json::Value::Object(injected), members, "{row}");
+                let body = decision.upstream_body(case.body.as_bytes(), object.as_ref()).unwrap();
+                let reparsed = parse_object(&body).unwrap();
+                assert!(body.starts_with(&case.body.as_bytes()[..case.body.len() - 1]), "{row}: prefix kept");
+                for (name, value) in &patch.members {
+                    assert_eq!(reparsed.get(name), Some(value), "{row}");
+                }
+            }
+            (Reject(status, reason), Outcome::Reject(rejection)) => {
+                assert_eq!(
+                    (rejection.status, rejection.reason.as_str()),
+                    (*status, *reason),
+                    "{row}: {}",
+                    rejection.message
+                );
+                assert!(!rejection.message.is_empty());
+            }
+            (expected, got) => panic!("{row}: expected {expected:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn strict_profile_names_the_first_offending_member_in_body_order() {
+    let config = config();
+    let tenant = tenant(&config, "strict.test");
+    let body = br#"{"is_first_party":false,"addons":{},"sso":true}"#;
+    let (decision, _) = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE);
+    let Outcome::Reject(rejection) = decision.outcome else { panic!() };
+    assert_eq!(rejection.message, "`addons` is not available to strict third-party applications; remove it");
+}
+
+#[test]
+fn configured_strict_profile_entries_add_to_the_defaults() {
+    let text = format!("{CONFIG}\n")
+        .replace("[routes]", "[policy]\nstrict_profile = [\"custom_login_page\", \"mobile.android = {}\"]\n[routes]");
+    let config = config::parse(&text).unwrap().0;
+    let tenant = tenant(&config, "strict.test");
+    for (body, rejected) in [
+        (r#"{"is_first_party":false,"custom_login_page":"<html>"}"#, true),
+        (r#"{"is_first_party":false,"mobile":{"android":{}}}"#, true),
+        (r#"{"is_first_party":false,"mobile":{"android":{"app":"x"}}}"#, false),
+        (r#"{"is_first_party":false,"sso":true}"#, true),
+    ] {
+        let (decision, _) = decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE);
+        assert_eq!(matches!(decision.outcome, Outcome::Reject(_)), rejected, "{body}");
+    }
+}
+
+#[test]
+fn eligibility_is_per_customer() {
+    let config = config();
+    assert!(tenant(&config, "old.test").customer_eligible);
+    assert!(tenant(&config, "new.test").customer_eligible, "a new tenant of an eligible customer is eligible");
+    assert!(!tenant(&config, "strict.test").customer_eligible, "third-party use after the cut-off does not count");
+    assert!(tenant(&config, "flagged.test").customer_eligible, "explicit flag");
+    assert_eq!(tenant(&config, "new.test").dcr_mode(), SecurityMode::Permissive);
+    assert_eq!(tenant(&config, "strict.test").dcr_mode(), SecurityMode::Strict);
+}
+
+fn head<'a>(method: &'a str, uri: &'a Uri, headers: &'a HeaderMap) -> RequestHead<'a> {
+    RequestHead { method, uri, headers }
+}
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(*name, value.parse().unwrap());
+    }
+    map
+}
+
+#[test]
+fn plan_checks_the_head() {
+    let config = config();
+    let uri: Uri = "/api/v2/clients".parse().unwrap();
+    let run = |pairs: &[(&'static str, &str)]| {
+        let map = headers(pairs);
+        let head = head("POST", &uri, &map);
+        let target = classify(&head, &config.routes).unwrap();
+        let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h)).cloned();
+        plan(&head, &target, tenant.as_deref(), &config)
+    };
+    let reason = |plan: Plan| match plan {
+        Plan::Reject(rejection) => rejection.reason.as_str(),
+        Plan::ReadBody { .. } => "read_body",
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reason(run(&[("host", "strict.test"), ("content-type", "application/json")])), "read_body");
+    assert_eq!(reason(run(&[("host", "strict.test"), ("content-type", "text/json")])), "unsupported_media_type");
+    assert_eq!(
+        reason(run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-encoding", "br")])),
+        "unsupported_encoding"
+    );
+    assert_eq!(
+        reason(run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-length", "70000")])),
+        "payload_too_large"
+    );
+    assert_eq!(
+        reason(run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-length", "x")])),
+        "ambiguous_framing"
+    );
+    assert_eq!(reason(run(&[("host", "nobody.test"), ("content-type", "application/json")])), "unknown_tenant");
+    assert_eq!(reason(run(&[("content-type", "application/json")])), "unknown_tenant");
+}
+
+#[test]
+fn evaluate_runs_the_whole_pipeline() {
+    let config = config();
+    let uri: Uri = "/reg".parse().unwrap();
+    let map = headers(&[("host", "bare.test"), ("content-type", "application/json")]);
+    let evaluation =
+        evaluate(&head("POST", &uri, &map), br#"{"redirect_uris":["https://a.test"]}"#, &config, AFTER_STRICT_DATE);
+    assert_eq!(evaluation.tenant.as_deref(), Some("bare"));
+    let Verdict::Decided { decision, upstream_body: None } = evaluation.verdict else {
+        panic!("{:?}", evaluation.verdict)
+    };
+    assert_eq!(decision.reason, ReasonCode::StrictDcrWithoutDefaults);
+}
+
+proptest::proptest! {
+    /// Whatever the body, deciding never panics and an injection always yields a valid object.
+    #[test]
+    fn decide_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), route in 0usize..5) {
+        let config = config();
+        let tenant = tenant(&config, "strict.test");
+        let route = RouteId::ALL[route];
+        let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE);
+        if let Some(upstream) = decision.upstream_body(&body, object.as_ref()) {
+            if matches!(decision.outcome, Outcome::Inject(_)) {
+                proptest::prop_assert!(parse_object(&upstream).is_ok());
+            }
+        }
+    }
+}

@@ -25,7 +25,8 @@ fn path_variants_cannot_bypass_clients_create() {
         "/api/v2/clients/.",
     ];
     for path in intercepted {
-        let response = gateway.send(&request("POST", path, "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
+        let response =
+            gateway.send(&request("POST", path, "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
         assert_eq!(status(&response), 400, "{path}");
         assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"), "{path}");
     }
@@ -46,7 +47,8 @@ fn path_variants_cannot_bypass_clients_create() {
         "/api/v2/clients%3F",
     ];
     for path in ambiguous {
-        let response = gateway.send(&request("POST", path, "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
+        let response =
+            gateway.send(&request("POST", path, "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
         assert_eq!(status(&response), 400, "{path}: {}", response.body_text());
         assert_eq!(response.header("x-modegate-reason"), Some("ambiguous_path"), "{path}");
         assert_eq!(response.json()["errorCode"], "invalid_request");
@@ -58,8 +60,13 @@ fn path_variants_cannot_bypass_clients_create() {
 fn lowercase_method_is_still_intercepted() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
-    let response =
-        gateway.send(&request("post", "/api/v2/clients", "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
+    let response = gateway.send(&request(
+        "post",
+        "/api/v2/clients",
+        "globex.example.test",
+        &[JSON],
+        THIRD_PARTY_PERMISSIVE.as_bytes(),
+    ));
     assert_eq!(status(&response), 400);
     assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"));
     upstream.assert_untouched();
@@ -70,8 +77,13 @@ fn method_override_headers_are_refused_under_protected_prefixes() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
     for header in ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"] {
-        let response =
-            gateway.send(&request("POST", "/api/v2/clients/abc", "globex.example.test", &[JSON, (header, "PATCH")], b"{}"));
+        let response = gateway.send(&request(
+            "POST",
+            "/api/v2/clients/abc",
+            "globex.example.test",
+            &[JSON, (header, "PATCH")],
+            b"{}",
+        ));
         assert_eq!(status(&response), 400, "{header}");
         assert_eq!(response.header("x-modegate-reason"), Some("method_override"));
         let response = gateway.send(&request("GET", "/oidc/register", "globex.example.test", &[(header, "POST")], b""));
@@ -79,7 +91,8 @@ fn method_override_headers_are_refused_under_protected_prefixes() {
     }
     upstream.assert_untouched();
     // outside the protected prefixes the header is the upstream's business
-    let response = gateway.send(&request("POST", "/other", "globex.example.test", &[("X-HTTP-Method-Override", "PUT")], b"{}"));
+    let response =
+        gateway.send(&request("POST", "/other", "globex.example.test", &[("X-HTTP-Method-Override", "PUT")], b"{}"));
     assert_eq!(status(&response), 200);
     assert_eq!(upstream.single().header("x-http-method-override"), Some("PUT"));
 }
@@ -213,7 +226,10 @@ fn chunked_bodies_are_decided_and_reframed() {
     assert_eq!(received.header("content-length"), Some(expected.len().to_string().as_str()));
 
     // a chunked permissive request from an ineligible customer never reaches the upstream
-    let raw = chunked_post("globex.example.test", &[r#"{"is_first_party"#, r#"":false,"third_party_security_mode":"permissive"}   "#]);
+    let raw = chunked_post(
+        "globex.example.test",
+        &[r#"{"is_first_party"#, r#"":false,"third_party_security_mode":"permissive"}   "#],
+    );
     let response = gateway.send(&raw);
     assert_eq!(status(&response), 400, "{}", response.body_text());
     assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"));
@@ -267,8 +283,13 @@ fn absolute_form_targets_and_odd_hosts() {
     let gateway = Gateway::start(upstream.addr);
     let body = THIRD_PARTY_PERMISSIVE.as_bytes();
     // the absolute-form authority names the tenant
-    let response =
-        gateway.send(&request("POST", "http://globex.example.test/api/v2/clients", "globex.example.test", &[JSON], body));
+    let response = gateway.send(&request(
+        "POST",
+        "http://globex.example.test/api/v2/clients",
+        "globex.example.test",
+        &[JSON],
+        body,
+    ));
     assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"));
     // a Host that disagrees with the absolute-form target is ambiguous (Pingora's own
     // parser already refuses it, before the gateway's check)
@@ -343,7 +364,13 @@ fn keep_alive_connection_survives_a_rejection() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
     let mut client = gateway.client();
-    client.send_raw(&request("POST", "/api/v2/clients", "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
+    client.send_raw(&request(
+        "POST",
+        "/api/v2/clients",
+        "globex.example.test",
+        &[JSON],
+        THIRD_PARTY_PERMISSIVE.as_bytes(),
+    ));
     assert_eq!(status(&client.read_response()), 400);
     client.send_raw(&request("POST", "/api/v2/clients", "globex.example.test", &[JSON], br#"{"name":"fp"}"#));
     assert_eq!(status(&client.read_response()), 200);

@@ -133,7 +133,8 @@ fn decide_prints_the_decision_without_network() {
         "method": "POST", "host": "acme.example.test", "path": "/api/v2/clients",
         "headers": {"content-type": "application/json"}, "body": "{\"is_first_party\":false}"
     });
-    let (_, stdout, _) = modegate(&["decide", "--config", &shipped_config(), "--today", "2026-09-01"], &request.to_string());
+    let (_, stdout, _) =
+        modegate(&["decide", "--config", &shipped_config(), "--today", "2026-09-01"], &request.to_string());
     let output: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(output["effective_mode"], "permissive");
 }

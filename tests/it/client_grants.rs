@@ -11,9 +11,18 @@ fn default_grants_are_checked() {
     let refused = [
         (r#"{"audience":"https://api.acme.test","scope":[],"default_for":"all_clients"}"#, "invalid_default_for"),
         (r#"{"audience":"https://api.acme.test","scope":[],"default_for":null}"#, "invalid_default_for"),
-        (r#"{"audience":"https://api.acme.test","client_id":"abc","default_for":"third_party_clients"}"#, "default_grant_with_client_id"),
-        (r#"{"audience":"https://acme.example.test/api/v2/","default_for":"third_party_clients"}"#, "default_grant_management_api"),
-        (r#"{"audience":"HTTPS://ACME.example.test/api/v2","default_for":"third_party_clients"}"#, "default_grant_management_api"),
+        (
+            r#"{"audience":"https://api.acme.test","client_id":"abc","default_for":"third_party_clients"}"#,
+            "default_grant_with_client_id",
+        ),
+        (
+            r#"{"audience":"https://acme.example.test/api/v2/","default_for":"third_party_clients"}"#,
+            "default_grant_management_api",
+        ),
+        (
+            r#"{"audience":"HTTPS://ACME.example.test/api/v2","default_for":"third_party_clients"}"#,
+            "default_grant_management_api",
+        ),
         (r#"{"audience":7,"default_for":"third_party_clients"}"#, "invalid_type"),
     ];
     for (body, reason) in refused {

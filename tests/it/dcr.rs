@@ -43,8 +43,11 @@ fn permissive_tenant_gets_permissive_mode_only() {
         r#"{"redirect_uris":["http://app.example/cb"],"grant_types":["implicit"],"third_party_security_mode":"permissive"}"#
     );
     // asking for strict on a permissive tenant is a mismatch
-    let response =
-        gateway.post_json("acme.example.test", REGISTER, r#"{"redirect_uris":[],"third_party_security_mode":"strict"}"#);
+    let response = gateway.post_json(
+        "acme.example.test",
+        REGISTER,
+        r#"{"redirect_uris":[],"third_party_security_mode":"strict"}"#,
+    );
     assert_eq!(status(&response), 400);
     assert_eq!(response.json()["error"], "invalid_client_metadata");
     assert_eq!(response.header("x-modegate-reason"), Some("dcr_mode_mismatch"));
@@ -67,12 +70,32 @@ fn strict_registration_rules() {
     let gateway = Gateway::start(upstream.addr);
     let cases = [
         // (body, error, reason)
-        (r#"{"redirect_uris":["https://a.test/cb"],"third_party_security_mode":"permissive"}"#, "invalid_client_metadata", "dcr_mode_mismatch"),
-        (r#"{"redirect_uris":["https://a.test/cb"],"is_first_party":true}"#, "invalid_client_metadata", "dcr_first_party"),
-        (r#"{"redirect_uris":["https://a.test/cb"],"grant_types":["client_credentials"]}"#, "invalid_client_metadata", "dcr_grant_types"),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"third_party_security_mode":"permissive"}"#,
+            "invalid_client_metadata",
+            "dcr_mode_mismatch",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"is_first_party":true}"#,
+            "invalid_client_metadata",
+            "dcr_first_party",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"grant_types":["client_credentials"]}"#,
+            "invalid_client_metadata",
+            "dcr_grant_types",
+        ),
         (r#"{"redirect_uris":["https://a.test/cb"],"grant_types":[]}"#, "invalid_client_metadata", "dcr_grant_types"),
-        (r#"{"redirect_uris":["https://a.test/cb"],"response_types":["code","token"]}"#, "invalid_client_metadata", "dcr_response_types"),
-        (r#"{"redirect_uris":["https://a.test/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#, "invalid_client_metadata", "dcr_auth_method"),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"response_types":["code","token"]}"#,
+            "invalid_client_metadata",
+            "dcr_response_types",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+            "invalid_client_metadata",
+            "dcr_auth_method",
+        ),
         (r#"{"client_name":"x"}"#, "invalid_redirect_uri", "invalid_redirect_uri"),
         (r#"{"redirect_uris":[]}"#, "invalid_redirect_uri", "invalid_redirect_uri"),
         (r#"{"redirect_uris":["http://evil.test/cb"]}"#, "invalid_redirect_uri", "invalid_redirect_uri"),
@@ -80,8 +103,16 @@ fn strict_registration_rules() {
         (r#"{"redirect_uris":["https://a.test/cb#frag"]}"#, "invalid_redirect_uri", "invalid_redirect_uri"),
         (r#"{"redirect_uris":["myapp:/cb"]}"#, "invalid_redirect_uri", "invalid_redirect_uri"),
         (r#"{"redirect_uris":["/relative"]}"#, "invalid_redirect_uri", "invalid_redirect_uri"),
-        (r#"{"redirect_uris":["https://a.test/cb"],"addons":{"samlp":{}}}"#, "invalid_client_metadata", "strict_profile"),
-        (r#"{"redirect_uris":["https://a.test/cb"],"redirect_uris":["https://b.test"]}"#, "invalid_client_metadata", "duplicate_member"),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"addons":{"samlp":{}}}"#,
+            "invalid_client_metadata",
+            "strict_profile",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.test/cb"],"redirect_uris":["https://b.test"]}"#,
+            "invalid_client_metadata",
+            "duplicate_member",
+        ),
         (r#"not json"#, "invalid_client_metadata", "invalid_json"),
     ];
     for (body, error, reason) in cases {

@@ -15,7 +15,13 @@ fn shadow_forwards_the_original_and_logs_what_it_would_do() {
     let response = gateway.post_json("shadow.example.test", "/api/v2/clients", r#"{"is_first_party":false}"#);
     assert_eq!(status(&response), 200);
     // would reject from the head (wrong media type): still forwarded
-    let response = gateway.send(&request("POST", "/api/v2/clients", "shadow.example.test", &[("Content-Type", "text/plain")], b"x"));
+    let response = gateway.send(&request(
+        "POST",
+        "/api/v2/clients",
+        "shadow.example.test",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    ));
     assert_eq!(status(&response), 200);
     let bodies: Vec<String> = upstream.requests().iter().map(|r| r.body_text()).collect();
     assert_eq!(bodies, vec![PERMISSIVE, r#"{"is_first_party":false}"#, "x"], "shadow must forward the original bytes");
@@ -54,7 +60,13 @@ fn off_proxies_without_parsing() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
     for (path, body) in [("/api/v2/clients", PERMISSIVE), ("/api/v2%2Fclients", "not json"), ("/oidc/register", "{}")] {
-        let response = gateway.send(&request("POST", path, "off.example.test", &[("Content-Type", "text/plain")], body.as_bytes()));
+        let response = gateway.send(&request(
+            "POST",
+            path,
+            "off.example.test",
+            &[("Content-Type", "text/plain")],
+            body.as_bytes(),
+        ));
         assert_eq!(status(&response), 200, "{path}");
     }
     let bodies: Vec<String> = upstream.requests().iter().map(|r| r.body_text()).collect();
@@ -65,7 +77,8 @@ fn off_proxies_without_parsing() {
 #[test]
 fn unknown_tenant_passthrough_lets_intercepted_routes_through() {
     let upstream = Upstream::start();
-    let gateway = Gateway::start_with(upstream.addr, "", "unknown_tenant = \"passthrough\"", crate::support::gateway::TENANTS);
+    let gateway =
+        Gateway::start_with(upstream.addr, "", "unknown_tenant = \"passthrough\"", crate::support::gateway::TENANTS);
     let response = gateway.send(&request("POST", "/api/v2/clients", "stranger.test", &[JSON], PERMISSIVE.as_bytes()));
     assert_eq!(status(&response), 200);
     assert_eq!(upstream.single().body_text(), PERMISSIVE);

@@ -14,7 +14,8 @@ fn unreachable_upstream_is_a_502_in_the_route_shape_and_recovers() {
     assert_eq!(status(&response), 502);
     assert_eq!(response.header("x-modegate-reason"), Some("upstream_unavailable"));
     assert_eq!(response.json()["errorCode"], "upstream_unavailable");
-    let response = gateway.post_json("globex.example.test", "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
+    let response =
+        gateway.post_json("globex.example.test", "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
     assert_eq!(status(&response), 502);
     assert_eq!(response.json()["error"], "server_error");
     let response = gateway.send(&request("GET", "/anything", "globex.example.test", &[], b""));
@@ -45,7 +46,8 @@ fn slow_upstream_is_a_504() {
 #[test]
 fn a_body_that_never_arrives_is_a_408_and_idle_clients_do_not_block_others() {
     let upstream = Upstream::start();
-    let gateway = Gateway::start_with(upstream.addr, "body_read_timeout_ms = 500", "", crate::support::gateway::TENANTS);
+    let gateway =
+        Gateway::start_with(upstream.addr, "body_read_timeout_ms = 500", "", crate::support::gateway::TENANTS);
     // many half-open requests: heads sent, bodies never
     let mut idle: Vec<Client> = (0..64)
         .map(|_| {

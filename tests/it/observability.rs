@@ -10,11 +10,7 @@ fn admin_endpoints_answer() {
     assert_eq!(status(&gateway.admin_get("/readyz").unwrap()), 200);
     assert_eq!(status(&gateway.admin_get("/nope").unwrap()), 404);
     let metrics = gateway.admin_get("/metrics").unwrap().body_text();
-    for name in [
-        "modegate_build_info{version=\"",
-        "modegate_config_generation 1",
-        "modegate_policy_cache_entries",
-    ] {
+    for name in ["modegate_build_info{version=\"", "modegate_config_generation 1", "modegate_policy_cache_entries"] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
     upstream.assert_untouched();
@@ -29,7 +25,9 @@ fn requests_are_counted_by_route_decision_and_reason() {
     gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"is_first_party":false,"sso":true}"#);
     gateway.post_json("globex.example.test", "/elsewhere", "{}");
     let sample = |route: &str, decision: &str, reason: &str| {
-        gateway.metric(&format!("modegate_requests_total{{decision=\"{decision}\",reason=\"{reason}\",route=\"{route}\"}}"))
+        gateway.metric(&format!(
+            "modegate_requests_total{{decision=\"{decision}\",reason=\"{reason}\",route=\"{route}\"}}"
+        ))
     };
     assert_eq!(sample("clients_create", "inject", "mode_injected"), 2.0);
     assert_eq!(sample("clients_create", "reject", "strict_profile"), 1.0);

@@ -9,13 +9,25 @@ fn other_requests_pass_untouched_with_no_body_limit() {
     let upstream = Upstream::start();
     let gateway = Gateway::start_with(upstream.addr, "max_body_bytes = 1024", "", crate::support::gateway::TENANTS);
     // a GET with a query and odd headers
-    let response = gateway.send(&request("GET", "/authorize?client_id=x&scope=openid", "acme.example.test", &[("X-Custom", "1")], b""));
+    let response = gateway.send(&request(
+        "GET",
+        "/authorize?client_id=x&scope=openid",
+        "acme.example.test",
+        &[("X-Custom", "1")],
+        b"",
+    ));
     assert_eq!(status(&response), 200);
     assert_eq!(response.header("x-upstream"), Some("recording"));
     assert_eq!(response.header("x-modegate-reason"), None, "passthrough answers are the upstream's");
     // a large POST elsewhere: not read, not limited
     let big = vec![b'z'; 300 * 1024];
-    let response = gateway.send(&request("POST", "/oauth/token", "acme.example.test", &[("Content-Type", "application/octet-stream")], &big));
+    let response = gateway.send(&request(
+        "POST",
+        "/oauth/token",
+        "acme.example.test",
+        &[("Content-Type", "application/octet-stream")],
+        &big,
+    ));
     assert_eq!(status(&response), 200);
     // intercepted paths with other methods pass too
     let response = gateway.send(&request("GET", "/api/v2/clients", "acme.example.test", &[], b""));
@@ -37,7 +49,8 @@ fn original_request_target_is_sent_upstream() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
     let body = br#"{"is_first_party":false}"#;
-    let response = gateway.send(&request("POST", "/API/v2//clients/?x=%2F", "globex.example.test", &[crate::support::JSON], body));
+    let response =
+        gateway.send(&request("POST", "/API/v2//clients/?x=%2F", "globex.example.test", &[crate::support::JSON], body));
     assert_eq!(status(&response), 200);
     let received = upstream.single();
     assert_eq!(received.start[1], "/API/v2//clients/?x=%2F", "normalisation is for classification only");

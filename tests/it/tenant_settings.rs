@@ -13,7 +13,8 @@ fn dcr_mode_changes_follow_eligibility_and_default_permissions() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
     let permissive = r#"{"dynamic_client_registration_security_mode":"permissive"}"#;
-    let strict = r#"{"dynamic_client_registration_security_mode":"strict","flags":{"enable_dynamic_client_registration":true}}"#;
+    let strict =
+        r#"{"dynamic_client_registration_security_mode":"strict","flags":{"enable_dynamic_client_registration":true}}"#;
     // ineligible customer: no permissive
     let response = patch(&gateway, "globex.example.test", permissive);
     assert_eq!(status(&response), 400);
@@ -35,7 +36,11 @@ fn dcr_mode_changes_follow_eligibility_and_default_permissions() {
     }
     upstream.assert_untouched();
     // allowed changes pass with their original bytes
-    for (host, body) in [("acme.example.test", permissive), ("globex.example.test", strict), ("initech.example.test", r#"{"friendly_name":"x"}"#)] {
+    for (host, body) in [
+        ("acme.example.test", permissive),
+        ("globex.example.test", strict),
+        ("initech.example.test", r#"{"friendly_name":"x"}"#),
+    ] {
         let response = patch(&gateway, host, body);
         assert_eq!(status(&response), 200, "{host} {body}");
     }

@@ -1,1 +1,90 @@
+use super::*;
 
+#[test]
+fn normalises_paths() {
+    let cases = [
+        ("/", "/"),
+        ("/api/v2/clients", "/api/v2/clients"),
+        ("/API/V2/CLIENTS/", "/api/v2/clients"),
+        ("//api///v2//clients//", "/api/v2/clients"),
+        ("/api/./v2/clients/.", "/api/v2/clients"),
+        ("/api/x/../v2/clients", "/api/v2/clients"),
+        ("/api/v2/%63lients", "/api/v2/clients"),
+        ("/api/v2/%2e%2e/v2/clients", "/api/v2/clients"),
+        ("/a/%C3%A9", "/a/é"),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(normalise(raw).as_deref(), Ok(expected), "{raw}");
+    }
+}
+
+#[test]
+fn refuses_hazards() {
+    let cases = [
+        ("/api/v2%2fclients", PathHazard::EncodedSeparator),
+        ("/api/v2%5Cclients", PathHazard::Backslash),
+        ("/api\\v2/clients", PathHazard::Backslash),
+        ("/api/v2/clients;a=b", PathHazard::Parameter),
+        ("/api/v2/clients%3b", PathHazard::Parameter),
+        ("/api/v2/clients%252f", PathHazard::DoubleEncoding),
+        ("/api/v2/clients%00", PathHazard::Nul),
+        ("/api/v2/clients%ff", PathHazard::NotUtf8),
+        ("/api/v2/clients%3F", PathHazard::QueryOrFragment),
+        ("/api/v2/clients%23", PathHazard::QueryOrFragment),
+        ("/..", PathHazard::AboveRoot),
+        ("/a/../../api/v2/clients", PathHazard::AboveRoot),
+        ("api/v2/clients", PathHazard::NotAbsolute),
+        ("*", PathHazard::NotAbsolute),
+    ];
+    for (raw, hazard) in cases {
+        assert_eq!(normalise(raw), Err(hazard), "{raw}");
+    }
+}
+
+#[test]
+fn classifies_routes() {
+    let table = RouteTable::new(vec!["/reg".into()]);
+    let cases = [
+        ("POST", "/api/v2/clients", Some(RouteId::ClientsCreate)),
+        ("post", "/api/v2/clients", Some(RouteId::ClientsCreate)),
+        ("GET", "/api/v2/clients", None),
+        ("PATCH", "/api/v2/clients/abc", Some(RouteId::ClientsUpdate)),
+        ("PUT", "/api/v2/clients/abc/", Some(RouteId::ClientsUpdate)),
+        ("DELETE", "/api/v2/clients/abc", None),
+        ("PATCH", "/api/v2/clients/abc/credentials", None),
+        ("PATCH", "/api/v2/tenants/settings", Some(RouteId::TenantSettingsUpdate)),
+        ("PUT", "/api/v2/tenants/settings", Some(RouteId::TenantSettingsUpdate)),
+        ("POST", "/api/v2/client-grants", Some(RouteId::ClientGrantsCreate)),
+        ("POST", "/oidc/register", Some(RouteId::DcrRegister)),
+        ("POST", "/reg", Some(RouteId::DcrRegister)),
+        ("POST", "/REG/", Some(RouteId::DcrRegister)),
+        ("POST", "/register", None),
+        ("POST", "/api/v2/clientsx", None),
+    ];
+    for (method, path, route) in cases {
+        let expected = route.map_or(RouteMatch::Passthrough, RouteMatch::Intercepted);
+        assert_eq!(table.classify(method, path, false), expected, "{method} {path}");
+    }
+}
+
+#[test]
+fn hazards_are_refused_only_where_they_could_reach_a_protected_route() {
+    let table = RouteTable::new(vec!["/reg".into()]);
+    for path in
+        ["/api/v2%2Fclients", "/x/..%2F..%2Fapi/v2/clients", "/..;/oidc/register", "/../api/v2", "/reg;x", "/API%5Cv2"]
+    {
+        assert!(matches!(table.classify("POST", path, false), RouteMatch::Refused(_)), "{path}");
+    }
+    for path in ["/static/a%2Fb", "/files/..;/x", "/../public"] {
+        assert_eq!(table.classify("POST", path, false), RouteMatch::Passthrough, "{path}");
+    }
+}
+
+#[test]
+fn method_override_is_refused_only_under_protected_prefixes() {
+    let table = RouteTable::default();
+    assert!(matches!(table.classify("POST", "/api/v2/users", true), RouteMatch::Refused(_)));
+    assert!(matches!(table.classify("GET", "/oidc", true), RouteMatch::Refused(_)));
+    assert_eq!(table.classify("POST", "/authorize", true), RouteMatch::Passthrough);
+    assert_eq!(table.classify("POST", "/api/v22", true), RouteMatch::Passthrough);
+}

@@ -135,9 +135,7 @@ impl Gateway {
     /// The value of one metric sample line, e.g. `modegate_requests_total{...}`.
     pub fn metric(&self, sample: &str) -> f64 {
         let text = self.admin_get("/metrics").unwrap().body_text();
-        text.lines()
-            .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
-            .unwrap_or(0.0)
+        text.lines().find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
     }
 
     /// Sends one request on a fresh connection and returns the response.
