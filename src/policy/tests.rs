@@ -601,10 +601,10 @@ proptest::proptest! {
         let tenant = tenant(&config, "strict.test");
         let route = RouteId::ALL[route];
         let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE);
-        if let Some(upstream) = decision.upstream_body(&body, object.as_ref()) {
-            if matches!(decision.outcome, Outcome::Inject(_)) {
-                proptest::prop_assert!(parse_object(&upstream).is_ok());
-            }
+        if let Some(upstream) = decision.upstream_body(&body, object.as_ref())
+            && matches!(decision.outcome, Outcome::Inject(_))
+        {
+            proptest::prop_assert!(parse_object(&upstream).is_ok());
         }
     }
 }

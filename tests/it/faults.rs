@@ -67,3 +67,22 @@ fn a_body_that_never_arrives_is_a_408_and_idle_clients_do_not_block_others() {
     }
     assert_eq!(upstream.requests().len(), 1, "only the complete request reached the upstream");
 }
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits() {
+    let upstream = Upstream::start().slow_route("/slow", Duration::from_millis(800));
+    let mut gateway = Gateway::start_with(upstream.addr, "grace_period_s = 3", "", crate::support::gateway::TENANTS);
+    let mut client = gateway.client();
+    client.send_raw(&request("GET", "/slow", "globex.example.test", &[], b""));
+    // let the request reach the upstream, then ask the gateway to stop
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while upstream.requests().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &gateway.pid().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let response = client.read_response();
+    assert_eq!(status(&response), 200, "the in-flight request finishes");
+    let exit = gateway.wait_exit(Duration::from_secs(15));
+    assert!(exit.is_some(), "the gateway exits after its grace period");
+}

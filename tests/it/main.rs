@@ -1,6 +1,14 @@
 //! Integration tests: the real `modegate` binary in front of a real recording upstream on
 //! loopback. Every test asserts what the client got and what the upstream received.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 mod support;
 
 mod adversarial;

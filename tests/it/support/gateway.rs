@@ -4,7 +4,6 @@
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,8 +80,9 @@ impl Gateway {
     pub fn start_with(upstream: SocketAddr, server_extra: &str, policy_extra: &str, rest: &str) -> Gateway {
         let addr = free_addr();
         let admin = free_addr();
+        let grace = if server_extra.contains("grace_period_s") { "" } else { "grace_period_s = 0" };
         let config = format!(
-            "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n{server_extra}\n\
+            "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\n{grace}\n{server_extra}\n\
              [upstream]\naddress = \"{upstream}\"\nconnect_timeout_ms = 500\nread_timeout_ms = 3000\n\n\
              [policy]\n{policy_extra}\n{rest}"
         );
@@ -175,10 +175,6 @@ impl Gateway {
     pub fn logs(&self) -> String {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("--- stdout ---\n{}\n--- stderr ---\n{}", read("stdout.log"), read("stderr.log"))
-    }
-
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("modegate.toml")
     }
 
     pub fn pid(&self) -> u32 {

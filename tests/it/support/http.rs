@@ -3,7 +3,7 @@
 //! framing) and to see exactly what the upstream received, so no HTTP library sits in
 //! between.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -137,12 +137,6 @@ impl Client {
     /// Reads the interim `100 Continue`, if one is the next thing on the wire.
     pub fn read_interim(&mut self) -> Message {
         read_head(&mut self.reader).unwrap().expect("connection closed before an interim response")
-    }
-
-    /// True once the peer has closed the connection (reads nothing more).
-    pub fn is_closed(&mut self) -> bool {
-        let mut byte = [0; 1];
-        matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
     }
 }
 

@@ -104,10 +104,10 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
             Ok(Some(message)) => message,
             _ => return,
         };
-        if message.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
-            if writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
-                return;
-            }
+        if message.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+        {
+            return;
         }
         if read_body(&mut reader, &mut message, false).is_err() {
             return;
