@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Load comparison on loopback, all in one run so the ratios share one noisy machine:
+#   upstream direct  |  nginx as a plain reverse proxy  |  modegate
+# for a passthrough GET and an intercepted POST /api/v2/clients (parse + decide + inject).
+# The upstream is nginx answering from memory. Every process gets one worker, wrk one thread.
+# Bounded: LOAD_SECONDS (default 8) per scenario, LOAD_CONNECTIONS (default 32), 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${LOAD_SECONDS:-8}
+connections=${LOAD_CONNECTIONS:-32}
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "installing $2"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+need cmake cmake
+need wrk wrk
+[ -x /usr/sbin/nginx ] || need nginx nginx-light
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --quiet
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+UP=127.0.0.1:18081 NGX=127.0.0.1:18082 MG=127.0.0.1:18083 ADMIN=127.0.0.1:18093
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server $UP; keepalive 64; }
+  server {
+    listen $UP reuseport;
+    location = /api/v2/clients { client_body_buffer_size 64k; return 201 '{"client_id":"tpc_bench"}'; }
+    location / { return 200 '{"ok":true}'; }
+  }
+  server {
+    listen $NGX reuseport;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; }
+  }
+}
+NGINX
+# nginx runs the upstream and the reference proxy as two servers of one worker; a second
+# nginx would need a second master. The modegate and nginx-proxy runs both hit the same upstream.
+"$NGINX" -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
+
+cat > "$work/modegate.toml" <<TOML
+[server]
+listen = ["$MG"]
+admin_listen = "$ADMIN"
+threads = 1
+grace_period_s = 0
+[upstream]
+address = "$UP"
+[log]
+decisions = "off"
+[[customers]]
+id = "cus_bench"
+[[tenants]]
+id = "bench"
+customer = "cus_bench"
+hosts = ["bench.example.test"]
+default_api_permissions = [{ audience = "https://api.bench.test", scopes = ["read"] }]
+TOML
+RUST_LOG=warn ./target/release/modegate run --config "$work/modegate.toml" &
+pids+=($!)
+
+for _ in $(seq 100); do
+  curl -sf "http://$ADMIN/readyz" >/dev/null 2>&1 && curl -s -o /dev/null "http://$NGX/" && break
+  sleep 0.1
+done
+
+body='{"name":"bench","app_type":"regular_web","is_first_party":false,"callbacks":["https://a.test/cb"],"grant_types":["authorization_code"]}'
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# sanity: the intercepted POST is injected and answered by the upstream
+status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.example.test' -H 'Content-Type: application/json' -d "$body" "http://$MG/api/v2/clients")
+[ "$status" = 201 ] || { echo "modegate did not forward the POST (status $status)"; exit 1; }
+
+run() { # name url [wrk args...]
+  local name=$1 url=$2; shift 2
+  local out rps
+  out=$(wrk -t1 -c"$connections" -d"${seconds}s" -H 'Host: bench.example.test' "$@" "$url")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  local non2xx; non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
+  local errors; errors=$(awk '/Socket errors/ {print $0}' <<<"$out")
+  printf '%-34s %12s req/s  non-2xx %-6s %s\n' "$name" "$rps" "$non2xx" "$errors" >&2
+  echo "$rps"
+}
+
+echo "wrk -t1 -c$connections -d${seconds}s on $(nproc) cores; one worker each" >&2
+direct_get=$(run "GET  upstream direct" "http://$UP/authorize")
+nginx_get=$(run "GET  nginx proxy" "http://$NGX/authorize")
+mg_get=$(run "GET  modegate passthrough" "http://$MG/authorize")
+direct_post=$(run "POST upstream direct" "http://$UP/api/v2/clients" -s "$work/post.lua")
+nginx_post=$(run "POST nginx proxy" "http://$NGX/api/v2/clients" -s "$work/post.lua")
+mg_post=$(run "POST modegate intercepted+inject" "http://$MG/api/v2/clients" -s "$work/post.lua")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+echo
+echo "| scenario | req/s | vs nginx proxy | vs upstream direct |"
+echo "|---|---|---|---|"
+echo "| GET upstream direct | $direct_get | | 1.00 |"
+echo "| GET nginx proxy | $nginx_get | 1.00 | $(ratio "$nginx_get" "$direct_get") |"
+echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
+echo "| POST upstream direct | $direct_post | | 1.00 |"
+echo "| POST nginx proxy | $nginx_post | 1.00 | $(ratio "$nginx_post" "$direct_post") |"
+echo "| POST modegate intercepted (inject) | $mg_post | $(ratio "$mg_post" "$nginx_post") | $(ratio "$mg_post" "$direct_post") |"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI runs (.ci/run), and what a developer runs before pushing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+
+echo "== format"
+cargo fmt --all -- --check
+
+echo "== architecture: the policy core names no Pingora, Tokio or moka"
+if grep -rnE '^[^/]*\b(pingora|tokio|moka)::' src/policy.rs src/policy/; then
+  echo "src/policy must stay free of I/O frameworks (see src/policy.rs)" >&2
+  exit 1
+fi
+
+echo "== clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+
+echo "== shipped configurations"
+cargo build --locked --quiet
+for config in config/*.toml; do ./target/debug/modegate check --config "$config"; done
+
+echo "== tests (unit, integration against the real binary, benchmarks once as tests)"
+cargo test --all-targets --locked
