@@ -47,7 +47,7 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("decide_and_inject", size), &raw, |b, raw| {
             b.iter(|| {
                 let (decision, object) =
-                    policy::decide(RouteId::ClientsCreate, black_box(raw), &tenant, &config.policy, today);
+                    policy::decide(RouteId::ClientsCreate, black_box(raw), &tenant, &config.policy, today, None);
                 decision.upstream_body(raw, object.as_ref()).map(|body| body.len())
             })
         });
@@ -68,5 +68,54 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(core, benches);
+/// Token verification: cold (the JWKS document parsed into keys, then one verification, as
+/// on the first request after a fetch) and warm (keys cached, as on every other request).
+fn token_benches(c: &mut Criterion) {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use modegate::identity::{self, KeySet};
+
+    let fixture =
+        |name: &str| std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    let rsa = EncodingKey::from_rsa_pem(&fixture("rsa1.pem")).expect("rsa key");
+    let ec = EncodingKey::from_ec_pem(&fixture("ec1.pem")).expect("ec key");
+    let jwk = |key: &EncodingKey, alg, kid: &str| {
+        let mut jwk = Jwk::from_encoding_key(key, alg).expect("jwk");
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk
+    };
+    let jwks =
+        serde_json::to_vec(&JwkSet { keys: vec![jwk(&rsa, Algorithm::RS256, "k1"), jwk(&ec, Algorithm::ES256, "e1")] })
+            .expect("jwks");
+    let config =
+        config::parse(&format!("{CONFIG}[tenants.token]\nalgorithms = [\"RS256\", \"ES256\"]\n")).expect("config").0;
+    let rules = config.tenants.by_host("t.test").expect("tenant").token.clone();
+    let now = 1_800_000_000u64;
+    let claims = serde_json::json!({"iss":"https://t.test/","aud":"https://t.test/api/v2/","exp":now + 3600,"scope":"create:clients","sub":"c@clients"});
+    let sign = |key: &EncodingKey, alg, kid: &str| {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, key).expect("token")
+    };
+    let rs256 = sign(&rsa, Algorithm::RS256, "k1");
+    let es256 = sign(&ec, Algorithm::ES256, "e1");
+    let keys = KeySet::from_jwks(&jwks).expect("keys");
+
+    let mut group = c.benchmark_group("token");
+    group.bench_function("rs256_cold", |b| {
+        b.iter(|| {
+            let keys = KeySet::from_jwks(black_box(&jwks)).expect("keys");
+            identity::verify(black_box(&rs256), &rules, &keys, now).expect("valid")
+        })
+    });
+    group.bench_function("rs256_warm", |b| {
+        b.iter(|| identity::verify(black_box(&rs256), &rules, &keys, now).expect("valid"))
+    });
+    group.bench_function("es256_warm", |b| {
+        b.iter(|| identity::verify(black_box(&es256), &rules, &keys, now).expect("valid"))
+    });
+    group.finish();
+}
+
+criterion_group!(core, benches, token_benches);
 criterion_main!(core);

@@ -8,10 +8,13 @@ use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 
 use crate::admin::{AdminApp, Readiness};
+use crate::clients::ClientModes;
 use crate::config::Config;
+use crate::identity::jwks::Keys;
 use crate::proxy::{Gateway, State};
 use crate::telemetry::{DecisionLog, metrics};
 use crate::tenant::InlineSource;
+use crate::upstream::SideClient;
 
 /// Process-level options from the command line.
 #[derive(Debug, Clone, Default)]
@@ -44,11 +47,10 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let state = Arc::new(ArcSwap::from_pointee(State { config: Arc::new(config), tenants }));
     metrics().config_generation.set(1);
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(state, decision_log),
-        "modegate proxy",
-    );
+    let side = Arc::new(SideClient::default());
+    let gateway =
+        Gateway::new(state, decision_log, Arc::new(Keys::new(Arc::clone(&side))), Arc::new(ClientModes::new(side)));
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "modegate proxy");
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
     }

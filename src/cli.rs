@@ -192,7 +192,17 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     let head = RequestHead { method, uri: &uri, headers: &headers };
-    let evaluation = policy::evaluate(&head, body.as_bytes(), config, today);
+    // clients_update: the current state comes from the `tpc_` prefix or from the input's
+    // `current_client` ({"is_first_party":…,"third_party_security_mode":…}); without either
+    // the update is decided as for a client the upstream does not know
+    let current_client = match request.get("current_client") {
+        Some(document) => Some(
+            policy::ClientState::from_document(document)
+                .ok_or_else(|| anyhow!("`current_client` must be a client document such as {{\"is_first_party\":false,\"third_party_security_mode\":\"strict\"}}"))?,
+        ),
+        None => policy::route::client_id(uri.path()).and_then(|id| policy::ClientState::from_client_id(&id)),
+    };
+    let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current_client);
     let route = evaluation.target.as_ref().map_or("refused", policy::Target::route_label);
     let api = evaluation.target.as_ref().map_or(policy::Api::Management, policy::Target::api);
     let mut output = json!({
@@ -200,6 +210,7 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
         "tenant": evaluation.tenant,
         "shadow": evaluation.shadow,
         "token_checks": "skipped: decide makes no network calls and verifies no tokens",
+        "client_lookup": "none: clients_update uses the `tpc_` prefix or the input's `current_client`",
     });
     let answer = |rejection: &policy::Rejection| {
         let answer = wire::render(rejection, api);

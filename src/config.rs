@@ -87,14 +87,6 @@ fn warnings(config: &Config) -> Vec<String> {
     if let SourceKind::Http(_) = config.policy.source {
         warnings.push("policy.source = \"http\": the remote tenant source is not available in this version; only [[tenants]] are known".to_owned());
     }
-    for tenant in &config.tenants.list {
-        if tenant.dcr_access == DcrAccess::Token {
-            warnings.push(format!(
-                "tenants[{}].dcr_access = \"token\": token verification is not available in this version; registrations are refused (401)",
-                tenant.id
-            ));
-        }
-    }
     warnings
 }
 

@@ -6,6 +6,9 @@
 //! - [`policy`]: the pure core. Facts in, decision out; no Pingora, Tokio or I/O.
 //! - [`config`]: the TOML file, validated in full into plain model types.
 //! - [`tenant`]: where tenants come from, behind one small interface.
+//! - [`identity`]: bearer-token verification (pure) and the tenants' key cache.
+//! - [`clients`]: what is known of existing clients' modes (prefix, cache, lookup).
+//! - [`upstream`]: the gateway's own side requests to the upstream (keys, lookups).
 //! - [`proxy`]: the Pingora glue, phase by phase, calling `policy`.
 //! - [`admin`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`telemetry`]: metric definitions and the decision log.
@@ -24,8 +27,11 @@
 pub mod admin;
 pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod config;
+pub mod identity;
 pub mod policy;
 pub mod proxy;
 pub mod telemetry;
 pub mod tenant;
+pub mod upstream;

@@ -23,7 +23,9 @@ use http::{HeaderMap, Uri};
 use time::Date;
 
 pub use body::{BodyError, JsonObject, parse_object};
-pub use decision::{Api, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode};
+pub use decision::{
+    Api, ClientState, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode,
+};
 pub use route::{RouteMatch, RouteTable};
 pub use rules::Facts;
 pub use strict_profile::{ForbiddenMember, StrictProfile};
@@ -109,8 +111,7 @@ pub fn plan(head: &RequestHead<'_>, target: &Target, tenant: Option<&Tenant>, co
     };
     let verdict = match (&target.route, route) {
         (RouteMatch::Refused(rejection), _) => Err(rejection.clone()),
-        (_, Some(route)) if !reads_body(route) => return Plan::Passthrough,
-        (_, Some(route)) => check_head(head, route, tenant, config.server.max_body_bytes).map(|()| route),
+        (_, Some(route)) => check_head(head, config.server.max_body_bytes).map(|()| route),
         (_, None) => return Plan::Passthrough,
     };
     match (tenant.enforcement, verdict) {
@@ -121,24 +122,14 @@ pub fn plan(head: &RequestHead<'_>, target: &Target, tenant: Option<&Tenant>, co
     }
 }
 
-/// Routes whose rules are in force in this version. `clients_update` needs the client's
-/// current mode, which comes with token verification (SPEC §4, §6): forwarded untouched
-/// until then.
-pub fn reads_body(route: RouteId) -> bool {
-    route != RouteId::ClientsUpdate
+/// Whether the route needs a verified bearer token (SPEC §6): every intercepted Management
+/// API route, and DCR where the tenant sets `dcr_access = "token"`.
+pub fn needs_token(route: RouteId, tenant: &Tenant) -> bool {
+    route.api() == Api::Management || tenant.dcr_access == DcrAccess::Token
 }
 
 /// SPEC §3 checks that need only the head: framing, media type, encoding, declared size.
-fn check_head(head: &RequestHead<'_>, route: RouteId, tenant: &Tenant, max_body_bytes: usize) -> Result<(), Rejection> {
-    if route == RouteId::DcrRegister && tenant.dcr_access == DcrAccess::Token {
-        // fail closed until bearer tokens are verified (SPEC §6)
-        return Err(Rejection::new(
-            401,
-            ErrorCode::InvalidToken,
-            ReasonCode::TokenRequired,
-            "registration on this tenant needs a bearer token, which this gateway version cannot verify",
-        ));
-    }
+fn check_head(head: &RequestHead<'_>, max_body_bytes: usize) -> Result<(), Rejection> {
     let headers = head.headers;
     if headers.contains_key(http::header::TRANSFER_ENCODING) && headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(Rejection::invalid_request(
@@ -211,13 +202,15 @@ fn is_json_media_type(value: &str) -> bool {
     })
 }
 
-/// Step 3: the rule of `route` applied to the whole body.
+/// Step 3: the rule of `route` applied to the whole body. `current_client` is what is known
+/// of the client a `clients_update` changes (`None`: the upstream does not know it).
 pub fn decide(
     route: RouteId,
     raw: &[u8],
     tenant: &Tenant,
     settings: &PolicySettings,
     today: Date,
+    current_client: Option<ClientState>,
 ) -> (Decision, Option<JsonObject>) {
     let object = match parse_object(raw) {
         Ok(object) => object,
@@ -245,7 +238,7 @@ pub fn decide(
         RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(&object, &facts),
         RouteId::ClientGrantsCreate => rules::client_grants::decide(&object, &facts),
         RouteId::DcrRegister => rules::dcr_register::decide(&object, &facts),
-        RouteId::ClientsUpdate => Decision::forward(ReasonCode::NotEnforced),
+        RouteId::ClientsUpdate => rules::clients_update::decide(&object, &facts, current_client),
     };
     (decision, Some(object))
 }
@@ -270,7 +263,14 @@ pub enum Verdict {
     Decided { decision: Decision, upstream_body: Option<Vec<u8>> },
 }
 
-pub fn evaluate(head: &RequestHead<'_>, body: &[u8], config: &Config, today: Date) -> Evaluation {
+/// `current_client` stands in for the lookup the proxy would make on `clients_update`.
+pub fn evaluate(
+    head: &RequestHead<'_>,
+    body: &[u8],
+    config: &Config,
+    today: Date,
+    current_client: Option<ClientState>,
+) -> Evaluation {
     let target = match classify(head, &config.routes) {
         Ok(target) => target,
         Err(rejection) => {
@@ -285,7 +285,7 @@ pub fn evaluate(head: &RequestHead<'_>, body: &[u8], config: &Config, today: Dat
         Plan::ShadowReject(rejection) => (Verdict::HeadReject(rejection), true),
         Plan::ReadBody { route, shadow } => match tenant {
             Some(tenant) if body.len() <= config.server.max_body_bytes => {
-                let (decision, object) = decide(route, body, tenant, &config.policy, today);
+                let (decision, object) = decide(route, body, tenant, &config.policy, today, current_client);
                 let upstream_body = decision.upstream_body(body, object.as_ref()).map(|b| b.into_owned());
                 (Verdict::Decided { decision, upstream_body }, shadow)
             }

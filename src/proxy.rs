@@ -18,12 +18,18 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use time::OffsetDateTime;
 
+use crate::clients::{ClientModes, Lookup};
 use crate::config::{Config, Tenant};
+use crate::identity::{self, Claims, jwks::Keys};
 use crate::policy::{
-    self, Api, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead, RouteId, Target,
+    self, Api, ClientState, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead, RouteId,
+    SecurityMode, Target,
 };
 use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
 use crate::tenant::TenantSource;
+
+/// Largest creation answer read to learn the new client's id and mode.
+const MAX_CAPTURE_BYTES: usize = 256 * 1024;
 
 /// What the proxy serves with; swapped whole on reload, so a request keeps the one it
 /// started with.
@@ -35,6 +41,8 @@ pub struct State {
 pub struct Gateway {
     pub state: Arc<ArcSwap<State>>,
     pub decision_log: Arc<DecisionLog>,
+    pub keys: Arc<Keys>,
+    pub clients: Arc<ClientModes>,
 }
 
 /// Per-request state shared across phases.
@@ -50,6 +58,16 @@ pub struct Ctx {
     /// Set for intercepted requests: what goes into the metrics and the decision log.
     record: Option<RecordParts>,
     upstream_status: Option<u16>,
+    claims: Option<Claims>,
+    /// A creation whose answer is read to remember the new client's state.
+    capture: Option<Capture>,
+}
+
+struct Capture {
+    route: RouteId,
+    effective_mode: Option<SecurityMode>,
+    body: Vec<u8>,
+    reading: bool,
 }
 
 struct Observed {
@@ -94,8 +112,90 @@ impl RecordParts {
 // === impl Gateway ===
 
 impl Gateway {
-    pub fn new(state: Arc<ArcSwap<State>>, decision_log: Arc<DecisionLog>) -> Self {
-        Gateway { state, decision_log }
+    pub fn new(
+        state: Arc<ArcSwap<State>>,
+        decision_log: Arc<DecisionLog>,
+        keys: Arc<Keys>,
+        clients: Arc<ClientModes>,
+    ) -> Self {
+        Gateway { state, decision_log, keys, clients }
+    }
+
+    /// SPEC §6: the caller's bearer token, verified for `tenant`, with the route's scope.
+    async fn authorize(
+        &self,
+        session: &Session,
+        config: &Config,
+        tenant: &Tenant,
+        route: RouteId,
+    ) -> Result<Claims, Rejection> {
+        let result = self.verify_token(session, config, tenant).await;
+        let result = result
+            .map_err(|e| e.rejection())
+            .and_then(|claims| claims.require_scope(route.required_scope()).map(|()| claims));
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(rejection) => rejection.reason.as_str(),
+        };
+        metrics().jwt_validations.with_label_values(&[label]).inc();
+        result
+    }
+
+    async fn verify_token(
+        &self,
+        session: &Session,
+        config: &Config,
+        tenant: &Tenant,
+    ) -> Result<Claims, identity::TokenError> {
+        let token = identity::bearer(&session.req_header().headers)?;
+        let (_alg, kid) = identity::token_header(token, &tenant.token)?;
+        let keys = self.keys.for_token(tenant, &config.upstream, kid.as_deref()).await?;
+        identity::verify(token, &tenant.token, &keys, unix_now())
+    }
+
+    /// SPEC §4 clients_update: the client's current state, or `Err` to fail closed (503).
+    async fn current_client(
+        &self,
+        session: &Session,
+        config: &Config,
+        tenant: &Tenant,
+    ) -> Result<Option<ClientState>, Rejection> {
+        let header = session.req_header();
+        let unavailable = |detail: String| {
+            log::warn!("clients_update: {detail}");
+            Rejection::new(
+                503,
+                ErrorCode::PolicyUnavailable,
+                ReasonCode::ClientLookupFailed,
+                "the gateway cannot learn this client's current mode right now; retry later",
+            )
+        };
+        let client_id = policy::route::client_id(header.uri.path())
+            .ok_or_else(|| unavailable("no client id in the path".into()))?;
+        let host = policy::host::request_host(&header.uri, &header.headers).ok().flatten().unwrap_or_default();
+        let authorization = header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match self.clients.current(tenant, &config.upstream, &host, &client_id, authorization).await {
+            Ok(Lookup::Known(state)) => Ok(Some(state)),
+            Ok(Lookup::NotFound) => Ok(None),
+            Err(e) => Err(unavailable(e.to_string())),
+        }
+    }
+
+    /// Reads a creation's answer to remember the new client (SPEC §4 clients_update cache).
+    fn remember_created(&self, ctx: &Ctx) {
+        let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
+        let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else { return };
+        let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else { return };
+        let mut state =
+            ClientState::from_document(&document).unwrap_or(ClientState { is_first_party: false, mode: None });
+        if capture.route == RouteId::DcrRegister {
+            state.is_first_party = false;
+        }
+        // a legacy upstream may not echo the mode: the gateway knows what it sent
+        if !state.is_first_party && document.get("third_party_security_mode").is_none() {
+            state.mode = capture.effective_mode;
+        }
+        self.clients.remember(tenant, client_id, state);
     }
 
     /// Refuses the request now; `body_read` keeps the connection open for the next request.
@@ -156,8 +256,17 @@ impl Gateway {
             Ok(Ok(None)) => return self.refuse(session, ctx, &policy::too_large(max), false).await,
             Ok(Ok(Some(body))) => body,
         };
-        let (decision, object) = policy::decide(route, &body, tenant, &config.policy, today());
+        let current = if route == RouteId::ClientsUpdate {
+            match self.current_client(session, config, tenant).await {
+                Ok(current) => current,
+                Err(rejection) => return self.refuse(session, ctx, &rejection, true).await,
+            }
+        } else {
+            None
+        };
+        let (decision, object) = policy::decide(route, &body, tenant, &config.policy, today(), current);
         ctx.record = Some(RecordParts::of_decision(&decision, false));
+        ctx.capture = creation_capture(route, &decision);
         match decision.upstream_body(&body, object.as_ref()) {
             Some(upstream) => {
                 ctx.upstream_body = Some(Bytes::from(upstream.into_owned()));
@@ -173,16 +282,32 @@ impl Gateway {
         }
     }
 
-    fn observe_end(&self, ctx: &mut Ctx) {
+    async fn observe_end(&self, session: &Session, ctx: &mut Ctx) {
         let (Some(observed), Some(config), Some(tenant)) =
             (ctx.observed.take(), ctx.config.clone(), ctx.tenant.clone())
         else {
             return;
         };
+        if ctx.record.is_some() {
+            // already a would-be rejection (the token)
+            return;
+        }
+        let current = if observed.route == RouteId::ClientsUpdate && !observed.overflow {
+            match self.current_client(session, &config, &tenant).await {
+                Ok(current) => current,
+                Err(rejection) => {
+                    ctx.record = Some(RecordParts::of_rejection(&rejection, true));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         ctx.record = Some(if observed.overflow {
             RecordParts::of_rejection(&policy::too_large(config.server.max_body_bytes), true)
         } else {
-            let (decision, _) = policy::decide(observed.route, &observed.body, &tenant, &config.policy, today());
+            let (decision, _) =
+                policy::decide(observed.route, &observed.body, &tenant, &config.policy, today(), current);
             RecordParts::of_decision(&decision, true)
         });
     }
@@ -190,6 +315,22 @@ impl Gateway {
 
 fn today() -> time::Date {
     OffsetDateTime::now_utc().date()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Creations whose answer tells the new client's id.
+fn creation_capture(route: RouteId, decision: &Decision) -> Option<Capture> {
+    let creates = matches!(route, RouteId::ClientsCreate | RouteId::DcrRegister);
+    let forwarded = !matches!(decision.outcome, Outcome::Reject(_));
+    (creates && forwarded).then(|| Capture {
+        route,
+        effective_mode: decision.effective_mode,
+        body: Vec::new(),
+        reading: false,
+    })
 }
 
 fn internal() -> Rejection {
@@ -220,6 +361,8 @@ impl ProxyHttp for Gateway {
             observed: None,
             record: None,
             upstream_status: None,
+            claims: None,
+            capture: None,
         }
     }
 
@@ -260,14 +403,21 @@ impl ProxyHttp for Gateway {
                 ctx.record = Some(RecordParts::of_rejection(&rejection, true));
                 Ok(false)
             }
-            Plan::ReadBody { route, shadow: true } => {
-                ctx.observed = Some(Observed { route, body: Vec::new(), overflow: false });
-                Ok(false)
+            Plan::ReadBody { route, shadow } => {
+                let Some(tenant) = tenant else { return self.refuse(session, ctx, &internal(), false).await };
+                if policy::needs_token(route, &tenant) {
+                    match self.authorize(session, &config, &tenant, route).await {
+                        Ok(claims) => ctx.claims = Some(claims),
+                        Err(rejection) if shadow => ctx.record = Some(RecordParts::of_rejection(&rejection, true)),
+                        Err(rejection) => return self.refuse(session, ctx, &rejection, false).await,
+                    }
+                }
+                if shadow {
+                    ctx.observed = Some(Observed { route, body: Vec::new(), overflow: false });
+                    return Ok(false);
+                }
+                self.read_and_decide(session, ctx, &config, &tenant, route).await
             }
-            Plan::ReadBody { route, shadow: false } => match tenant {
-                Some(tenant) => self.read_and_decide(session, ctx, &config, &tenant, route).await,
-                None => self.refuse(session, ctx, &internal(), false).await,
-            },
         }
     }
 
@@ -302,7 +452,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -324,7 +474,7 @@ impl ProxyHttp for Gateway {
                 }
             }
             if end_of_stream {
-                self.observe_end(ctx);
+                self.observe_end(session, ctx).await;
             }
         }
         Ok(())
@@ -336,8 +486,34 @@ impl ProxyHttp for Gateway {
         upstream: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        ctx.upstream_status = Some(upstream.status.as_u16());
+        let status = upstream.status.as_u16();
+        ctx.upstream_status = Some(status);
+        if let Some(capture) = &mut ctx.capture {
+            capture.reading = status == 200 || status == 201;
+        }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(capture) = ctx.capture.as_mut().filter(|c| c.reading) {
+            if let Some(chunk) = body.as_ref() {
+                if capture.body.len() + chunk.len() > MAX_CAPTURE_BYTES {
+                    capture.reading = false;
+                } else {
+                    capture.body.extend_from_slice(chunk);
+                }
+            }
+            if end_of_stream && capture.reading {
+                self.remember_created(ctx);
+            }
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
@@ -390,8 +566,8 @@ impl ProxyHttp for Gateway {
             requested_mode: parts.requested_mode,
             effective_mode: parts.effective_mode,
             injected: parts.injected,
-            sub: None,
-            azp: None,
+            sub: ctx.claims.as_ref().and_then(|c| c.sub.clone()),
+            azp: ctx.claims.as_ref().and_then(|c| c.azp.clone()),
             status,
             upstream_status: ctx.upstream_status,
             latency_ms: elapsed.as_secs_f64() * 1000.0,

@@ -167,6 +167,7 @@ pub struct TokenSettings {
     pub jwks_uri: String,
     pub jwks: Option<String>,
     pub algorithms: Vec<String>,
+    pub jwks_refetch_interval: Duration,
 }
 
 /// The inline tenants, indexed by normalised host.

@@ -204,6 +204,8 @@ pub struct RawToken {
     pub jwks_uri: Option<String>,
     pub jwks: Option<String>,
     pub algorithms: Option<Vec<String>>,
+    /// Least time between two refetches of the JWKS for unknown `kid`s, in milliseconds.
+    pub jwks_refetch_interval_ms: Option<u64>,
 }
 
 /// A date written as `"2026-04-23"` or as a bare TOML date `2026-04-23`.

@@ -446,7 +446,7 @@ pub fn validate_tenant(
 }
 
 fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Problems) -> TokenSettings {
-    let RawToken { issuer, audience, jwks_uri, jwks, algorithms } = raw;
+    let RawToken { issuer, audience, jwks_uri, jwks, algorithms, jwks_refetch_interval_ms } = raw;
     let algorithms = algorithms.unwrap_or_else(|| vec!["RS256".to_owned()]);
     if algorithms.is_empty() {
         problems.push(&format!("{key}.token.algorithms"), "at least one algorithm is needed");
@@ -477,6 +477,7 @@ fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Pro
         jwks_uri: jwks_uri.unwrap_or_else(|| format!("https://{first_host}/.well-known/jwks.json")),
         jwks,
         algorithms,
+        jwks_refetch_interval: Duration::from_millis(jwks_refetch_interval_ms.unwrap_or(10_000)),
     }
 }
 

@@ -65,6 +65,16 @@ impl RouteId {
         }
     }
 
+    /// The scope a bearer token needs on this route (SPEC §6, any of one).
+    pub fn required_scope(self) -> &'static str {
+        match self {
+            RouteId::ClientsCreate | RouteId::DcrRegister => "create:clients",
+            RouteId::ClientsUpdate => "update:clients",
+            RouteId::TenantSettingsUpdate => "update:tenant_settings",
+            RouteId::ClientGrantsCreate => "create:client_grants",
+        }
+    }
+
     /// Which error shape the route answers with (SPEC §7).
     pub fn api(self) -> Api {
         match self {
@@ -95,6 +105,8 @@ pub enum ReasonCode {
     GrantAllowed,
     DcrAllowed,
     NotEnforced,
+    UpdateAllowed,
+    ClientNotFound,
     // injected
     ModeInjected,
     StrictDefaultsInjected,
@@ -131,6 +143,22 @@ pub enum ReasonCode {
     DcrAuthMethod,
     InvalidRedirectUri,
     TokenRequired,
+    ModeImmutable,
+    OwnershipImmutable,
+    // rejected: caller
+    TokenMissing,
+    TokenMalformed,
+    TokenAlgorithm,
+    TokenUnknownKey,
+    TokenSignature,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenIssuer,
+    TokenAudience,
+    InsufficientScope,
+    KeysUnavailable,
+    ClientLookupFailed,
+    PolicyUnavailable,
     // faults
     UpstreamUnavailable,
     UpstreamTimeout,
@@ -148,6 +176,8 @@ impl ReasonCode {
             GrantAllowed => "grant_allowed",
             DcrAllowed => "dcr_allowed",
             NotEnforced => "not_enforced",
+            UpdateAllowed => "update_allowed",
+            ClientNotFound => "client_not_found",
             ModeInjected => "mode_injected",
             StrictDefaultsInjected => "strict_defaults_injected",
             AmbiguousHost => "ambiguous_host",
@@ -181,6 +211,21 @@ impl ReasonCode {
             DcrAuthMethod => "dcr_auth_method",
             InvalidRedirectUri => "invalid_redirect_uri",
             TokenRequired => "token_required",
+            ModeImmutable => "mode_immutable",
+            OwnershipImmutable => "ownership_immutable",
+            TokenMissing => "token_missing",
+            TokenMalformed => "token_malformed",
+            TokenAlgorithm => "token_algorithm",
+            TokenUnknownKey => "token_unknown_key",
+            TokenSignature => "token_signature",
+            TokenExpired => "token_expired",
+            TokenNotYetValid => "token_not_yet_valid",
+            TokenIssuer => "token_issuer",
+            TokenAudience => "token_audience",
+            InsufficientScope => "insufficient_scope",
+            KeysUnavailable => "keys_unavailable",
+            ClientLookupFailed => "client_lookup_failed",
+            PolicyUnavailable => "policy_unavailable",
             UpstreamUnavailable => "upstream_unavailable",
             UpstreamTimeout => "upstream_timeout",
             Internal => "internal_error",
@@ -195,6 +240,7 @@ pub enum ErrorCode {
     InvalidBody,
     InvalidRequest,
     InvalidToken,
+    InsufficientScope,
     PayloadTooLarge,
     UnsupportedMediaType,
     UnknownTenant,
@@ -252,6 +298,41 @@ impl Patch {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.members.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// What the gateway knows of an existing client (SPEC §4 clients_update): both values are
+/// fixed at creation, so a known state never goes stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientState {
+    pub is_first_party: bool,
+    /// `None` for first-party clients, which have no mode.
+    pub mode: Option<SecurityMode>,
+}
+
+impl ClientState {
+    /// Strict third-party clients carry the `tpc_` client-id prefix.
+    pub fn from_client_id(client_id: &str) -> Option<Self> {
+        client_id.starts_with("tpc_").then_some(ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) })
+    }
+
+    /// Reads a client document as the Management API returns it (`GET /api/v2/clients/{id}`
+    /// or a creation's 201). `is_first_party` defaults to `true`, as in the API.
+    pub fn from_document(document: &Value) -> Option<Self> {
+        let object = document.as_object()?;
+        let is_first_party = match object.get("is_first_party") {
+            None => true,
+            Some(Value::Bool(flag)) => *flag,
+            Some(_) => return None,
+        };
+        let mode = match object.get("third_party_security_mode") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(SecurityMode::from_wire(text)?),
+            Some(_) => return None,
+        };
+        // a third-party client from before modes existed reports permissive (or nothing)
+        let mode = if is_first_party { mode } else { Some(mode.unwrap_or(SecurityMode::Permissive)) };
+        Some(ClientState { is_first_party, mode })
     }
 }
 

@@ -135,9 +135,39 @@ impl std::fmt::Display for PathHazard {
     }
 }
 
+/// The `{client_id}` of a `clients_update` path, decoded, its case kept (ids are
+/// case-sensitive, unlike the route).
+pub fn client_id(raw_path: &str) -> Option<String> {
+    let segments = segments(raw_path).ok()?;
+    match segments.as_slice() {
+        [api, v2, clients, id]
+            if api.eq_ignore_ascii_case("api")
+                && v2.eq_ignore_ascii_case("v2")
+                && clients.eq_ignore_ascii_case("clients") =>
+        {
+            Some(id.clone())
+        }
+        _ => None,
+    }
+}
+
 /// SPEC §2 normalisation: percent-decoding, ASCII lowercasing, collapsing `//`, resolving
 /// `.` and `..`, dropping a trailing `/`.
 pub fn normalise(raw_path: &str) -> Result<String, PathHazard> {
+    let segments = segments(raw_path)?;
+    let mut path = String::with_capacity(raw_path.len());
+    for segment in &segments {
+        path.push('/');
+        path.push_str(&segment.to_ascii_lowercase());
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// The decoded segments of a path after `.`, `..` and empty segments are resolved.
+fn segments(raw_path: &str) -> Result<Vec<String>, PathHazard> {
     let Some(rest) = raw_path.strip_prefix('/') else {
         return Err(PathHazard::NotAbsolute);
     };
@@ -169,18 +199,10 @@ pub fn normalise(raw_path: &str) -> Result<String, PathHazard> {
                     return Err(PathHazard::AboveRoot);
                 }
             }
-            _ => segments.push(segment.to_ascii_lowercase()),
+            _ => segments.push(segment),
         }
     }
-    let mut path = String::with_capacity(raw_path.len());
-    for segment in &segments {
-        path.push('/');
-        path.push_str(segment);
-    }
-    if path.is_empty() {
-        path.push('/');
-    }
-    Ok(path)
+    Ok(segments)
 }
 
 /// The most generous reading of a hazardous path, as the most lenient upstream could see

@@ -3,6 +3,7 @@
 
 pub mod client_grants;
 pub mod clients_create;
+pub mod clients_update;
 pub mod dcr_register;
 pub mod tenant_settings;
 

@@ -68,6 +68,8 @@ struct Case {
     body: &'static str,
     today: Date,
     expect: Expect,
+    /// clients_update: what is known of the client (`None`: the upstream does not know it)
+    client: Option<ClientState>,
 }
 
 #[derive(Debug)]
@@ -83,7 +85,15 @@ use Expect::*;
 use RouteId::*;
 
 fn case(route: RouteId, host: &'static str, body: &'static str, expect: Expect) -> Case {
-    Case { route, host, body, today: AFTER_STRICT_DATE, expect }
+    Case { route, host, body, today: AFTER_STRICT_DATE, expect, client: None }
+}
+
+const STRICT_CLIENT: ClientState = ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) };
+const PERMISSIVE_CLIENT: ClientState = ClientState { is_first_party: false, mode: Some(SecurityMode::Permissive) };
+const FIRST_PARTY_CLIENT: ClientState = ClientState { is_first_party: true, mode: None };
+
+fn update(client: Option<ClientState>, body: &'static str, expect: Expect) -> Case {
+    Case { client, ..case(ClientsUpdate, "strict.test", body, expect) }
 }
 
 #[test]
@@ -119,6 +129,7 @@ fn rules_table() {
             body: r#"{"is_first_party":false}"#,
             today: BEFORE_STRICT_DATE,
             expect: Inject("mode_injected", json!({"third_party_security_mode":"permissive"})),
+            client: None,
         },
         // eligible customer but the tenant does not default to permissive
         Case {
@@ -127,6 +138,7 @@ fn rules_table() {
             body: r#"{"is_first_party":false}"#,
             today: BEFORE_STRICT_DATE,
             expect: Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+            client: None,
         },
         // injected strict still has to keep to the profile
         case(ClientsCreate, "old.test", r#"{"is_first_party":false,"sso":true}"#, Reject(400, "strict_profile")),
@@ -460,12 +472,33 @@ fn rules_table() {
             r#"{"redirect_uris":["https://a.test/cb"],"app_type":"resource_server"}"#,
             Reject(400, "strict_profile"),
         ),
-        // --- clients_update: not enforced in this version
-        case(ClientsUpdate, "strict.test", r#"{"third_party_security_mode":"permissive"}"#, Forward("not_enforced")),
+        // --- clients_update: mode and ownership are fixed at creation
+        update(
+            Some(STRICT_CLIENT),
+            r#"{"third_party_security_mode":"strict","is_first_party":false}"#,
+            Forward("update_allowed"),
+        ),
+        update(Some(STRICT_CLIENT), r#"{"third_party_security_mode":"permissive"}"#, Reject(400, "mode_immutable")),
+        update(Some(STRICT_CLIENT), r#"{"is_first_party":true}"#, Reject(400, "ownership_immutable")),
+        update(Some(STRICT_CLIENT), r#"{"is_first_party":"true"}"#, Reject(400, "invalid_type")),
+        update(Some(STRICT_CLIENT), r#"{"third_party_security_mode":null}"#, Reject(400, "invalid_type")),
+        update(Some(STRICT_CLIENT), r#"{"require_pushed_authorization_requests":true}"#, Reject(400, "strict_profile")),
+        update(Some(STRICT_CLIENT), r#"{"redirection_policy":"allow_always"}"#, Forward("update_allowed")),
+        update(
+            Some(PERMISSIVE_CLIENT),
+            r#"{"sso":true,"third_party_security_mode":"permissive"}"#,
+            Forward("update_allowed"),
+        ),
+        update(Some(PERMISSIVE_CLIENT), r#"{"third_party_security_mode":"strict"}"#, Reject(400, "mode_immutable")),
+        update(Some(FIRST_PARTY_CLIENT), r#"{"third_party_security_mode":"strict"}"#, Reject(400, "mode_immutable")),
+        update(Some(FIRST_PARTY_CLIENT), r#"{"is_first_party":false}"#, Reject(400, "ownership_immutable")),
+        update(Some(FIRST_PARTY_CLIENT), r#"{"is_first_party":true,"sso":true}"#, Forward("update_allowed")),
+        update(None, r#"{"third_party_security_mode":"permissive"}"#, Forward("client_not_found")),
     ];
     for (index, case) in cases.iter().enumerate() {
         let tenant = tenant(&config, case.host);
-        let (decision, object) = decide(case.route, case.body.as_bytes(), &tenant, &config.policy, case.today);
+        let (decision, object) =
+            decide(case.route, case.body.as_bytes(), &tenant, &config.policy, case.today, case.client);
         let row = format!("row {index}: {:?} {} {}", case.route, case.host, case.body);
         match (&case.expect, &decision.outcome) {
             (Forward(reason), Outcome::Forward) => assert_eq!(decision.reason.as_str(), *reason, "{row}"),
@@ -496,11 +529,26 @@ fn rules_table() {
 }
 
 #[test]
+fn client_state_is_read_from_prefixes_and_documents() {
+    assert_eq!(ClientState::from_client_id("tpc_abc"), Some(STRICT_CLIENT));
+    assert_eq!(ClientState::from_client_id("abc"), None);
+    assert_eq!(ClientState::from_document(&json!({})), Some(FIRST_PARTY_CLIENT));
+    assert_eq!(ClientState::from_document(&json!({"is_first_party":false})), Some(PERMISSIVE_CLIENT));
+    assert_eq!(
+        ClientState::from_document(&json!({"is_first_party":false,"third_party_security_mode":"strict"})),
+        Some(STRICT_CLIENT)
+    );
+    assert_eq!(ClientState::from_document(&json!({"is_first_party":"no"})), None);
+    assert_eq!(ClientState::from_document(&json!({"third_party_security_mode":"lax"})), None);
+    assert_eq!(ClientState::from_document(&json!([])), None);
+}
+
+#[test]
 fn strict_profile_names_the_first_offending_member_in_body_order() {
     let config = config();
     let tenant = tenant(&config, "strict.test");
     let body = br#"{"is_first_party":false,"addons":{},"sso":true}"#;
-    let (decision, _) = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE);
+    let (decision, _) = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE, None);
     let Outcome::Reject(rejection) = decision.outcome else { panic!() };
     assert_eq!(rejection.message, "`addons` is not available to strict third-party applications; remove it");
 }
@@ -517,7 +565,7 @@ fn configured_strict_profile_entries_add_to_the_defaults() {
         (r#"{"is_first_party":false,"mobile":{"android":{"app":"x"}}}"#, false),
         (r#"{"is_first_party":false,"sso":true}"#, true),
     ] {
-        let (decision, _) = decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE);
+        let (decision, _) = decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE, None);
         assert_eq!(matches!(decision.outcome, Outcome::Reject(_)), rejected, "{body}");
     }
 }
@@ -584,8 +632,13 @@ fn evaluate_runs_the_whole_pipeline() {
     let config = config();
     let uri: Uri = "/reg".parse().unwrap();
     let map = headers(&[("host", "bare.test"), ("content-type", "application/json")]);
-    let evaluation =
-        evaluate(&head("POST", &uri, &map), br#"{"redirect_uris":["https://a.test"]}"#, &config, AFTER_STRICT_DATE);
+    let evaluation = evaluate(
+        &head("POST", &uri, &map),
+        br#"{"redirect_uris":["https://a.test"]}"#,
+        &config,
+        AFTER_STRICT_DATE,
+        None,
+    );
     assert_eq!(evaluation.tenant.as_deref(), Some("bare"));
     let Verdict::Decided { decision, upstream_body: None } = evaluation.verdict else {
         panic!("{:?}", evaluation.verdict)
@@ -600,7 +653,7 @@ proptest::proptest! {
         let config = config();
         let tenant = tenant(&config, "strict.test");
         let route = RouteId::ALL[route];
-        let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE);
+        let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE, Some(STRICT_CLIENT));
         if let Some(upstream) = decision.upstream_body(&body, object.as_ref())
             && matches!(decision.outcome, Outcome::Inject(_))
         {

@@ -28,6 +28,7 @@ impl ErrorCode {
             ErrorCode::InvalidBody | ErrorCode::InvalidClientMetadata | ErrorCode::InvalidRedirectUri => "invalid_body",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::UnknownTenant => "unknown_tenant",
@@ -47,6 +48,7 @@ impl ErrorCode {
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::InvalidRequest
             | ErrorCode::PayloadTooLarge
             | ErrorCode::UnsupportedMediaType

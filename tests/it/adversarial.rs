@@ -1,7 +1,7 @@
 //! Bypass attempts of SPEC §2–§3: each must be refused (or intercepted) and must never
 //! reach the upstream in a form the policy did not decide on.
 
-use crate::support::{Gateway, JSON, Upstream, request, status};
+use crate::support::{Gateway, JSON, Upstream, auth_line, request, status};
 
 const THIRD_PARTY_PERMISSIVE: &str = r#"{"name":"x","is_first_party":false,"third_party_security_mode":"permissive"}"#;
 
@@ -235,9 +235,12 @@ fn chunked_bodies_are_decided_and_reframed() {
     assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"));
 
     // broken chunk framing is a 400, not a guess
-    let broken = b"POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\nContent-Type: application/json\r\n\
-Transfer-Encoding: chunked\r\n\r\n6\r\n{\"is_f\r\n13\r\nirst_party\":false}\r\n0\r\n\r\n";
-    let response = gateway.send(broken);
+    let broken = format!(
+        "POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\n{}Content-Type: application/json\r\n\
+Transfer-Encoding: chunked\r\n\r\n6\r\n{{\"is_f\r\n13\r\nirst_party\":false}}\r\n0\r\n\r\n",
+        auth_line("globex.example.test")
+    );
+    let response = gateway.send(broken.as_bytes());
     assert_eq!(status(&response), 400, "{}", response.body_text());
     assert_eq!(response.header("x-modegate-reason"), Some("malformed_request"));
     assert_eq!(upstream.requests().len(), 1);
@@ -246,7 +249,8 @@ Transfer-Encoding: chunked\r\n\r\n6\r\n{\"is_f\r\n13\r\nirst_party\":false}\r\n0
 /// A chunked POST of `parts` to `/api/v2/clients`, one chunk per part.
 fn chunked_post(host: &str, parts: &[&str]) -> Vec<u8> {
     let mut raw = format!(
-        "POST /api/v2/clients HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "POST /api/v2/clients HTTP/1.1\r\nHost: {host}\r\n{}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        auth_line(host)
     )
     .into_bytes();
     for part in parts {
@@ -321,8 +325,9 @@ fn expect_100_continue_works_on_intercepted_routes() {
     let gateway = Gateway::start(upstream.addr);
     let body = br#"{"is_first_party":false}"#;
     let head = format!(
-        "POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\nContent-Type: application/json\r\n\
+        "POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\n{}Content-Type: application/json\r\n\
 Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        auth_line("globex.example.test"),
         body.len()
     );
     let mut client = gateway.client();
@@ -343,9 +348,12 @@ Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
 fn content_length_with_transfer_encoding_reaches_upstream_with_one_framing() {
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
-    let raw = b"POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\nContent-Type: application/json\r\n\
-Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-    let response = gateway.send(raw);
+    let raw = format!(
+        "POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\n{}Content-Type: application/json\r\n\
+Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n",
+        auth_line("globex.example.test")
+    );
+    let response = gateway.send(raw.as_bytes());
     let received = upstream.requests();
     if status(&response) == 200 {
         let received = &received[0];

@@ -152,12 +152,51 @@ fn extra_dcr_paths_are_intercepted_too() {
 }
 
 #[test]
-fn token_access_fails_closed_until_tokens_are_verified() {
-    let upstream = Upstream::start();
+fn token_access_needs_a_bearer_token_with_create_clients() {
+    let upstream = Upstream::start().route(REGISTER, 201, "{}");
     let gateway = Gateway::start(upstream.addr);
-    let response = gateway.post_json("token.example.test", REGISTER, GOOD);
+    let response = gateway.send(&request(
+        "POST",
+        REGISTER,
+        "token.example.test",
+        &[JSON, ("Authorization", "none")],
+        GOOD.as_bytes(),
+    ));
     assert_eq!(status(&response), 401);
     assert_eq!(response.header("www-authenticate"), Some("Bearer error=\"invalid_token\""));
     assert_eq!(response.json()["error"], "invalid_token");
+    let weak = crate::support::tokens::sign(
+        &crate::support::tokens::rsa1(),
+        &crate::support::tokens::claims("token.example.test", "read:clients"),
+    );
+    let bearer = format!("Bearer {weak}");
+    let response = gateway.send(&request(
+        "POST",
+        REGISTER,
+        "token.example.test",
+        &[JSON, ("Authorization", &bearer)],
+        GOOD.as_bytes(),
+    ));
+    assert_eq!(status(&response), 403);
+    assert_eq!(response.json()["error"], "insufficient_scope");
     upstream.assert_untouched();
+    // with a token that has the scope, the registration goes through (and is enforced)
+    let response = gateway.post_json("token.example.test", REGISTER, GOOD);
+    assert_eq!(status(&response), 201, "{}", response.body_text());
+    assert!(upstream.single().body_text().contains(r#""third_party_security_mode":"strict""#));
+}
+
+#[test]
+fn open_dcr_needs_no_token() {
+    let upstream = Upstream::start().route(REGISTER, 201, "{}");
+    let gateway = Gateway::start(upstream.addr);
+    let response = gateway.send(&request(
+        "POST",
+        REGISTER,
+        "globex.example.test",
+        &[JSON, ("Authorization", "none")],
+        GOOD.as_bytes(),
+    ));
+    assert_eq!(status(&response), 201);
+    assert_eq!(upstream.jwks_fetches(), 0, "no key fetch for open registration");
 }

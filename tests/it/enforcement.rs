@@ -87,13 +87,3 @@ fn unknown_tenant_passthrough_lets_intercepted_routes_through() {
     assert_eq!(status(&response), 400);
     assert_eq!(upstream.requests().len(), 1);
 }
-
-#[test]
-fn clients_update_is_forwarded_untouched_in_this_version() {
-    let upstream = Upstream::start();
-    let gateway = Gateway::start(upstream.addr);
-    let body = br#"{"name":"renamed"}"#;
-    let response = gateway.send(&request("PATCH", "/api/v2/clients/abc", "globex.example.test", &[JSON], body));
-    assert_eq!(status(&response), 200);
-    assert_eq!(upstream.single().body, body);
-}

@@ -3,13 +3,18 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use crate::support::{Client, Gateway, Upstream, free_addr, request, status};
+use crate::support::{Client, Gateway, Upstream, auth_line, free_addr, request, status};
 
 #[test]
 fn unreachable_upstream_is_a_502_in_the_route_shape_and_recovers() {
-    // a port with nothing listening
+    // a port with nothing listening; the tenant's keys are inline, so tokens still verify
     let dead = free_addr();
-    let gateway = Gateway::start(dead);
+    let jwks = crate::support::tokens::default_jwks();
+    let tenants = format!(
+        "[[customers]]\nid = \"c\"\n[[tenants]]\nid = \"globex\"\ncustomer = \"c\"\nhosts = [\"globex.example.test\"]\n\
+default_api_permissions = [{{ audience = \"https://api.test\" }}]\n[tenants.token]\njwks = '{jwks}'\n"
+    );
+    let gateway = Gateway::start_with(dead, "", "", &tenants);
     let response = gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"name":"fp"}"#);
     assert_eq!(status(&response), 502);
     assert_eq!(response.header("x-modegate-reason"), Some("upstream_unavailable"));
@@ -52,7 +57,11 @@ fn a_body_that_never_arrives_is_a_408_and_idle_clients_do_not_block_others() {
     let mut idle: Vec<Client> = (0..64)
         .map(|_| {
             let mut client = gateway.client();
-            client.send_raw(b"POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+            let head = format!(
+                "POST /api/v2/clients HTTP/1.1\r\nHost: globex.example.test\r\n{}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+                auth_line("globex.example.test")
+            );
+            client.send_raw(head.as_bytes());
             client
         })
         .collect();

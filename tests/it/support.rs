@@ -2,10 +2,11 @@
 
 pub mod gateway;
 pub mod http;
+pub mod tokens;
 pub mod upstream;
 
 pub use gateway::{Gateway, free_addr};
-pub use http::{Client, Message, request, status};
+pub use http::{Client, Message, auth_line, request, status};
 pub use upstream::Upstream;
 
 pub const JSON: (&str, &str) = ("Content-Type", "application/json");

@@ -145,9 +145,24 @@ pub fn status(message: &Message) -> u16 {
     message.start.get(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-/// One request with `Content-Length`, `Connection: close` not set.
+/// `Authorization: Bearer <valid token for host>\r\n`, for hand-written requests.
+pub fn auth_line(host: &str) -> String {
+    format!("Authorization: Bearer {}\r\n", super::tokens::valid_for(host))
+}
+
+/// One request with `Content-Length`. Requests get a valid bearer token for `host` unless
+/// they carry an `Authorization` header (`Authorization: none` sends none): most tests are
+/// about the rules, not the token.
 pub fn request(method: &str, target: &str, host: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut out = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
+    let has_authorization = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    if !has_authorization {
+        out.push_str(&auth_line(host));
+    }
+    let headers: Vec<&(&str, &str)> = headers
+        .iter()
+        .filter(|(name, value)| !(name.eq_ignore_ascii_case("authorization") && *value == "none"))
+        .collect();
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -39,6 +39,10 @@ impl Upstream {
     pub fn serve_on(listener: TcpListener) -> Upstream {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Mutex::new(Shared::default()));
+        shared.lock().unwrap().routes.insert(
+            JWKS_PATH.to_owned(),
+            Reply { status: 200, body: super::tokens::default_jwks(), delay: Duration::ZERO },
+        );
         let accept_shared = Arc::clone(&shared);
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -69,9 +73,23 @@ impl Upstream {
         self
     }
 
-    /// Every request received so far, in order.
+    /// Every request received so far, in order, except JWKS fetches (see [`Self::jwks_fetches`]).
     pub fn requests(&self) -> Vec<Message> {
-        self.shared.lock().unwrap().requests.clone()
+        self.shared.lock().unwrap().requests.iter().filter(|r| !is_jwks(r)).cloned().collect()
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.lock().unwrap().requests.iter().filter(|r| is_jwks(r)).count()
+    }
+
+    /// Replaces the answer of `path` while running (e.g. a key rotation).
+    pub fn set_route(&self, path: &str, status: u16, body: &str) {
+        self.shared
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_owned(), Reply { status, body: body.to_owned(), delay: Duration::ZERO });
     }
 
     /// The only request received; fails the test otherwise.
@@ -91,6 +109,12 @@ impl Upstream {
             requests.iter().map(|r| (r.start.clone(), r.body_text())).collect::<Vec<_>>()
         );
     }
+}
+
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+fn is_jwks(message: &Message) -> bool {
+    message.start.get(1).is_some_and(|target| target.starts_with(JWKS_PATH))
 }
 
 fn serve(stream: TcpStream, shared: &Mutex<Shared>) {

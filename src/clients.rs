@@ -1,0 +1,105 @@
+//! What the gateway knows of existing clients (SPEC §4 clients_update): the `tpc_` prefix,
+//! a bounded cache filled from the creations it proxied, and a lookup sent upstream with
+//! the caller's own `Authorization`. The mode and ownership never change, so a cached
+//! value never goes stale and needs no expiry, only a size bound.
+
+use std::sync::Arc;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::config::{Tenant, Upstream};
+use crate::policy::ClientState;
+use crate::upstream::{SideClient, Target};
+
+/// Clients remembered, across all tenants.
+pub const MAX_CLIENTS: u64 = 100_000;
+
+/// Characters of a client id sent as they are in the lookup path.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// The outcome of finding a client's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Known(ClientState),
+    /// The upstream answered 404: it will answer the update with 404 itself.
+    NotFound,
+}
+
+/// Why the state could not be found; the gateway fails closed (503).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot look up client `{client_id}`: {detail}")]
+pub struct LookupError {
+    pub client_id: String,
+    pub detail: String,
+}
+
+pub struct ClientModes {
+    known: moka::sync::Cache<(String, String), ClientState>,
+    client: Arc<SideClient>,
+}
+
+impl ClientModes {
+    pub fn new(client: Arc<SideClient>) -> Self {
+        ClientModes { known: moka::sync::Cache::builder().max_capacity(MAX_CLIENTS).build(), client }
+    }
+
+    /// Remembers a client the gateway saw created (an upstream 201).
+    pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState) {
+        if ClientState::from_client_id(client_id).is_none() {
+            self.known.insert((tenant.id.clone(), client_id.to_owned()), state);
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.known.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current state of `client_id` on `tenant`, asking the upstream (as `host`, with
+    /// the caller's `authorization`) when neither the prefix nor the cache knows it.
+    pub async fn current(
+        &self,
+        tenant: &Tenant,
+        upstream: &Upstream,
+        host: &str,
+        client_id: &str,
+        authorization: Option<&str>,
+    ) -> Result<Lookup, LookupError> {
+        if let Some(state) = ClientState::from_client_id(client_id) {
+            return Ok(Lookup::Known(state));
+        }
+        let key = (tenant.id.clone(), client_id.to_owned());
+        if let Some(state) = self.known.get(&key) {
+            return Ok(Lookup::Known(state));
+        }
+        let error = |detail: String| LookupError { client_id: client_id.to_owned(), detail };
+        let path = format!(
+            "/api/v2/clients/{}?fields=is_first_party,third_party_security_mode&include_fields=true",
+            utf8_percent_encode(client_id, PATH_SEGMENT)
+        );
+        let mut headers = vec![("accept", "application/json")];
+        if let Some(authorization) = authorization {
+            headers.push(("authorization", authorization));
+        }
+        let answer = self
+            .client
+            .get(&Target::upstream(upstream, host), &path, &headers)
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        match answer.status {
+            200 => {
+                let document: serde_json::Value =
+                    serde_json::from_slice(&answer.body).map_err(|_| error("the answer is not JSON".into()))?;
+                let state =
+                    ClientState::from_document(&document).ok_or_else(|| error("the answer is not a client".into()))?;
+                self.known.insert(key, state);
+                Ok(Lookup::Known(state))
+            }
+            404 => Ok(Lookup::NotFound),
+            status => Err(error(format!("the upstream answered {status}"))),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Tenant keys: inline in the configuration, or fetched from `token.jwks_uri` and cached.
+//!
+//! A token with an unknown `kid` triggers one refetch (key rotation without a restart).
+//! Refetches of one URI are coalesced (one in flight; the others wait for its result) and
+//! rate-limited to one per `token.jwks_refetch_interval_ms`, so a flood of junk `kid`s
+//! cannot hammer the key server. Failed fetches are remembered for a second for the same
+//! reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{Tenant, Upstream};
+use crate::identity::{KeySet, TokenError};
+use crate::telemetry::metrics;
+use crate::upstream::{SideClient, Target};
+
+/// Keys are refetched at least this often even when every `kid` is known.
+const KEYS_TTL: Duration = Duration::from_secs(600);
+/// A failed fetch is not retried sooner than this.
+const FAILURE_MEMO: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct Fetched {
+    keys: Arc<KeySet>,
+    at: Instant,
+}
+
+/// The key cache, shared by every request and kept across reloads.
+pub struct Keys {
+    client: Arc<SideClient>,
+    fetched: moka::future::Cache<String, Arc<Fetched>>,
+    failures: moka::sync::Cache<String, ()>,
+    inline: Mutex<HashMap<String, Arc<KeySet>>>,
+    refetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Keys {
+    pub fn new(client: Arc<SideClient>) -> Self {
+        Keys {
+            client,
+            fetched: moka::future::Cache::builder().max_capacity(10_000).time_to_live(KEYS_TTL).build(),
+            failures: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(FAILURE_MEMO).build(),
+            inline: Mutex::new(HashMap::new()),
+            refetching: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The keys to verify a token with `kid` on `tenant`.
+    pub async fn for_token(
+        &self,
+        tenant: &Tenant,
+        upstream: &Upstream,
+        kid: Option<&str>,
+    ) -> Result<Arc<KeySet>, TokenError> {
+        if let Some(document) = &tenant.token.jwks {
+            return self.inline_keys(document);
+        }
+        let uri = tenant.token.jwks_uri.clone();
+        let source = Source::of(&uri, tenant, upstream).await?;
+        let current = self
+            .fetched
+            .try_get_with(uri.clone(), self.fetch(&uri, &source))
+            .await
+            .map_err(|_| TokenError::KeysUnavailable)?;
+        match kid {
+            Some(kid) if !current.keys.has_kid(kid) => self.refetch(&uri, &source, &current).await,
+            _ => Ok(Arc::clone(&current.keys)),
+        }
+    }
+
+    fn inline_keys(&self, document: &str) -> Result<Arc<KeySet>, TokenError> {
+        let mut inline = self.inline.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(keys) = inline.get(document) {
+            return Ok(Arc::clone(keys));
+        }
+        let keys = Arc::new(KeySet::from_jwks(document.as_bytes()).map_err(|_| TokenError::KeysUnavailable)?);
+        inline.insert(document.to_owned(), Arc::clone(&keys));
+        Ok(keys)
+    }
+
+    /// One coalesced, rate-limited refetch for an unknown `kid`.
+    async fn refetch(&self, uri: &str, source: &Source, seen: &Arc<Fetched>) -> Result<Arc<KeySet>, TokenError> {
+        let lock = {
+            let mut refetching = self.refetching.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(refetching.entry(uri.to_owned()).or_default())
+        };
+        let _one_at_a_time = lock.lock().await;
+        if let Some(latest) = self.fetched.get(uri).await
+            && latest.at > seen.at
+        {
+            // another request refetched while this one waited
+            return Ok(Arc::clone(&latest.keys));
+        }
+        if seen.at.elapsed() < source.refetch_interval {
+            return Ok(Arc::clone(&seen.keys));
+        }
+        let fresh = self.fetch(uri, source).await?;
+        self.fetched.insert(uri.to_owned(), Arc::clone(&fresh)).await;
+        Ok(Arc::clone(&fresh.keys))
+    }
+
+    async fn fetch(&self, uri: &str, source: &Source) -> Result<Arc<Fetched>, TokenError> {
+        if self.failures.contains_key(uri) {
+            return Err(TokenError::KeysUnavailable);
+        }
+        let result = self.client.get(&source.target, &source.path, &[("accept", "application/json")]).await;
+        let keys = match result {
+            Ok(answer) if answer.status == 200 => KeySet::from_jwks(&answer.body).map_err(|e| format!("{uri}: {e}")),
+            Ok(answer) => Err(format!("{uri}: status {}", answer.status)),
+            Err(e) => Err(e.to_string()),
+        };
+        match keys {
+            Ok(keys) => {
+                metrics().jwks_fetches.with_label_values(&["ok"]).inc();
+                Ok(Arc::new(Fetched { keys: Arc::new(keys), at: Instant::now() }))
+            }
+            Err(message) => {
+                metrics().jwks_fetches.with_label_values(&["error"]).inc();
+                log::warn!("jwks: {message}");
+                self.failures.insert(uri.to_owned(), ());
+                Err(TokenError::KeysUnavailable)
+            }
+        }
+    }
+}
+
+/// Where a JWKS URI is fetched from.
+struct Source {
+    target: Target,
+    path: String,
+    refetch_interval: Duration,
+}
+
+impl Source {
+    /// A URI on one of the tenant's own hosts is fetched from the upstream, addressed by
+    /// that host (SPEC §6: by default the upstream itself serves the keys). Any other
+    /// `http://` URI is fetched directly, resolving its host once per fetch.
+    async fn of(uri: &str, tenant: &Tenant, upstream: &Upstream) -> Result<Source, TokenError> {
+        let parsed: http::Uri = uri.parse().map_err(|_| TokenError::KeysUnavailable)?;
+        let authority = parsed.authority().ok_or(TokenError::KeysUnavailable)?;
+        let host = crate::policy::host::normalise_host(authority.as_str()).ok_or(TokenError::KeysUnavailable)?;
+        let path = parsed.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let refetch_interval = tenant.token.jwks_refetch_interval;
+        if tenant.hosts.contains(&host) {
+            return Ok(Source { target: Target::upstream(upstream, authority.host()), path, refetch_interval });
+        }
+        if parsed.scheme_str() != Some("http") {
+            log::warn!("jwks: `{uri}` is neither on the tenant's hosts nor plain http; this version cannot fetch it");
+            return Err(TokenError::KeysUnavailable);
+        }
+        let port = parsed.port_u16().unwrap_or(80);
+        let address = tokio::net::lookup_host((authority.host(), port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or(TokenError::KeysUnavailable)?;
+        let target = Target {
+            address,
+            tls: false,
+            sni: String::new(),
+            host: authority.as_str().to_owned(),
+            connect_timeout: upstream.connect_timeout,
+            read_timeout: upstream.read_timeout,
+        };
+        Ok(Source { target, path, refetch_interval })
+    }
+}

@@ -1,0 +1,135 @@
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::json;
+
+use super::*;
+
+const NOW: u64 = 1_800_000_000;
+
+fn pem(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn rsa() -> EncodingKey {
+    EncodingKey::from_rsa_pem(&pem("rsa1.pem")).unwrap()
+}
+
+fn keys(entries: &[(&EncodingKey, Algorithm, Option<&str>)]) -> KeySet {
+    let keys = entries
+        .iter()
+        .map(|(key, alg, kid)| {
+            let mut jwk = Jwk::from_encoding_key(key, *alg).unwrap();
+            jwk.common.key_id = kid.map(str::to_owned);
+            jwk
+        })
+        .collect();
+    KeySet::from_jwks(serde_json::to_string(&JwkSet { keys }).unwrap().as_bytes()).unwrap()
+}
+
+fn rules() -> TokenSettings {
+    TokenSettings {
+        issuer: "https://t.test/".into(),
+        audience: "https://t.test/api/v2/".into(),
+        jwks_uri: "https://t.test/.well-known/jwks.json".into(),
+        jwks: None,
+        algorithms: vec!["RS256".into()],
+        jwks_refetch_interval: std::time::Duration::from_secs(10),
+    }
+}
+
+fn token(kid: Option<&str>, claims: serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, &claims, &rsa()).unwrap()
+}
+
+fn claims() -> serde_json::Value {
+    json!({"iss":"https://t.test/","aud":"https://t.test/api/v2/","exp":NOW + 60,"sub":"c@clients","azp":"c","scope":"create:clients read:clients"})
+}
+
+#[test]
+fn verifies_a_good_token() {
+    let set = keys(&[(&rsa(), Algorithm::RS256, Some("k1"))]);
+    let verified = verify(&token(Some("k1"), claims()), &rules(), &set, NOW).unwrap();
+    assert_eq!(verified.sub.as_deref(), Some("c@clients"));
+    assert_eq!(verified.azp.as_deref(), Some("c"));
+    assert_eq!(verified.scopes, vec!["create:clients", "read:clients"]);
+    assert!(verified.require_scope("create:clients").is_ok());
+    let refused = verified.require_scope("update:clients").unwrap_err();
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.message, "Insufficient scope, expected any of: update:clients");
+    // without a kid, the only key of the family is used
+    assert!(verify(&token(None, claims()), &rules(), &set, NOW).is_ok());
+}
+
+#[test]
+fn checks_time_with_leeway() {
+    let set = keys(&[(&rsa(), Algorithm::RS256, Some("k1"))]);
+    let at = |now| verify(&token(Some("k1"), claims()), &rules(), &set, now);
+    assert!(at(NOW + 60 + LEEWAY_S).is_ok(), "inside the leeway");
+    assert_eq!(at(NOW + 61 + LEEWAY_S), Err(TokenError::Expired));
+    let mut future = claims();
+    future["nbf"] = json!(NOW + 100);
+    assert_eq!(verify(&token(Some("k1"), future.clone()), &rules(), &set, NOW), Err(TokenError::NotYetValid));
+    assert!(verify(&token(Some("k1"), future), &rules(), &set, NOW + 100 - LEEWAY_S).is_ok());
+}
+
+#[test]
+fn checks_issuer_and_audience() {
+    let set = keys(&[(&rsa(), Algorithm::RS256, Some("k1"))]);
+    let with = |name: &str, value: serde_json::Value| {
+        let mut c = claims();
+        c[name] = value;
+        verify(&token(Some("k1"), c), &rules(), &set, NOW)
+    };
+    assert_eq!(with("iss", json!("https://t.test")), Err(TokenError::Issuer));
+    assert_eq!(with("aud", json!("https://other.test/api/v2/")), Err(TokenError::Audience));
+    assert!(with("aud", json!(["https://x.test/", "https://t.test/api/v2/"])).is_ok());
+    assert_eq!(with("aud", json!(7)), Err(TokenError::Audience));
+    assert_eq!(with("exp", json!("soon")), Err(TokenError::Malformed("the token has no `exp`")));
+}
+
+#[test]
+fn refuses_unknown_keys_and_foreign_algorithms() {
+    let set = keys(&[(&rsa(), Algorithm::RS256, Some("k1"))]);
+    assert_eq!(verify(&token(Some("k9"), claims()), &rules(), &set, NOW), Err(TokenError::UnknownKey));
+    let hs = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(),
+        &EncodingKey::from_secret(&pem("rsa1.pub.pem")),
+    )
+    .unwrap();
+    assert_eq!(verify(&hs, &rules(), &set, NOW), Err(TokenError::Algorithm("HS256".into())));
+    let mut allow_hs = rules();
+    allow_hs.algorithms.push("HS256".into());
+    // even if a tenant allowed HS256, no published key can verify it
+    assert!(verify(&hs, &allow_hs, &set, NOW).is_err());
+}
+
+#[test]
+fn jwks_ignores_symmetric_keys() {
+    let secret = EncodingKey::from_secret(b"shared");
+    let set = keys(&[(&secret, Algorithm::HS256, Some("oct")), (&rsa(), Algorithm::RS256, Some("k1"))]);
+    assert_eq!(set.len(), 1);
+    assert!(!set.has_kid("oct"));
+    assert!(KeySet::from_jwks(b"{}").is_err());
+    assert!(KeySet::from_jwks(br#"{"keys":[]}"#).unwrap().is_empty());
+}
+
+#[test]
+fn reads_the_bearer_header() {
+    let headers = |values: &[&str]| {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(http::header::AUTHORIZATION, value.parse().unwrap());
+        }
+        map
+    };
+    assert_eq!(bearer(&headers(&["Bearer abc"])), Ok("abc"));
+    assert_eq!(bearer(&headers(&["bearer  abc "])), Ok("abc"));
+    assert_eq!(bearer(&headers(&[])), Err(TokenError::Missing));
+    assert_eq!(bearer(&headers(&["Bearer"])), Err(TokenError::Missing));
+    assert_eq!(bearer(&headers(&["Basic abc"])), Err(TokenError::Missing));
+    assert!(matches!(bearer(&headers(&["Bearer a", "Bearer b"])), Err(TokenError::Malformed(_))));
+    assert!(matches!(bearer(&headers(&["Token"])), Err(TokenError::Missing) | Err(TokenError::Malformed(_))));
+}

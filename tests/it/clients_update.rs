@@ -1,0 +1,126 @@
+//! `PATCH`/`PUT /api/v2/clients/{id}` (SPEC §4 clients_update): mode and ownership are fixed.
+
+use crate::support::{Gateway, JSON, Message, Upstream, request, status};
+
+fn patch(gateway: &Gateway, id: &str, body: &str) -> Message {
+    gateway.send(&request("PATCH", &format!("/api/v2/clients/{id}"), "globex.example.test", &[JSON], body.as_bytes()))
+}
+
+#[track_caller]
+fn assert_refused(response: &Message, reason: &str) {
+    assert_eq!(status(response), 400, "{}", response.body_text());
+    assert_eq!(response.header("x-modegate-reason"), Some(reason));
+    let message = response.json()["message"].as_str().unwrap().to_owned();
+    if reason.ends_with("immutable") {
+        assert!(message.contains("set at creation and cannot be changed; create a new application"), "{message}");
+    }
+}
+
+#[test]
+fn tpc_clients_are_strict_without_a_lookup() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    assert_refused(&patch(&gateway, "tpc_abc", r#"{"third_party_security_mode":"permissive"}"#), "mode_immutable");
+    assert_refused(&patch(&gateway, "tpc_abc", r#"{"is_first_party":true}"#), "ownership_immutable");
+    assert_refused(&patch(&gateway, "tpc_abc", r#"{"sso":true}"#), "strict_profile");
+    assert_refused(&patch(&gateway, "tpc_abc", r#"{"grant_types":["password"]}"#), "strict_profile");
+    upstream.assert_untouched();
+    // Terraform resends unchanged values: that passes, bytes untouched
+    let resend = r#"{"name":"x","is_first_party":false,"third_party_security_mode":"strict","redirection_policy":"allow_always"}"#;
+    assert_eq!(status(&patch(&gateway, "tpc_abc", resend)), 200);
+    let received = upstream.single();
+    assert_eq!(received.start[0], "PATCH");
+    assert_eq!(received.body_text(), resend);
+}
+
+#[test]
+fn a_client_created_through_the_gateway_is_remembered() {
+    let upstream =
+        Upstream::start().route("/api/v2/clients", 201, r#"{"client_id":"Abc123","name":"x","is_first_party":false}"#);
+    let gateway = Gateway::start(upstream.addr);
+    let response =
+        gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"name":"x","is_first_party":false}"#);
+    assert_eq!(status(&response), 201);
+    // strict was injected, the upstream did not echo it: the gateway remembers what it sent
+    assert_refused(&patch(&gateway, "Abc123", r#"{"third_party_security_mode":"permissive"}"#), "mode_immutable");
+    assert_refused(&patch(&gateway, "Abc123", r#"{"addons":{}}"#), "strict_profile");
+    assert_eq!(upstream.requests().len(), 1, "no lookup: the creation was seen");
+}
+
+#[test]
+fn a_client_known_only_upstream_is_looked_up_with_the_callers_token_once() {
+    let upstream = Upstream::start().route(
+        "/api/v2/clients/legacy1",
+        200,
+        r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#,
+    );
+    let gateway = Gateway::start(upstream.addr);
+    let body = r#"{"third_party_security_mode":"permissive","sso":true}"#;
+    assert_eq!(status(&patch(&gateway, "legacy1", body)), 200);
+    assert_refused(&patch(&gateway, "legacy1", r#"{"third_party_security_mode":"strict"}"#), "mode_immutable");
+    let requests = upstream.requests();
+    assert_eq!(requests.len(), 2, "one lookup, one forwarded update; the second update used the cache");
+    let lookup = &requests[0];
+    assert_eq!(lookup.start[0], "GET");
+    assert_eq!(
+        lookup.start[1],
+        "/api/v2/clients/legacy1?fields=is_first_party,third_party_security_mode&include_fields=true"
+    );
+    let token = crate::support::tokens::valid_for("globex.example.test");
+    assert_eq!(lookup.header("authorization"), Some(format!("Bearer {token}").as_str()));
+    assert_eq!(lookup.header("host"), Some("globex.example.test"));
+    assert_eq!(requests[1].start[0], "PATCH");
+    assert_eq!(requests[1].body_text(), body);
+}
+
+#[test]
+fn ownership_cannot_flip() {
+    let upstream = Upstream::start().route("/api/v2/clients/fp1", 200, r#"{"is_first_party":true}"#);
+    let gateway = Gateway::start(upstream.addr);
+    assert_refused(&patch(&gateway, "fp1", r#"{"is_first_party":false}"#), "ownership_immutable");
+    assert_refused(&patch(&gateway, "fp1", r#"{"third_party_security_mode":"strict"}"#), "mode_immutable");
+    assert_eq!(status(&patch(&gateway, "fp1", r#"{"is_first_party":true,"sso":true}"#)), 200);
+    let methods: Vec<String> = upstream.requests().iter().map(|r| r.start[0].clone()).collect();
+    assert_eq!(methods, vec!["GET", "PATCH"]);
+}
+
+#[test]
+fn lookup_404_lets_the_upstream_answer_and_other_failures_fail_closed() {
+    let upstream = Upstream::start()
+        .route("/api/v2/clients/gone", 404, r#"{"statusCode":404,"error":"Not Found","message":"The client does not exist","errorCode":"inexistent_client"}"#)
+        .route("/api/v2/clients/broken", 500, "{}");
+    let gateway = Gateway::start(upstream.addr);
+    let response = patch(&gateway, "gone", r#"{"third_party_security_mode":"permissive"}"#);
+    assert_eq!(status(&response), 404);
+    assert_eq!(response.json()["errorCode"], "inexistent_client", "the upstream's own answer");
+    let response = patch(&gateway, "broken", r#"{"name":"x"}"#);
+    assert_eq!(status(&response), 503);
+    assert_eq!(response.header("x-modegate-reason"), Some("client_lookup_failed"));
+    let seen: Vec<(String, String)> =
+        upstream.requests().iter().map(|r| (r.start[0].clone(), r.start[1].clone())).collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0].0, "GET");
+    assert_eq!(seen[1], ("PATCH".to_owned(), "/api/v2/clients/gone".to_owned()));
+    assert_eq!(seen[2].0, "GET", "the failed lookup's update never reached the upstream");
+}
+
+#[test]
+fn updates_need_the_update_scope() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    let token = crate::support::tokens::sign(
+        &crate::support::tokens::rsa1(),
+        &crate::support::tokens::claims("globex.example.test", "create:clients"),
+    );
+    let bearer = format!("Bearer {token}");
+    let response = gateway.send(&request(
+        "PUT",
+        "/api/v2/clients/tpc_x",
+        "globex.example.test",
+        &[JSON, ("Authorization", &bearer)],
+        b"{}",
+    ));
+    assert_eq!(status(&response), 403);
+    assert_eq!(response.json()["message"], "Insufficient scope, expected any of: update:clients");
+    upstream.assert_untouched();
+}
