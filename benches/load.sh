@@ -13,6 +13,9 @@ connections=${LOAD_CONNECTIONS:-32}
 need() { command -v "$1" >/dev/null 2>&1 || { echo "installing $2"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
 need cmake cmake
 need wrk wrk
+need xxd xxd
+need openssl openssl
+need curl curl
 [ -x /usr/sbin/nginx ] || need nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -23,6 +26,19 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 
 UP=127.0.0.1:18081 NGX=127.0.0.1:18082 MG=127.0.0.1:18083 ADMIN=127.0.0.1:18093
+HOST=bench.example.test
+
+# A Management API token (RS256, the test key) and its JWKS, made with openssl alone.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+key=tests/fixtures/rsa1.pem
+modulus=$(openssl rsa -in "$key" -noout -modulus 2>/dev/null | cut -d= -f2 | xxd -r -p | b64url)
+jwks='{"keys":[{"kty":"RSA","kid":"k1","alg":"RS256","use":"sig","n":"'"$modulus"'","e":"AQAB"}]}'
+now=$(date +%s)
+header=$(printf '{"alg":"RS256","typ":"JWT","kid":"k1"}' | b64url)
+payload=$(printf '{"iss":"https://%s/","aud":"https://%s/api/v2/","sub":"bench@clients","azp":"bench","scope":"create:clients","iat":%s,"exp":%s}' \
+  "$HOST" "$HOST" "$now" "$((now + 3600))" | b64url)
+signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
+token="$header.$payload.$signature"
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -35,6 +51,8 @@ http {
   server {
     listen $UP reuseport;
     location = /api/v2/clients { client_body_buffer_size 64k; return 201 '{"client_id":"tpc_bench"}'; }
+    location = /oidc/register { client_body_buffer_size 64k; return 201 '{"client_id":"tpc_dcr"}'; }
+    location = /.well-known/jwks.json { default_type application/json; return 200 '$jwks'; }
     location / { return 200 '{"ok":true}'; }
   }
   server {
@@ -63,7 +81,7 @@ id = "cus_bench"
 [[tenants]]
 id = "bench"
 customer = "cus_bench"
-hosts = ["bench.example.test"]
+hosts = ["$HOST"]
 default_api_permissions = [{ audience = "https://api.bench.test", scopes = ["read"] }]
 TOML
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate.toml" &
@@ -75,20 +93,30 @@ for _ in $(seq 100); do
 done
 
 body='{"name":"bench","app_type":"regular_web","is_first_party":false,"callbacks":["https://a.test/cb"],"grant_types":["authorization_code"]}'
+dcr='{"client_name":"bench","redirect_uris":["https://a.test/cb"]}'
 cat > "$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+cat > "$work/dcr.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$dcr'
+wrk.headers["Content-Type"] = "application/json"
 LUA
 
-# sanity: the intercepted POST is injected and answered by the upstream
-status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.example.test' -H 'Content-Type: application/json' -d "$body" "http://$MG/api/v2/clients")
-[ "$status" = 201 ] || { echo "modegate did not forward the POST (status $status)"; exit 1; }
+# sanity: the intercepted POSTs are verified, injected and answered by the upstream
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $token" -d "$body" "http://$MG/api/v2/clients")
+[ "$status" = 201 ] || { echo "modegate did not forward the client creation (status $status)"; exit 1; }
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" -H 'Content-Type: application/json' -d "$dcr" "http://$MG/oidc/register")
+[ "$status" = 201 ] || { echo "modegate did not forward the registration (status $status)"; exit 1; }
 
 run() { # name url [wrk args...]
   local name=$1 url=$2; shift 2
   local out rps
-  out=$(wrk -t1 -c"$connections" -d"${seconds}s" -H 'Host: bench.example.test' "$@" "$url")
+  out=$(wrk -t1 -c"$connections" -d"${seconds}s" -H "Host: $HOST" "$@" "$url")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   local non2xx; non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
   local errors; errors=$(awk '/Socket errors/ {print $0}' <<<"$out")
@@ -102,7 +130,9 @@ nginx_get=$(run "GET  nginx proxy" "http://$NGX/authorize")
 mg_get=$(run "GET  modegate passthrough" "http://$MG/authorize")
 direct_post=$(run "POST upstream direct" "http://$UP/api/v2/clients" -s "$work/post.lua")
 nginx_post=$(run "POST nginx proxy" "http://$NGX/api/v2/clients" -s "$work/post.lua")
-mg_post=$(run "POST modegate intercepted+inject" "http://$MG/api/v2/clients" -s "$work/post.lua")
+mg_post=$(run "POST modegate clients+token+inject" "http://$MG/api/v2/clients" -s "$work/post.lua")
+nginx_dcr=$(run "POST nginx proxy (DCR)" "http://$NGX/oidc/register" -s "$work/dcr.lua")
+mg_dcr=$(run "POST modegate DCR, no token" "http://$MG/oidc/register" -s "$work/dcr.lua")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo
@@ -113,4 +143,8 @@ echo "| GET nginx proxy | $nginx_get | 1.00 | $(ratio "$nginx_get" "$direct_get"
 echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
 echo "| POST upstream direct | $direct_post | | 1.00 |"
 echo "| POST nginx proxy | $nginx_post | 1.00 | $(ratio "$nginx_post" "$direct_post") |"
-echo "| POST modegate intercepted (inject) | $mg_post | $(ratio "$mg_post" "$nginx_post") | $(ratio "$mg_post" "$direct_post") |"
+echo "| POST /api/v2/clients modegate (RS256 token, decide, inject) | $mg_post | $(ratio "$mg_post" "$nginx_post") | $(ratio "$mg_post" "$direct_post") |"
+echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
+echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
+echo
+echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"

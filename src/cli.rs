@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use time::Date;
 use time::macros::format_description;
@@ -161,7 +161,6 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
     let field = |name: &str| request.get(name).and_then(Value::as_str);
     let method = field("method").unwrap_or("GET");
     let path = field("path").ok_or_else(|| anyhow!("the request needs a `path`"))?;
-    let uri: Uri = path.parse().with_context(|| format!("`path` `{path}` is not a request target"))?;
     let mut headers = HeaderMap::new();
     if let Some(map) = request.get("headers") {
         let map = map.as_object().ok_or_else(|| anyhow!("`headers` must be an object"))?;
@@ -191,7 +190,7 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
     if !headers.contains_key(http::header::CONTENT_LENGTH) && !headers.contains_key(http::header::TRANSFER_ENCODING) {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
-    let head = RequestHead { method, uri: &uri, headers: &headers };
+    let head = RequestHead { method, target: path.as_bytes(), authority: None, headers: &headers };
     // clients_update: the current state comes from the `tpc_` prefix or from the input's
     // `current_client` ({"is_first_party":…,"third_party_security_mode":…}); without either
     // the update is decided as for a client the upstream does not know
@@ -200,7 +199,7 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
             policy::ClientState::from_document(document)
                 .ok_or_else(|| anyhow!("`current_client` must be a client document such as {{\"is_first_party\":false,\"third_party_security_mode\":\"strict\"}}"))?,
         ),
-        None => policy::route::client_id(uri.path()).and_then(|id| policy::ClientState::from_client_id(&id)),
+        None => head.path().and_then(policy::route::client_id).and_then(|id| policy::ClientState::from_client_id(&id)),
     };
     let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current_client);
     let route = evaluation.target.as_ref().map_or("refused", policy::Target::route_label);

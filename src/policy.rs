@@ -19,7 +19,7 @@ pub mod rules;
 pub mod strict_profile;
 pub mod wire;
 
-use http::{HeaderMap, Uri};
+use http::HeaderMap;
 use time::Date;
 
 pub use body::{BodyError, JsonObject, parse_object};
@@ -36,8 +36,22 @@ use crate::config::{Config, DcrAccess, Enforcement, PolicySettings, Tenant, Unkn
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
     pub method: &'a str,
-    pub uri: &'a Uri,
+    /// The request target exactly as received (and as forwarded).
+    pub target: &'a [u8],
+    /// The `:authority` of an HTTP/2 request; `None` in HTTP/1, where an absolute-form
+    /// target carries its authority in `target`.
+    pub authority: Option<&'a str>,
     pub headers: &'a HeaderMap,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The request path (no query) as received, for origin- and absolute-form targets.
+    pub fn path(&self) -> Option<&'a [u8]> {
+        match route::target_form(self.target) {
+            route::TargetForm::Origin { path } | route::TargetForm::Absolute { path, .. } => Some(path),
+            route::TargetForm::Asterisk | route::TargetForm::Other => None,
+        }
+    }
 }
 
 /// Step 1 output: the tenant host and the route.
@@ -66,11 +80,23 @@ impl Target {
     }
 }
 
-/// Step 1 (SPEC §2). `Err` is an ambiguous host, refused on every route.
+/// Step 1 (SPEC §2). `Err` is an ambiguous host or a target in no usable form, refused on
+/// every route.
 pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Target, Rejection> {
-    let host = host::request_host(head.uri, head.headers)?;
+    let (authority, path): (Option<&str>, &[u8]) = match route::target_form(head.target) {
+        route::TargetForm::Origin { path } => (head.authority, path),
+        route::TargetForm::Absolute { authority, path } => (Some(authority), path),
+        route::TargetForm::Asterisk => (head.authority, b"*"),
+        route::TargetForm::Other => {
+            return Err(Rejection::invalid_request(
+                ReasonCode::AmbiguousPath,
+                "the request target is neither a path nor an http(s) URL; send an origin-form target such as `/api/v2/clients`",
+            ));
+        }
+    };
+    let host = host::request_host(authority, head.headers)?;
     let has_override = route::METHOD_OVERRIDE_HEADERS.iter().any(|name| head.headers.contains_key(*name));
-    let route = routes.classify(head.method, head.uri.path(), has_override);
+    let route = routes.classify(head.method, path, has_override);
     Ok(Target { host, route })
 }
 

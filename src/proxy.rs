@@ -170,9 +170,12 @@ impl Gateway {
                 "the gateway cannot learn this client's current mode right now; retry later",
             )
         };
-        let client_id = policy::route::client_id(header.uri.path())
+        let head = request_head(header);
+        let client_id = head
+            .path()
+            .and_then(policy::route::client_id)
             .ok_or_else(|| unavailable("no client id in the path".into()))?;
-        let host = policy::host::request_host(&header.uri, &header.headers).ok().flatten().unwrap_or_default();
+        let host = policy::classify(&head, &config.routes).ok().and_then(|target| target.host).unwrap_or_default();
         let authorization = header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         match self.clients.current(tenant, &config.upstream, &host, &client_id, authorization).await {
             Ok(Lookup::Known(state)) => Ok(Some(state)),
@@ -313,6 +316,16 @@ impl Gateway {
     }
 }
 
+/// The policy's view of a Pingora request head: the raw target, as it will be forwarded.
+fn request_head(header: &RequestHeader) -> RequestHead<'_> {
+    RequestHead {
+        method: header.method.as_str(),
+        target: header.raw_path(),
+        authority: header.uri.authority().map(|a| a.as_str()),
+        headers: &header.headers,
+    }
+}
+
 fn today() -> time::Date {
     OffsetDateTime::now_utc().date()
 }
@@ -371,7 +384,7 @@ impl ProxyHttp for Gateway {
         let config = Arc::clone(&state.config);
         ctx.config = Some(Arc::clone(&config));
         let header = session.req_header();
-        let head = RequestHead { method: header.method.as_str(), uri: &header.uri, headers: &header.headers };
+        let head = request_head(header);
         let target = match policy::classify(&head, &config.routes) {
             Ok(target) => target,
             Err(rejection) => return self.refuse(session, ctx, &rejection, false).await,
@@ -386,7 +399,7 @@ impl ProxyHttp for Gateway {
                     let unavailable = Rejection::new(
                         503,
                         ErrorCode::PolicyUnavailable,
-                        ReasonCode::Internal,
+                        ReasonCode::PolicyUnavailable,
                         "the gateway cannot load this tenant's policy right now; retry later",
                     );
                     return self.refuse(session, ctx, &unavailable, false).await;

@@ -1,13 +1,15 @@
 //! Tenant host resolution (SPEC §2): the authority of an absolute-form target, else the
 //! one `Host` header, lowercased, without port or trailing dot.
 
-use http::{HeaderMap, Uri};
+use http::HeaderMap;
 
 use super::decision::{ReasonCode, Rejection};
 
 /// The host the request names, or `None` when it names none. Ambiguity is a 400 on every
 /// route: two hosts are two tenants, and the upstream might pick the other one.
-pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Rejection> {
+/// `target_authority` is the authority of an absolute-form target (HTTP/1) or the
+/// `:authority` (HTTP/2).
+pub fn request_host(target_authority: Option<&str>, headers: &HeaderMap) -> Result<Option<String>, Rejection> {
     let mut host_headers = headers.get_all(http::header::HOST).iter();
     let host_header = host_headers.next();
     if host_headers.next().is_some() {
@@ -23,8 +25,8 @@ pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Re
         }
         None => None,
     };
-    let from_target = match uri.authority() {
-        Some(authority) => Some(normalise_host(authority.as_str()).ok_or_else(invalid_host)?),
+    let from_target = match target_authority {
+        Some(authority) => Some(normalise_host(authority).ok_or_else(invalid_host)?),
         None => None,
     };
     match (from_target, from_header) {
@@ -114,24 +116,17 @@ mod tests {
 
     #[test]
     fn resolves_host_header_and_absolute_targets() {
-        let origin: Uri = "/api/v2/clients".parse().unwrap();
-        let absolute: Uri = "http://Acme.Example.Test:80/api/v2/clients".parse().unwrap();
-        assert_eq!(
-            request_host(&origin, &headers(&["acme.example.test"])).unwrap().as_deref(),
-            Some("acme.example.test")
-        );
-        assert_eq!(request_host(&origin, &headers(&[])).unwrap(), None);
-        assert_eq!(request_host(&absolute, &headers(&[])).unwrap().as_deref(), Some("acme.example.test"));
-        assert_eq!(
-            request_host(&absolute, &headers(&["acme.example.test"])).unwrap().as_deref(),
-            Some("acme.example.test")
-        );
+        let origin = None;
+        let absolute = Some("Acme.Example.Test:80");
+        let host = |target, hosts: &[&str]| request_host(target, &headers(hosts));
+        assert_eq!(host(origin, &["acme.example.test"]).unwrap().as_deref(), Some("acme.example.test"));
+        assert_eq!(host(origin, &[]).unwrap(), None);
+        assert_eq!(host(absolute, &[]).unwrap().as_deref(), Some("acme.example.test"));
+        assert_eq!(host(absolute, &["acme.example.test"]).unwrap().as_deref(), Some("acme.example.test"));
         // ambiguity is refused
-        let two = request_host(&origin, &headers(&["a.test", "b.test"])).unwrap_err();
-        assert_eq!(two.reason, ReasonCode::AmbiguousHost);
-        let disagree = request_host(&absolute, &headers(&["other.test"])).unwrap_err();
-        assert_eq!(disagree.reason, ReasonCode::AmbiguousHost);
-        let bad = request_host(&origin, &headers(&["a@b.test"])).unwrap_err();
-        assert_eq!(bad.reason, ReasonCode::InvalidHost);
+        assert_eq!(host(origin, &["a.test", "b.test"]).unwrap_err().reason, ReasonCode::AmbiguousHost);
+        assert_eq!(host(absolute, &["other.test"]).unwrap_err().reason, ReasonCode::AmbiguousHost);
+        assert_eq!(host(origin, &["a@b.test"]).unwrap_err().reason, ReasonCode::InvalidHost);
+        assert!(host(Some(""), &[]).is_err());
     }
 }

@@ -15,6 +15,49 @@ const PROTECTED_PREFIXES: [&str; 2] = ["/api/v2", "/oidc"];
 /// Headers some frameworks honour to turn a POST into another method.
 pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
+/// The form of a request target (RFC 9112 §3.2), read from its raw bytes: Pingora keeps
+/// the absolute-form authority off the parsed URI and forwards the raw target, so the
+/// gateway must classify exactly the bytes the upstream will see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetForm<'a> {
+    /// `/path?query`
+    Origin { path: &'a [u8] },
+    /// `http://authority/path?query`
+    Absolute { authority: &'a str, path: &'a [u8] },
+    /// `*` (OPTIONS)
+    Asterisk,
+    /// Anything else (`x:/api/v2/clients`, `api/v2/clients`, authority-form): refused.
+    Other,
+}
+
+/// Splits a raw request target into its form, authority and path (without query).
+pub fn target_form(target: &[u8]) -> TargetForm<'_> {
+    fn without_query(bytes: &[u8]) -> &[u8] {
+        let end = bytes.iter().position(|b| *b == b'?' || *b == b'#').unwrap_or(bytes.len());
+        bytes.get(..end).unwrap_or(bytes)
+    }
+    if target.starts_with(b"/") {
+        return TargetForm::Origin { path: without_query(target) };
+    }
+    if target == b"*" {
+        return TargetForm::Asterisk;
+    }
+    let lower = |n: usize| target.get(..n).map(|p| p.to_ascii_lowercase());
+    let rest = if lower(7).as_deref() == Some(b"http://".as_slice()) {
+        target.get(7..)
+    } else if lower(8).as_deref() == Some(b"https://".as_slice()) {
+        target.get(8..)
+    } else {
+        None
+    };
+    let Some(rest) = rest else { return TargetForm::Other };
+    let end = rest.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(end);
+    let Ok(authority) = std::str::from_utf8(authority) else { return TargetForm::Other };
+    let path = without_query(after);
+    TargetForm::Absolute { authority, path: if path.is_empty() { b"/" } else { path } }
+}
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMatch {
@@ -39,12 +82,13 @@ impl RouteTable {
 
     /// Classifies a request from its method, raw path (no query) and whether it carries a
     /// method-override header.
-    pub fn classify(&self, method: &str, raw_path: &str, has_method_override: bool) -> RouteMatch {
+    pub fn classify(&self, method: &str, raw_path: impl AsRef<[u8]>, has_method_override: bool) -> RouteMatch {
+        let raw_path = raw_path.as_ref();
         let normalised = match normalise(raw_path) {
             Ok(path) => path,
             Err(hazard) => {
                 return if self.is_protected(&lenient_normalise(raw_path))
-                    || self.is_protected(&raw_path.to_ascii_lowercase())
+                    || self.is_protected(&String::from_utf8_lossy(raw_path).to_ascii_lowercase())
                 {
                     RouteMatch::Refused(Rejection::invalid_request(
                         ReasonCode::AmbiguousPath,
@@ -137,7 +181,7 @@ impl std::fmt::Display for PathHazard {
 
 /// The `{client_id}` of a `clients_update` path, decoded, its case kept (ids are
 /// case-sensitive, unlike the route).
-pub fn client_id(raw_path: &str) -> Option<String> {
+pub fn client_id(raw_path: impl AsRef<[u8]>) -> Option<String> {
     let segments = segments(raw_path).ok()?;
     match segments.as_slice() {
         [api, v2, clients, id]
@@ -153,9 +197,9 @@ pub fn client_id(raw_path: &str) -> Option<String> {
 
 /// SPEC §2 normalisation: percent-decoding, ASCII lowercasing, collapsing `//`, resolving
 /// `.` and `..`, dropping a trailing `/`.
-pub fn normalise(raw_path: &str) -> Result<String, PathHazard> {
+pub fn normalise(raw_path: impl AsRef<[u8]>) -> Result<String, PathHazard> {
     let segments = segments(raw_path)?;
-    let mut path = String::with_capacity(raw_path.len());
+    let mut path = String::new();
     for segment in &segments {
         path.push('/');
         path.push_str(&segment.to_ascii_lowercase());
@@ -167,19 +211,19 @@ pub fn normalise(raw_path: &str) -> Result<String, PathHazard> {
 }
 
 /// The decoded segments of a path after `.`, `..` and empty segments are resolved.
-fn segments(raw_path: &str) -> Result<Vec<String>, PathHazard> {
-    let Some(rest) = raw_path.strip_prefix('/') else {
+fn segments(raw_path: impl AsRef<[u8]>) -> Result<Vec<String>, PathHazard> {
+    let Some(rest) = raw_path.as_ref().strip_prefix(b"/") else {
         return Err(PathHazard::NotAbsolute);
     };
     let mut segments: Vec<String> = Vec::new();
-    for raw in rest.split('/') {
-        if raw.contains(';') {
+    for raw in rest.split(|b| *b == b'/') {
+        if raw.contains(&b';') {
             return Err(PathHazard::Parameter);
         }
-        if raw.contains('\\') {
+        if raw.contains(&b'\\') {
             return Err(PathHazard::Backslash);
         }
-        let decoded: Vec<u8> = percent_decode(raw.as_bytes()).collect();
+        let decoded: Vec<u8> = percent_decode(raw).collect();
         for byte in &decoded {
             match byte {
                 b'/' => return Err(PathHazard::EncodedSeparator),
@@ -208,8 +252,8 @@ fn segments(raw_path: &str) -> Result<Vec<String>, PathHazard> {
 /// The most generous reading of a hazardous path, as the most lenient upstream could see
 /// it: `%2F` and `\` are separators, `;…` parameters are dropped, `..` stops at the root.
 /// Used only to decide whether a hazardous path could reach a protected route.
-fn lenient_normalise(raw_path: &str) -> String {
-    let mut text = raw_path.to_owned();
+fn lenient_normalise(raw_path: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(raw_path).into_owned();
     // decode repeatedly so that double encoding is seen through too
     for _ in 0..3 {
         let decoded = percent_decode(text.as_bytes()).decode_utf8_lossy().into_owned();

@@ -384,3 +384,50 @@ fn keep_alive_connection_survives_a_rejection() {
     assert_eq!(status(&client.read_response()), 200);
     assert_eq!(upstream.single().body_text(), r#"{"name":"fp"}"#);
 }
+
+/// Pingora keeps an absolute-form authority off the parsed URI and makes `Host` from it
+/// when none is sent: the gateway must read the raw target to find the tenant.
+#[test]
+fn absolute_form_without_host_names_the_tenant() {
+    let upstream = Upstream::start();
+    let gateway =
+        Gateway::start_with(upstream.addr, "", "unknown_tenant = \"passthrough\"", crate::support::gateway::TENANTS);
+    let raw = format!(
+        "POST http://globex.example.test/api/v2/clients HTTP/1.1\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        auth_line("globex.example.test"),
+        THIRD_PARTY_PERMISSIVE.len(),
+        THIRD_PARTY_PERMISSIVE
+    );
+    let response = gateway.send(raw.as_bytes());
+    assert_eq!(status(&response), 400, "{}", response.body_text());
+    assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"));
+    upstream.assert_untouched();
+}
+
+/// Targets that are neither a path nor an http(s) URL are forwarded raw by Pingora, so
+/// they could route to a protected path upstream: refused.
+#[test]
+fn exotic_request_targets_are_refused() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    for target in ["x:/api/v2/clients", "api/v2/clients", "x:/oidc/register"] {
+        let response =
+            gateway.send(&request("POST", target, "globex.example.test", &[JSON], THIRD_PARTY_PERMISSIVE.as_bytes()));
+        assert_eq!(status(&response), 400, "{target}: {}", response.body_text());
+    }
+    upstream.assert_untouched();
+}
+
+/// Raw (not percent-encoded) bytes that are not UTF-8: an overlong `..`.
+#[test]
+fn raw_invalid_utf8_paths_are_refused_under_protected_prefixes() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    let mut raw = b"PATCH /api/v2/clients/\xC0\xAE\xC0\xAE HTTP/1.1\r\nHost: globex.example.test\r\n".to_vec();
+    raw.extend_from_slice(auth_line("globex.example.test").as_bytes());
+    raw.extend_from_slice(b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    let response = gateway.send(&raw);
+    // refused by Pingora's parser or by the gateway's path check: never forwarded
+    assert_eq!(status(&response), 400);
+    upstream.assert_untouched();
+}

@@ -24,6 +24,11 @@ fn default_grants_are_checked() {
             "default_grant_management_api",
         ),
         (r#"{"audience":7,"default_for":"third_party_clients"}"#, "invalid_type"),
+        // the Management API under the tenant's other host name
+        (
+            r#"{"audience":"https://login.acme.test/api/v2/","default_for":"third_party_clients"}"#,
+            "default_grant_management_api",
+        ),
     ];
     for (body, reason) in refused {
         let response = gateway.post_json("acme.example.test", GRANTS, body);

@@ -88,3 +88,26 @@ fn method_override_is_refused_only_under_protected_prefixes() {
     assert_eq!(table.classify("POST", "/authorize", true), RouteMatch::Passthrough);
     assert_eq!(table.classify("POST", "/api/v22", true), RouteMatch::Passthrough);
 }
+
+#[test]
+fn reads_request_target_forms() {
+    assert_eq!(target_form(b"/a/b?x=1#f"), TargetForm::Origin { path: b"/a/b" });
+    assert_eq!(target_form(b"*"), TargetForm::Asterisk);
+    assert_eq!(target_form(b"http://h.test:80/a?x"), TargetForm::Absolute { authority: "h.test:80", path: b"/a" });
+    assert_eq!(target_form(b"HTTPS://h.test"), TargetForm::Absolute { authority: "h.test", path: b"/" });
+    assert_eq!(target_form(b"http://h.test?q"), TargetForm::Absolute { authority: "h.test", path: b"/" });
+    assert_eq!(target_form(b"x:/api/v2/clients"), TargetForm::Other);
+    assert_eq!(target_form(b"api/v2/clients"), TargetForm::Other);
+    assert_eq!(target_form(b"h.test:443"), TargetForm::Other);
+    assert_eq!(target_form(b""), TargetForm::Other);
+}
+
+#[test]
+fn raw_bytes_that_are_not_utf8_are_a_hazard() {
+    assert_eq!(normalise(b"/api/v2/clients/\xC0\xAE".as_slice()), Err(PathHazard::NotUtf8));
+    let table = RouteTable::default();
+    assert!(matches!(table.classify("PATCH", b"/api/v2/clients/\xC0\xAE".as_slice(), false), RouteMatch::Refused(_)));
+    assert_eq!(client_id("/api/v2/clients/AbC%20d"), Some("AbC d".to_owned()));
+    assert_eq!(client_id("/API/v2/Clients/x/"), Some("x".to_owned()));
+    assert_eq!(client_id("/api/v2/clients"), None);
+}

@@ -32,15 +32,20 @@ fn check(body: &JsonObject, facts: &Facts<'_>) -> Result<(), Rejection> {
     }
     match body.get("audience") {
         None => Ok(()),
-        Some(Value::String(audience)) if same_api(audience, &facts.tenant.token.audience) => {
-            Err(Rejection::invalid_body(
-                ReasonCode::DefaultGrantManagementApi,
-                "default API permissions cannot target the Management API; choose one of your own APIs",
-            ))
-        }
+        Some(Value::String(audience)) if is_management_api(audience, facts) => Err(Rejection::invalid_body(
+            ReasonCode::DefaultGrantManagementApi,
+            "default API permissions cannot target the Management API; choose one of your own APIs",
+        )),
         Some(Value::String(_)) => Ok(()),
         Some(other) => Err(wrong_type("audience", "a string", other)),
     }
+}
+
+/// The tenant's Management API under any of its names: the configured audience and
+/// `https://{host}/api/v2/` for every host of the tenant.
+fn is_management_api(audience: &str, facts: &Facts<'_>) -> bool {
+    same_api(audience, &facts.tenant.token.audience)
+        || facts.tenant.hosts.iter().any(|host| same_api(audience, &format!("https://{host}/api/v2/")))
 }
 
 /// Audiences compared as an upstream would match them: case-insensitive, trailing `/` ignored.
