@@ -4,7 +4,7 @@
 #![allow(clippy::expect_used, reason = "benchmark setup on constants; a failure is a broken benchmark")]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use http::{HeaderMap, Uri};
+use http::HeaderMap;
 use modegate::config;
 use modegate::policy::{self, RequestHead, RouteId, parse_object};
 use std::hint::black_box;
@@ -54,13 +54,13 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
-    let uri: Uri = "/api/v2/clients?fields=name".parse().expect("uri");
+    let target = b"/api/v2/clients?fields=name".as_slice();
     let mut headers = HeaderMap::new();
     headers.insert("host", "t.test".parse().expect("host"));
     headers.insert("content-type", "application/json".parse().expect("ct"));
     c.bench_function("classify_and_plan", |b| {
         b.iter(|| {
-            let head = RequestHead { method: "POST", uri: black_box(&uri), headers: &headers };
+            let head = RequestHead { method: "POST", target: black_box(target), authority: None, headers: &headers };
             let target = policy::classify(&head, &config.routes).expect("target");
             let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h));
             policy::plan(&head, &target, tenant.map(|t| t.as_ref()), &config)
