@@ -114,6 +114,13 @@ fn token_benches(c: &mut Criterion) {
     group.bench_function("es256_warm", |b| {
         b.iter(|| identity::verify(black_box(&es256), &rules, &keys, now).expect("valid"))
     });
+    // what the proxy does for a token it verified before: hash, look up, re-check the window
+    let verified = identity::VerifiedTokens::default();
+    let claims = identity::verify(&rs256, &rules, &keys, now).expect("valid");
+    verified.insert(identity::VerifiedTokens::key("t", &rules, &rs256), claims.clone(), claims.exp, claims.nbf);
+    group.bench_function("rs256_cached", |b| {
+        b.iter(|| verified.get(&identity::VerifiedTokens::key("t", &rules, black_box(&rs256)), now).expect("cached"))
+    });
     group.finish();
 }
 

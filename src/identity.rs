@@ -2,11 +2,19 @@
 //! the tenant's keys and rules. [`verify`] is pure (token, rules, keys and `now` in; claims
 //! or a reason out); fetching and caching keys lives in [`jwks`].
 //!
-//! Verified tokens are not cached: verification is a few tens of microseconds (see the
-//! README's numbers), and without a cache an expired token is refused on the first request
-//! after its `exp`, with nothing to invalidate.
+//! Verified tokens are cached ([`VerifiedTokens`]): an RS256 verification costs about
+//! 125 µs with the pure-Rust backend, and a Management API client reuses one token for
+//! hours. An entry is keyed by a SHA-256 of the tenant's token rules and the token, lives
+//! at most [`VERIFIED_TTL`], and is re-checked against `exp`/`nbf` on every hit, so expiry
+//! still ends a token on time; a key withdrawn from the JWKS stops a token already seen
+//! within [`VERIFIED_TTL`].
 
 pub mod jwks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use std::collections::HashMap;
 
@@ -89,6 +97,9 @@ pub struct Claims {
     pub sub: Option<String>,
     pub azp: Option<String>,
     pub scopes: Vec<String>,
+    /// `exp` and `nbf`, Unix seconds.
+    pub exp: u64,
+    pub nbf: Option<u64>,
 }
 
 impl Claims {
@@ -237,7 +248,8 @@ pub fn verify(token: &str, rules: &TokenSettings, keys: &KeySet, now: u64) -> Re
     if now > exp.saturating_add(LEEWAY_S) {
         return Err(TokenError::Expired);
     }
-    if let Some(nbf) = number("nbf")
+    let nbf = number("nbf");
+    if let Some(nbf) = nbf
         && now.saturating_add(LEEWAY_S) < nbf
     {
         return Err(TokenError::NotYetValid);
@@ -255,7 +267,54 @@ pub fn verify(token: &str, rules: &TokenSettings, keys: &KeySet, now: u64) -> Re
     }
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     let scopes = text("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
-    Ok(Claims { sub: text("sub"), azp: text("azp"), scopes })
+    Ok(Claims { sub: text("sub"), azp: text("azp"), scopes, exp, nbf })
+}
+
+/// How long a verified token is trusted without verifying its signature again.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
+/// Verified tokens, bounded in number and age.
+pub struct VerifiedTokens {
+    cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+}
+
+/// A verified token's claims and validity window.
+#[derive(Debug)]
+struct Verified {
+    claims: Claims,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        VerifiedTokens { cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(VERIFIED_TTL).build() }
+    }
+}
+
+impl VerifiedTokens {
+    /// The cache key: the tenant's token rules and the token, hashed (the token itself is
+    /// not kept).
+    pub fn key(tenant_id: &str, rules: &TokenSettings, token: &str) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        for part in [tenant_id, &rules.issuer, &rules.audience, &rules.algorithms.join(","), token] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hash.finalize().into()
+    }
+
+    /// The claims of a token verified before, if it is still within its validity window.
+    pub fn get(&self, key: &[u8; 32], now: u64) -> Option<Claims> {
+        let verified = self.cache.get(key)?;
+        let in_window = now <= verified.exp.saturating_add(LEEWAY_S)
+            && verified.nbf.is_none_or(|nbf| now.saturating_add(LEEWAY_S) >= nbf);
+        in_window.then(|| verified.claims.clone())
+    }
+
+    pub fn insert(&self, key: [u8; 32], claims: Claims, exp: u64, nbf: Option<u64>) {
+        self.cache.insert(key, Arc::new(Verified { claims, exp, nbf }));
+    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub struct Gateway {
     pub state: Arc<ArcSwap<State>>,
     pub decision_log: Arc<DecisionLog>,
     pub keys: Arc<Keys>,
+    pub verified: identity::VerifiedTokens,
     pub clients: Arc<ClientModes>,
 }
 
@@ -118,7 +119,7 @@ impl Gateway {
         keys: Arc<Keys>,
         clients: Arc<ClientModes>,
     ) -> Self {
-        Gateway { state, decision_log, keys, clients }
+        Gateway { state, decision_log, keys, verified: identity::VerifiedTokens::default(), clients }
     }
 
     /// SPEC §6: the caller's bearer token, verified for `tenant`, with the route's scope.
@@ -148,9 +149,16 @@ impl Gateway {
         tenant: &Tenant,
     ) -> Result<Claims, identity::TokenError> {
         let token = identity::bearer(&session.req_header().headers)?;
+        let now = unix_now();
+        let key = identity::VerifiedTokens::key(&tenant.id, &tenant.token, token);
+        if let Some(claims) = self.verified.get(&key, now) {
+            return Ok(claims);
+        }
         let (_alg, kid) = identity::token_header(token, &tenant.token)?;
         let keys = self.keys.for_token(tenant, &config.upstream, kid.as_deref()).await?;
-        identity::verify(token, &tenant.token, &keys, unix_now())
+        let claims = identity::verify(token, &tenant.token, &keys, now)?;
+        self.verified.insert(key, claims.clone(), claims.exp, claims.nbf);
+        Ok(claims)
     }
 
     /// SPEC §4 clients_update: the client's current state, or `Err` to fail closed (503).

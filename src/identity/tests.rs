@@ -133,3 +133,17 @@ fn reads_the_bearer_header() {
     assert!(matches!(bearer(&headers(&["Bearer a", "Bearer b"])), Err(TokenError::Malformed(_))));
     assert!(matches!(bearer(&headers(&["Token"])), Err(TokenError::Missing) | Err(TokenError::Malformed(_))));
 }
+
+#[test]
+fn verified_tokens_are_reused_only_inside_their_window() {
+    let cache = VerifiedTokens::default();
+    let rules = rules();
+    let key = VerifiedTokens::key("t", &rules, "token-a");
+    assert_ne!(key, VerifiedTokens::key("other-tenant", &rules, "token-a"), "a token is cached per tenant");
+    let claims = Claims { sub: Some("s".into()), exp: NOW + 10, nbf: Some(NOW - 5), ..Claims::default() };
+    cache.insert(key, claims.clone(), claims.exp, claims.nbf);
+    assert_eq!(cache.get(&key, NOW), Some(claims));
+    assert_eq!(cache.get(&key, NOW + 10 + LEEWAY_S + 1), None, "expiry still ends it");
+    assert_eq!(cache.get(&key, NOW - 5 - LEEWAY_S - 1), None, "not before nbf");
+    assert_eq!(cache.get(&VerifiedTokens::key("t", &rules, "token-b"), NOW), None);
+}
