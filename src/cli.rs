@@ -109,7 +109,7 @@ fn run_gateway(path: &Path, upgrade: bool) -> ExitCode {
             return Exit::BadConfig.into();
         }
     };
-    match crate::app::run(config, crate::app::RunOptions { upgrade }) {
+    match crate::app::run(config, crate::app::RunOptions { config_path: path.to_owned(), upgrade }) {
         Ok(()) => Exit::Ok.into(),
         Err(e) => {
             eprintln!("modegate: {e:#}");

@@ -84,9 +84,6 @@ fn warnings(config: &Config) -> Vec<String> {
                 .to_owned(),
         );
     }
-    if let SourceKind::Http(_) = config.policy.source {
-        warnings.push("policy.source = \"http\": the remote tenant source is not available in this version; only [[tenants]] are known".to_owned());
-    }
     warnings
 }
 

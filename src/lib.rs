@@ -12,6 +12,7 @@
 //! - [`proxy`]: the Pingora glue, phase by phase, calling `policy`.
 //! - [`admin`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`telemetry`]: metric definitions and the decision log.
+//! - [`reload`]: SIGHUP, `POST /-/reload` and file changes swap the configuration.
 //! - [`app`]: assembles the Pingora server from a configuration.
 //! - [`cli`]: `run`, `check`, `decide`.
 //!
@@ -32,6 +33,7 @@ pub mod config;
 pub mod identity;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod telemetry;
 pub mod tenant;
 pub mod upstream;

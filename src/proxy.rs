@@ -36,6 +36,8 @@ const MAX_CAPTURE_BYTES: usize = 256 * 1024;
 pub struct State {
     pub config: Arc<Config>,
     pub tenants: Arc<dyn TenantSource>,
+    /// The remote source behind `tenants`, kept to reuse its cache across reloads.
+    pub http: Option<Arc<crate::tenant::http::HttpSource>>,
 }
 
 pub struct Gateway {

@@ -1,5 +1,8 @@
 //! Where tenants come from. The proxy asks a [`TenantSource`] for the tenant of a host and
-//! does not know whether the answer came from the file or from elsewhere.
+//! does not know whether the answer came from the file ([`InlineSource`]) or from a policy
+//! service ([`http::HttpSource`]).
+
+pub mod http;
 
 use std::sync::Arc;
 
@@ -18,6 +21,11 @@ pub enum SourceError {
 pub trait TenantSource: Send + Sync {
     /// The tenant that owns `host` (already normalised), or `None` when no tenant does.
     async fn tenant_for_host(&self, host: &str) -> Result<Option<Arc<Tenant>>, SourceError>;
+
+    /// Whether the source has answered once (`/readyz`).
+    fn is_ready(&self) -> bool {
+        true
+    }
 }
 
 /// The `[[tenants]]` of the configuration file.

@@ -29,6 +29,7 @@ pub struct Server {
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub grace_period: Duration,
+    pub upgrade_sock: PathBuf,
     pub tls: Option<ServerTls>,
 }
 

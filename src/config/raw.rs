@@ -31,6 +31,8 @@ pub struct RawServer {
     pub body_read_timeout_ms: u64,
     /// SIGTERM: seconds to let in-flight requests finish.
     pub grace_period_s: u64,
+    /// Unix socket through which a new process takes the listening sockets (`run -u`).
+    pub upgrade_sock: Option<String>,
     pub tls: Option<RawServerTls>,
 }
 
@@ -43,6 +45,7 @@ impl Default for RawServer {
             max_body_bytes: 65536,
             body_read_timeout_ms: 10_000,
             grace_period_s: 5,
+            upgrade_sock: None,
             tls: None,
         }
     }

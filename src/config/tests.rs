@@ -80,7 +80,7 @@ jwks = '{"keys":[]}'
 algorithms = ["RS256"]
 "#;
     let (config, warnings) = parse(text).unwrap();
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     let acme = config.tenants.by_host("acme.example.test").unwrap();
     assert_eq!(acme.third_party_apps_since, Some(time::macros::date!(2025 - 06 - 01)));
     assert_eq!(acme.token.jwks.as_deref(), Some(r#"{"keys":[]}"#));

@@ -57,7 +57,8 @@ fn socket_addr(path: &str, text: &str, problems: &mut Problems) -> Option<Socket
 }
 
 fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
-    let RawServer { listen, admin_listen, threads, max_body_bytes, body_read_timeout_ms, grace_period_s, tls } = raw;
+    let RawServer { listen, admin_listen, threads, max_body_bytes, body_read_timeout_ms, grace_period_s, upgrade_sock, tls } =
+        raw;
     let before = problems.len();
     if listen.is_empty() {
         problems.push("server.listen", "at least one listen address is needed");
@@ -102,6 +103,10 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         max_body_bytes: usize::try_from(max_body_bytes).ok()?,
         body_read_timeout: Duration::from_millis(body_read_timeout_ms),
         grace_period: Duration::from_secs(grace_period_s),
+        upgrade_sock: upgrade_sock.map(PathBuf::from).unwrap_or_else(|| {
+            // one socket per admin port: two gateways on one machine do not collide
+            PathBuf::from(format!("/tmp/modegate-upgrade-{}.sock", admin_listen.map_or(0, |a| a.port())))
+        }),
         tls,
     })
 }

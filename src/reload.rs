@@ -1,0 +1,186 @@
+//! Live configuration (SPEC §8 Reload): SIGHUP, `POST /-/reload` and a change of the file
+//! all call [`Reloader::reload`], which validates the whole file with `config::load` and
+//! swaps the proxy's [`State`] in one step. A request in flight keeps the `Arc` it started
+//! with; a refused file leaves the running configuration in place.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use crate::config::{self, Config, ConfigError, SourceKind};
+use crate::proxy::State;
+use crate::telemetry::metrics;
+use crate::tenant::InlineSource;
+use crate::tenant::http::HttpSource;
+use crate::upstream::SideClient;
+
+/// How often the file is checked for changes (and an unready policy service probed).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Builds the proxy state for `config`, keeping the remote tenant cache of `previous` when
+/// the policy service settings did not change.
+pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>) -> State {
+    let config = Arc::new(config);
+    match &config.policy.source {
+        SourceKind::Inline => {
+            State { tenants: Arc::new(InlineSource::new(config.tenants.clone())), http: None, config: Arc::clone(&config) }
+        }
+        SourceKind::Http(settings) => {
+            let reusable = previous.and_then(|p| p.http.as_ref()).filter(|http| http.settings() == settings);
+            let http = match reusable {
+                Some(http) => {
+                    http.set_inline(config.tenants.clone());
+                    Arc::clone(http)
+                }
+                None => Arc::new(HttpSource::new(settings.clone(), config.tenants.clone(), Arc::clone(side))),
+            };
+            State { tenants: Arc::clone(&http) as _, http: Some(http), config: Arc::clone(&config) }
+        }
+    }
+}
+
+/// Identity of the file's content as far as polling can tell.
+type FileStamp = (SystemTime, u64);
+
+pub struct Reloader {
+    path: PathBuf,
+    state: Arc<ArcSwap<State>>,
+    side: Arc<SideClient>,
+    generation: AtomicU64,
+    /// Set once SIGHUP is handled (before that, SIGHUP would end the process).
+    listening: std::sync::atomic::AtomicBool,
+    /// Serialises reloads; holds the stamp of the file last loaded (or refused).
+    last: Mutex<Option<FileStamp>>,
+}
+
+impl Reloader {
+    pub fn new(path: PathBuf, state: Arc<ArcSwap<State>>, side: Arc<SideClient>) -> Self {
+        let stamp = file_stamp(&path);
+        metrics().config_generation.set(1);
+        Reloader {
+            path,
+            state,
+            side,
+            generation: AtomicU64::new(1),
+            listening: std::sync::atomic::AtomicBool::new(false),
+            last: Mutex::new(stamp),
+        }
+    }
+
+    /// Ready to serve: SIGHUP is handled and the tenant source has answered once.
+    pub fn is_ready(&self) -> bool {
+        self.listening.load(Ordering::Acquire) && self.state.load().tenants.is_ready()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Loads and validates the file; on success swaps it in and returns the new generation.
+    pub fn reload(&self, trigger: &str) -> Result<u64, ConfigError> {
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *last = file_stamp(&self.path);
+        match config::load(&self.path) {
+            Ok((config, warnings)) => {
+                for warning in warnings {
+                    log::warn!("{}: {warning}", self.path.display());
+                }
+                let previous = self.state.load_full();
+                warn_restart_only(&previous.config, &config);
+                let state = build_state(config, Some(&previous), &self.side);
+                self.state.store(Arc::new(state));
+                let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+                metrics().config_reloads.with_label_values(&["ok"]).inc();
+                metrics().config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
+                log::info!("configuration reloaded ({trigger}): generation {generation}");
+                Ok(generation)
+            }
+            Err(error) => {
+                metrics().config_reloads.with_label_values(&["error"]).inc();
+                log::error!("configuration reload ({trigger}) refused; the running configuration stays:\n{error}");
+                Err(error)
+            }
+        }
+    }
+
+    /// Reloads when the file changed since it was last read.
+    pub fn reload_if_changed(&self) {
+        let current = file_stamp(&self.path);
+        let changed = {
+            let last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            current.is_some() && current != *last
+        };
+        if changed {
+            let _ = self.reload("file change");
+        }
+    }
+}
+
+fn file_stamp(path: &PathBuf) -> Option<FileStamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+/// Settings bound at startup: a reload cannot change them, and says so.
+fn warn_restart_only(old: &Config, new: &Config) {
+    let mut changed = Vec::new();
+    if old.server.listen != new.server.listen {
+        changed.push("server.listen");
+    }
+    if old.server.admin_listen != new.server.admin_listen {
+        changed.push("server.admin_listen");
+    }
+    if old.server.threads != new.server.threads {
+        changed.push("server.threads");
+    }
+    if old.server.grace_period != new.server.grace_period {
+        changed.push("server.grace_period_s");
+    }
+    if old.log.decisions != new.log.decisions {
+        changed.push("log.decisions");
+    }
+    if !changed.is_empty() {
+        log::warn!("reload: {} take effect only after a restart or a graceful upgrade", changed.join(", "));
+    }
+}
+
+/// The background task: SIGHUP, the file poll, and probing an unready policy service.
+pub struct ReloadService {
+    pub reloader: Arc<Reloader>,
+}
+
+#[async_trait]
+impl BackgroundService for ReloadService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                log::error!("cannot listen for SIGHUP: {e}");
+                None
+            }
+        };
+        self.reloader.listening.store(true, Ordering::Release);
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    let _ = self.reloader.reload("SIGHUP");
+                }
+                _ = tick.tick() => {
+                    self.reloader.reload_if_changed();
+                    let http = self.reloader.state.load().http.clone();
+                    if let Some(http) = http {
+                        http.probe().await;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The remote tenant source (SPEC §8, `policy.source = "http"`): tenants fetched on demand
+//! from `GET {policy.http.url}/tenants/by-host/{host}` and cached.
+//!
+//! - Found answers are fresh for `ttl_s`, 404s for `negative_ttl_s` (moka, bounded by
+//!   `max_entries`); concurrent misses of one host share one fetch.
+//! - While the service fails, the last good answer is served for `stale_if_error_s` past its
+//!   freshness, then lookups fail and the proxy fails closed (503 on intercepted routes).
+//! - A failed fetch is remembered for a second, so an outage costs the service one request
+//!   per host per second, not one per client request.
+//! - Every document is validated as a `[[tenants]]` table is, and must claim the host it was
+//!   asked for.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use super::{SourceError, TenantSource};
+use crate::config::raw::RawTenant;
+use crate::config::validate::validate_tenant;
+use crate::config::{HttpSource as HttpSettings, Problems, Tenant, Tenants};
+use crate::telemetry::metrics;
+use crate::upstream::{SideClient, Target};
+
+/// How long a failed fetch is remembered.
+const FAILURE_MEMO: Duration = Duration::from_secs(1);
+/// Timeouts of one fetch.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A cached answer of the policy service.
+#[derive(Debug, Clone)]
+enum Answer {
+    Found(Arc<Tenant>),
+    NotFound,
+}
+
+#[derive(Debug, Clone)]
+struct Good {
+    tenant: Arc<Tenant>,
+    at: Instant,
+}
+
+pub struct HttpSource {
+    settings: HttpSettings,
+    /// `[[tenants]]` of the file answer first, without a fetch; replaced on reload.
+    inline: arc_swap::ArcSwap<Tenants>,
+    client: Arc<SideClient>,
+    fresh: moka::future::Cache<String, Answer>,
+    last_good: moka::sync::Cache<String, Good>,
+    failures: moka::sync::Cache<String, String>,
+    answered: AtomicBool,
+}
+
+struct FreshFor {
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl moka::Expiry<String, Answer> for FreshFor {
+    fn expire_after_create(&self, _host: &String, answer: &Answer, _now: Instant) -> Option<Duration> {
+        Some(match answer {
+            Answer::Found(_) => self.ttl,
+            Answer::NotFound => self.negative_ttl,
+        })
+    }
+}
+
+impl HttpSource {
+    pub fn new(settings: HttpSettings, inline: Tenants, client: Arc<SideClient>) -> Self {
+        let fresh = moka::future::Cache::builder()
+            .max_capacity(settings.max_entries)
+            .expire_after(FreshFor { ttl: settings.ttl, negative_ttl: settings.negative_ttl })
+            .build();
+        let last_good = moka::sync::Cache::builder()
+            .max_capacity(settings.max_entries)
+            .time_to_live(settings.ttl + settings.stale_if_error)
+            .build();
+        let failures = moka::sync::Cache::builder().max_capacity(settings.max_entries).time_to_live(FAILURE_MEMO).build();
+        HttpSource {
+            settings,
+            inline: arc_swap::ArcSwap::from_pointee(inline),
+            client,
+            fresh,
+            last_good,
+            failures,
+            answered: AtomicBool::new(false),
+        }
+    }
+
+    /// A reload that keeps the service settings keeps the cache and swaps the inline tenants.
+    pub fn set_inline(&self, inline: Tenants) {
+        self.inline.store(Arc::new(inline));
+    }
+
+    /// The same settings: a reload that keeps them keeps the cache.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// Asks the service about a host that no tenant has, to learn that it answers
+    /// (`/readyz`). Any answer counts, 404 included.
+    pub async fn probe(&self) -> bool {
+        if !self.is_ready() {
+            let _ = self.fetch("readiness-probe.invalid").await;
+        }
+        self.is_ready()
+    }
+
+    async fn fetch(&self, host: &str) -> Result<Answer, String> {
+        if let Some(previous) = self.failures.get(host) {
+            return Err(previous);
+        }
+        let result = self.fetch_uncached(host).await;
+        match &result {
+            Ok(_) => self.answered.store(true, Ordering::Release),
+            Err(message) => {
+                log::warn!("policy source: {message}");
+                self.failures.insert(host.to_owned(), message.clone());
+            }
+        }
+        result
+    }
+
+    async fn fetch_uncached(&self, host: &str) -> Result<Answer, String> {
+        let url: http::Uri = self.settings.url.parse().map_err(|_| format!("`{}` is not a URL", self.settings.url))?;
+        let authority = url.authority().ok_or_else(|| format!("`{}` has no host", self.settings.url))?;
+        let tls = url.scheme_str() == Some("https");
+        let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let address = tokio::net::lookup_host((authority.host(), port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("`{}` does not resolve", authority.host()))?;
+        let target = Target {
+            address,
+            tls,
+            sni: authority.host().to_owned(),
+            host: authority.as_str().to_owned(),
+            connect_timeout: FETCH_TIMEOUT,
+            read_timeout: FETCH_TIMEOUT,
+        };
+        let prefix = url.path().trim_end_matches('/');
+        let path = format!("{prefix}/tenants/by-host/{}", utf8_percent_encode(host, NON_ALPHANUMERIC));
+        let answer = self.client.get(&target, &path, &[("accept", "application/json")]).await.map_err(|e| e.to_string())?;
+        match answer.status {
+            200 => parse_document(host, &answer.body).map(|tenant| Answer::Found(Arc::new(tenant))),
+            404 => Ok(Answer::NotFound),
+            status => Err(format!("{path}: the policy service answered {status}")),
+        }
+    }
+}
+
+#[async_trait]
+impl TenantSource for HttpSource {
+    async fn tenant_for_host(&self, host: &str) -> Result<Option<Arc<Tenant>>, SourceError> {
+        if let Some(tenant) = self.inline.load().by_host(host) {
+            return Ok(Some(Arc::clone(tenant)));
+        }
+        let counter = |result: &str| metrics().policy_cache_requests.with_label_values(&[result]).inc();
+        let cached = self.fresh.get(host).await;
+        let answer = match cached {
+            Some(answer) => {
+                counter("hit");
+                Ok(answer)
+            }
+            None => {
+                counter("miss");
+                // one fetch for every concurrent miss of this host
+                self.fresh.try_get_with(host.to_owned(), self.fetch(host)).await.map_err(|e| e.as_ref().clone())
+            }
+        };
+        metrics().policy_cache_entries.set(i64::try_from(self.fresh.entry_count()).unwrap_or(i64::MAX));
+        match answer {
+            Ok(Answer::Found(tenant)) => {
+                self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(&tenant), at: Instant::now() });
+                Ok(Some(tenant))
+            }
+            Ok(Answer::NotFound) => Ok(None),
+            Err(message) => match self.last_good.get(host) {
+                Some(good) if good.at.elapsed() < self.settings.ttl + self.settings.stale_if_error => {
+                    counter("stale");
+                    Ok(Some(good.tenant))
+                }
+                _ => {
+                    counter("error");
+                    Err(SourceError::Unavailable(message))
+                }
+            },
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
+    }
+}
+
+/// Reads and validates one tenant document: the `[[tenants]]` keys plus the customer's
+/// `permissive_eligible`.
+pub fn parse_document(host: &str, body: &[u8]) -> Result<Tenant, String> {
+    let mut document: Value = serde_json::from_slice(body).map_err(|e| format!("tenant document for `{host}`: not JSON: {e}"))?;
+    let object = document.as_object_mut().ok_or_else(|| format!("tenant document for `{host}`: not an object"))?;
+    let eligible = match object.remove("permissive_eligible") {
+        Some(Value::Bool(flag)) => flag,
+        _ => return Err(format!("tenant document for `{host}`: `permissive_eligible` (a boolean) is required")),
+    };
+    let mut problems = Problems::default();
+    let mut unknown = Vec::new();
+    let raw: RawTenant = serde_ignored::deserialize(document, |path| unknown.push(path.to_string()))
+        .map_err(|e| format!("tenant document for `{host}`: {e}"))?;
+    for key in unknown {
+        problems.push(&key, "unknown key");
+    }
+    let tenant = validate_tenant("tenant", raw, Some(eligible), &mut problems);
+    if let Some(tenant) = &tenant
+        && !tenant.hosts.iter().any(|h| h == host)
+    {
+        problems.push("tenant.hosts", format!("does not claim `{host}`, the host it was asked for"));
+    }
+    match tenant {
+        Some(tenant) if problems.is_empty() => Ok(tenant),
+        _ => {
+            let list: Vec<String> = problems.0.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+            Err(format!("tenant document for `{host}` refused: {}", list.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_validated_like_the_file() {
+        let good = br#"{"id":"acme","customer":"cus_acme","permissive_eligible":true,"hosts":["acme.test"],"dcr_security_mode":"permissive"}"#;
+        let tenant = parse_document("acme.test", good).unwrap();
+        assert!(tenant.customer_eligible);
+        assert_eq!(tenant.token.issuer, "https://acme.test/");
+        let cases: [(&[u8], &str); 6] = [
+            (br#"{"id":"a","customer":"c","hosts":["acme.test"]}"#, "`permissive_eligible` (a boolean) is required"),
+            (br#"{"id":"a","customer":"c","permissive_eligible":false,"hosts":["acme.test"],"dcr_security_mode":"permissive"}"#, "not eligible"),
+            (br#"{"id":"a","customer":"c","permissive_eligible":false,"hosts":["other.test"]}"#, "does not claim `acme.test`"),
+            (br#"{"id":"a","customer":"c","permissive_eligible":false,"hosts":["acme.test"],"colour":1}"#, "colour: unknown key"),
+            (br#"{"id":"a","customer":"c","permissive_eligible":false,"hosts":["acme.test"],"enforcement":"loud"}"#, "is not a choice"),
+            (b"[]", "not an object"),
+        ];
+        for (body, expected) in cases {
+            let error = parse_document("acme.test", body).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+}
