@@ -5,17 +5,15 @@
 
 use std::sync::Arc;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 
 use crate::config::{Tenant, Upstream};
 use crate::policy::ClientState;
-use crate::upstream::{SideClient, Target};
+use crate::upstream::{PATH_SEGMENT, SideClient, Target};
 
 /// Clients remembered, across all tenants.
 pub const MAX_CLIENTS: u64 = 100_000;
 
-/// Characters of a client id sent as they are in the lookup path.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The outcome of finding a client's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -178,6 +178,7 @@ impl BackgroundService for ReloadService {
                     let http = self.reloader.state.load().http.clone();
                     if let Some(http) = http {
                         http.probe().await;
+                        http.publish_entries().await;
                     }
                 }
             }

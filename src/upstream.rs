@@ -12,6 +12,11 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::Upstream;
 
+/// Characters of a path segment sent as they are (RFC 3986 unreserved); the rest is
+/// percent-encoded.
+pub const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// Largest side answer read; a JWKS or a client document is far smaller.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 

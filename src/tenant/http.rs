@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use serde_json::Value;
 
 use super::{SourceError, TenantSource};
@@ -23,7 +23,7 @@ use crate::config::raw::RawTenant;
 use crate::config::validate::validate_tenant;
 use crate::config::{HttpSource as HttpSettings, Problems, Tenant, Tenants};
 use crate::telemetry::metrics;
-use crate::upstream::{SideClient, Target};
+use crate::upstream::{PATH_SEGMENT, SideClient, Target};
 
 /// How long a failed fetch is remembered.
 const FAILURE_MEMO: Duration = Duration::from_secs(1);
@@ -109,17 +109,20 @@ impl HttpSource {
         self.is_ready()
     }
 
+    /// Publishes `modegate_policy_cache_entries` (moka counts lazily: settle it first).
+    pub async fn publish_entries(&self) {
+        self.fresh.run_pending_tasks().await;
+        metrics().policy_cache_entries.set(i64::try_from(self.fresh.entry_count()).unwrap_or(i64::MAX));
+    }
+
     async fn fetch(&self, host: &str) -> Result<Answer, String> {
         if let Some(previous) = self.failures.get(host) {
             return Err(previous);
         }
         let result = self.fetch_uncached(host).await;
-        match &result {
-            Ok(_) => self.answered.store(true, Ordering::Release),
-            Err(message) => {
-                log::warn!("policy source: {message}");
-                self.failures.insert(host.to_owned(), message.clone());
-            }
+        if let Err(message) = &result {
+            log::warn!("policy source: {message}");
+            self.failures.insert(host.to_owned(), message.clone());
         }
         result
     }
@@ -143,8 +146,10 @@ impl HttpSource {
             read_timeout: FETCH_TIMEOUT,
         };
         let prefix = url.path().trim_end_matches('/');
-        let path = format!("{prefix}/tenants/by-host/{}", utf8_percent_encode(host, NON_ALPHANUMERIC));
+        let path = format!("{prefix}/tenants/by-host/{}", utf8_percent_encode(host, PATH_SEGMENT));
         let answer = self.client.get(&target, &path, &[("accept", "application/json")]).await.map_err(|e| e.to_string())?;
+        // the service answered: whatever it said, it is up (`/readyz`)
+        self.answered.store(true, Ordering::Release);
         match answer.status {
             200 => parse_document(host, &answer.body).map(|tenant| Answer::Found(Arc::new(tenant))),
             404 => Ok(Answer::NotFound),
@@ -172,7 +177,6 @@ impl TenantSource for HttpSource {
                 self.fresh.try_get_with(host.to_owned(), self.fetch(host)).await.map_err(|e| e.as_ref().clone())
             }
         };
-        metrics().policy_cache_entries.set(i64::try_from(self.fresh.entry_count()).unwrap_or(i64::MAX));
         match answer {
             Ok(Answer::Found(tenant)) => {
                 self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(&tenant), at: Instant::now() });

@@ -21,5 +21,7 @@ mod enforcement;
 mod faults;
 mod observability;
 mod passthrough;
+mod policy_source;
+mod reload;
 mod tenant_settings;
 mod tokens;

@@ -90,6 +90,29 @@ impl Gateway {
     }
 
     pub fn start_config(addr: SocketAddr, admin: SocketAddr, config: &str) -> Gateway {
+        let mut gateway = Gateway::spawn_config(addr, admin, config);
+        gateway.wait_ready();
+        gateway
+    }
+
+    /// Starts without waiting for `/readyz` (only for the admin listener to answer).
+    pub fn start_unready(upstream: SocketAddr, policy_extra: &str, rest: &str) -> Gateway {
+        let addr = free_addr();
+        let admin = free_addr();
+        let config = format!(
+            "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n\
+             [upstream]\naddress = \"{upstream}\"\nconnect_timeout_ms = 500\nread_timeout_ms = 3000\n\n[policy]\n{policy_extra}\n{rest}"
+        );
+        let gateway = Gateway::spawn_config(addr, admin, &config);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while gateway.admin_get("/healthz").is_none() {
+            assert!(Instant::now() < deadline, "modegate did not start:\n{}", gateway.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        gateway
+    }
+
+    fn spawn_config(addr: SocketAddr, admin: SocketAddr, config: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("modegate.toml");
         fs::write(&config_path, config).unwrap();
@@ -104,9 +127,42 @@ impl Gateway {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let mut gateway = Gateway { addr, admin, child, dir };
-        gateway.wait_ready();
-        gateway
+        Gateway { addr, admin, child, dir }
+    }
+
+    /// Starts a second process on the same configuration with `run -u`: it takes the
+    /// listening sockets over when this one gets SIGQUIT (Pingora graceful upgrade).
+    pub fn spawn_upgrade(&self) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
+            .args(["run", "--upgrade", "--config"])
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Gateway { addr: self.addr, admin: self.admin, child, dir }
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("modegate.toml")
+    }
+
+    /// Sends `signal` (e.g. `-HUP`, `-QUIT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// POST /-/reload on the admin listener.
+    pub fn admin_reload(&self) -> Message {
+        let mut client = Client::connect(self.admin);
+        client.send_raw(&request("POST", "/-/reload", "admin", &[("Connection", "close"), ("Authorization", "none")], b""));
+        client.read_response()
     }
 
     fn wait_ready(&mut self) {

@@ -22,6 +22,10 @@ struct Reply {
 struct Shared {
     requests: Vec<Message>,
     routes: HashMap<String, Reply>,
+    /// Answer for paths with no route; `None`: echo the request.
+    fallback: Option<Reply>,
+    /// Stopped: every connection is closed without an answer.
+    down: bool,
 }
 
 pub struct Upstream {
@@ -71,6 +75,30 @@ impl Upstream {
             .routes
             .insert(path.to_owned(), Reply { status: 200, body: "{\"slow\":true}".into(), delay });
         self
+    }
+
+    /// A policy service: unknown paths answer 404.
+    pub fn policy_service() -> Upstream {
+        let upstream = Upstream::start();
+        upstream.shared.lock().unwrap().fallback =
+            Some(Reply { status: 404, body: "{\"error\":\"not found\"}".into(), delay: Duration::ZERO });
+        upstream
+    }
+
+    /// Answers `path` after `delay`.
+    pub fn delayed_route(self, path: &str, status: u16, body: &str, delay: Duration) -> Self {
+        self.shared.lock().unwrap().routes.insert(path.to_owned(), Reply { status, body: body.to_owned(), delay });
+        self
+    }
+
+    /// Stops answering: connections are closed as they arrive (or `false`: answers again).
+    pub fn set_down(&self, down: bool) {
+        self.shared.lock().unwrap().down = down;
+    }
+
+    /// How many requests had `path` (without query) as their target.
+    pub fn hits(&self, path: &str) -> usize {
+        self.shared.lock().unwrap().requests.iter().filter(|r| r.start.get(1).is_some_and(|t| t.split('?').next() == Some(path))).count()
     }
 
     /// Every request received so far, in order, except JWKS fetches (see [`Self::jwks_fetches`]).
@@ -124,6 +152,9 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
     };
     let mut reader = BufReader::new(stream);
     loop {
+        if shared.lock().unwrap().down {
+            return;
+        }
         let mut message = match read_head(&mut reader) {
             Ok(Some(message)) => message,
             _ => return,
@@ -140,8 +171,11 @@ fn serve(stream: TcpStream, shared: &Mutex<Shared>) {
         let path = target.split('?').next().unwrap_or_default().to_owned();
         let reply = {
             let mut shared = shared.lock().unwrap();
+            if shared.down {
+                return;
+            }
             shared.requests.push(message.clone());
-            shared.routes.get(&path).cloned()
+            shared.routes.get(&path).cloned().or_else(|| shared.fallback.clone())
         };
         let reply = reply.unwrap_or_else(|| default_reply(&message));
         if !reply.delay.is_zero() {
