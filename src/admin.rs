@@ -37,7 +37,9 @@ impl ServeHttp for AdminApp {
                 Ok(generation) => (200, "application/json", format!("{{\"generation\":{generation}}}\n").into_bytes()),
                 Err(error) => (400, "text/plain", format!("{error}\n").into_bytes()),
             },
-            (_, "/metrics" | "/healthz" | "/readyz" | "/-/reload") => (405, "text/plain", b"method not allowed\n".to_vec()),
+            (_, "/metrics" | "/healthz" | "/readyz" | "/-/reload") => {
+                (405, "text/plain", b"method not allowed\n".to_vec())
+            }
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         let response = Response::builder()

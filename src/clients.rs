@@ -14,7 +14,6 @@ use crate::upstream::{PATH_SEGMENT, SideClient, Target};
 /// Clients remembered, across all tenants.
 pub const MAX_CLIENTS: u64 = 100_000;
 
-
 /// The outcome of finding a client's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {

@@ -28,9 +28,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>) -> State {
     let config = Arc::new(config);
     match &config.policy.source {
-        SourceKind::Inline => {
-            State { tenants: Arc::new(InlineSource::new(config.tenants.clone())), http: None, config: Arc::clone(&config) }
-        }
+        SourceKind::Inline => State {
+            tenants: Arc::new(InlineSource::new(config.tenants.clone())),
+            http: None,
+            config: Arc::clone(&config),
+        },
         SourceKind::Http(settings) => {
             let reusable = previous.and_then(|p| p.http.as_ref()).filter(|http| http.settings() == settings);
             let http = match reusable {

@@ -57,8 +57,16 @@ fn socket_addr(path: &str, text: &str, problems: &mut Problems) -> Option<Socket
 }
 
 fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
-    let RawServer { listen, admin_listen, threads, max_body_bytes, body_read_timeout_ms, grace_period_s, upgrade_sock, tls } =
-        raw;
+    let RawServer {
+        listen,
+        admin_listen,
+        threads,
+        max_body_bytes,
+        body_read_timeout_ms,
+        grace_period_s,
+        upgrade_sock,
+        tls,
+    } = raw;
     let before = problems.len();
     if listen.is_empty() {
         problems.push("server.listen", "at least one listen address is needed");

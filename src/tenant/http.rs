@@ -78,7 +78,8 @@ impl HttpSource {
             .max_capacity(settings.max_entries)
             .time_to_live(settings.ttl + settings.stale_if_error)
             .build();
-        let failures = moka::sync::Cache::builder().max_capacity(settings.max_entries).time_to_live(FAILURE_MEMO).build();
+        let failures =
+            moka::sync::Cache::builder().max_capacity(settings.max_entries).time_to_live(FAILURE_MEMO).build();
         HttpSource {
             settings,
             inline: arc_swap::ArcSwap::from_pointee(inline),
@@ -147,7 +148,8 @@ impl HttpSource {
         };
         let prefix = url.path().trim_end_matches('/');
         let path = format!("{prefix}/tenants/by-host/{}", utf8_percent_encode(host, PATH_SEGMENT));
-        let answer = self.client.get(&target, &path, &[("accept", "application/json")]).await.map_err(|e| e.to_string())?;
+        let answer =
+            self.client.get(&target, &path, &[("accept", "application/json")]).await.map_err(|e| e.to_string())?;
         // the service answered: whatever it said, it is up (`/readyz`)
         self.answered.store(true, Ordering::Release);
         match answer.status {
@@ -204,7 +206,8 @@ impl TenantSource for HttpSource {
 /// Reads and validates one tenant document: the `[[tenants]]` keys plus the customer's
 /// `permissive_eligible`.
 pub fn parse_document(host: &str, body: &[u8]) -> Result<Tenant, String> {
-    let mut document: Value = serde_json::from_slice(body).map_err(|e| format!("tenant document for `{host}`: not JSON: {e}"))?;
+    let mut document: Value =
+        serde_json::from_slice(body).map_err(|e| format!("tenant document for `{host}`: not JSON: {e}"))?;
     let object = document.as_object_mut().ok_or_else(|| format!("tenant document for `{host}`: not an object"))?;
     let eligible = match object.remove("permissive_eligible") {
         Some(Value::Bool(flag)) => flag,

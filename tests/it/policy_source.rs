@@ -71,8 +71,7 @@ fn answers_are_cached_for_their_ttl_and_404s_for_the_negative_ttl() {
 #[test]
 fn a_burst_of_misses_for_one_host_is_one_fetch() {
     let upstream = Upstream::start();
-    let service =
-        Upstream::policy_service().delayed_route(DOC_PATH, 200, &document(HOST), Duration::from_millis(300));
+    let service = Upstream::policy_service().delayed_route(DOC_PATH, 200, &document(HOST), Duration::from_millis(300));
     let gateway = Arc::new(start(&upstream, &service, 30, 5, 60));
     let threads: Vec<_> = (0..20)
         .map(|_| {
@@ -125,9 +124,11 @@ fn stale_answers_while_the_service_fails_then_fail_closed() {
 fn a_document_that_fails_validation_is_refused() {
     let upstream = Upstream::start();
     let bad = r#"{"id":"remote","customer":"cus_remote","permissive_eligible":false,"hosts":["remote.example.test"],"dcr_security_mode":"permissive"}"#;
-    let service = Upstream::policy_service()
-        .route(DOC_PATH, 200, bad)
-        .route("/tenants/by-host/elsewhere.example.test", 200, &document("other-host.example.test"));
+    let service = Upstream::policy_service().route(DOC_PATH, 200, bad).route(
+        "/tenants/by-host/elsewhere.example.test",
+        200,
+        &document("other-host.example.test"),
+    );
     let gateway = start(&upstream, &service, 30, 5, 60);
     for host in [HOST, "elsewhere.example.test"] {
         let response = gateway.post_json(host, "/api/v2/clients", r#"{"is_first_party":false}"#);

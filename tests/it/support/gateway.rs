@@ -161,7 +161,13 @@ impl Gateway {
     /// POST /-/reload on the admin listener.
     pub fn admin_reload(&self) -> Message {
         let mut client = Client::connect(self.admin);
-        client.send_raw(&request("POST", "/-/reload", "admin", &[("Connection", "close"), ("Authorization", "none")], b""));
+        client.send_raw(&request(
+            "POST",
+            "/-/reload",
+            "admin",
+            &[("Connection", "close"), ("Authorization", "none")],
+            b"",
+        ));
         client.read_response()
     }
 

@@ -98,7 +98,13 @@ impl Upstream {
 
     /// How many requests had `path` (without query) as their target.
     pub fn hits(&self, path: &str) -> usize {
-        self.shared.lock().unwrap().requests.iter().filter(|r| r.start.get(1).is_some_and(|t| t.split('?').next() == Some(path))).count()
+        self.shared
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.start.get(1).is_some_and(|t| t.split('?').next() == Some(path)))
+            .count()
     }
 
     /// Every request received so far, in order, except JWKS fetches (see [`Self::jwks_fetches`]).
