@@ -124,5 +124,37 @@ fn token_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(core, benches, token_benches);
+/// A tenant lookup: the inline map against the remote source's warm cache, both through
+/// the `TenantSource` interface the proxy calls (on a current-thread runtime).
+fn tenant_benches(c: &mut Criterion) {
+    use std::sync::Arc;
+
+    use modegate::tenant::http::HttpSource;
+    use modegate::tenant::{InlineSource, TenantSource};
+    use modegate::upstream::SideClient;
+
+    let config = config::parse(CONFIG).expect("config").0;
+    let tenant = Arc::clone(config.tenants.by_host("t.test").expect("tenant"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let inline = InlineSource::new(config.tenants.clone());
+    let settings = modegate::config::HttpSource {
+        url: "http://127.0.0.1:9".into(),
+        ttl: std::time::Duration::from_secs(3600),
+        max_entries: 10_000,
+        negative_ttl: std::time::Duration::from_secs(5),
+        stale_if_error: std::time::Duration::from_secs(300),
+    };
+    let remote = HttpSource::new(settings, modegate::config::Tenants::default(), Arc::new(SideClient::default()));
+    runtime.block_on(remote.remember("t.test", tenant));
+    let mut group = c.benchmark_group("tenant_lookup");
+    group.bench_function("inline", |b| {
+        b.iter(|| runtime.block_on(inline.tenant_for_host(black_box("t.test"))).expect("lookup").expect("tenant"))
+    });
+    group.bench_function("http_cached", |b| {
+        b.iter(|| runtime.block_on(remote.tenant_for_host(black_box("t.test"))).expect("lookup").expect("tenant"))
+    });
+    group.finish();
+}
+
+criterion_group!(core, benches, token_benches, tenant_benches);
 criterion_main!(core);

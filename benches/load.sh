@@ -26,6 +26,7 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 
 UP=127.0.0.1:18081 NGX=127.0.0.1:18082 MG=127.0.0.1:18083 ADMIN=127.0.0.1:18093
+MGH=127.0.0.1:18084 ADMINH=127.0.0.1:18094
 HOST=bench.example.test
 
 # A Management API token (RS256, the test key) and its JWKS, made with openssl alone.
@@ -39,6 +40,8 @@ payload=$(printf '{"iss":"https://%s/","aud":"https://%s/api/v2/","sub":"bench@c
   "$HOST" "$HOST" "$now" "$((now + 3600))" | b64url)
 signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
 token="$header.$payload.$signature"
+# the same tenant as a policy-service document, for the modegate with `source = "http"`
+tenant_doc='{"id":"bench","customer":"cus_bench","permissive_eligible":false,"hosts":["'"$HOST"'"],"default_api_permissions":[{"audience":"https://api.bench.test","scopes":["read"]}]}'
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -53,6 +56,7 @@ http {
     location = /api/v2/clients { client_body_buffer_size 64k; return 201 '{"client_id":"tpc_bench"}'; }
     location = /oidc/register { client_body_buffer_size 64k; return 201 '{"client_id":"tpc_dcr"}'; }
     location = /.well-known/jwks.json { default_type application/json; return 200 '$jwks'; }
+    location = /tenants/by-host/$HOST { default_type application/json; return 200 '$tenant_doc'; }
     location / { return 200 '{"ok":true}'; }
   }
   server {
@@ -86,9 +90,15 @@ default_api_permissions = [{ audience = "https://api.bench.test", scopes = ["rea
 TOML
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate.toml" &
 pids+=($!)
+# a second modegate whose tenant comes from the policy service (nginx serves the document)
+sed -e "s|$MG|$MGH|; s|$ADMIN|$ADMINH|" -e '/^\[\[customers\]\]/,$d' "$work/modegate.toml" > "$work/modegate-http.toml"
+printf '[policy]\nsource = "http"\n[policy.http]\nurl = "http://%s"\nttl_s = 300\n' "$UP" >> "$work/modegate-http.toml"
+RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-http.toml" &
+pids+=($!)
 
 for _ in $(seq 100); do
-  curl -sf "http://$ADMIN/readyz" >/dev/null 2>&1 && curl -s -o /dev/null "http://$NGX/" && break
+  curl -sf "http://$ADMIN/readyz" >/dev/null 2>&1 && curl -sf "http://$ADMINH/readyz" >/dev/null 2>&1 \
+    && curl -s -o /dev/null "http://$NGX/" && break
   sleep 0.1
 done
 
@@ -131,6 +141,7 @@ mg_get=$(run "GET  modegate passthrough" "http://$MG/authorize")
 direct_post=$(run "POST upstream direct" "http://$UP/api/v2/clients" -s "$work/post.lua")
 nginx_post=$(run "POST nginx proxy" "http://$NGX/api/v2/clients" -s "$work/post.lua")
 mg_post=$(run "POST modegate clients+token+inject" "http://$MG/api/v2/clients" -s "$work/post.lua")
+mgh_post=$(run "POST modegate clients, http source" "http://$MGH/api/v2/clients" -s "$work/post.lua")
 nginx_dcr=$(run "POST nginx proxy (DCR)" "http://$NGX/oidc/register" -s "$work/dcr.lua")
 mg_dcr=$(run "POST modegate DCR, no token" "http://$MG/oidc/register" -s "$work/dcr.lua")
 
@@ -144,7 +155,9 @@ echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $
 echo "| POST upstream direct | $direct_post | | 1.00 |"
 echo "| POST nginx proxy | $nginx_post | 1.00 | $(ratio "$nginx_post" "$direct_post") |"
 echo "| POST /api/v2/clients modegate (RS256 token, decide, inject) | $mg_post | $(ratio "$mg_post" "$nginx_post") | $(ratio "$mg_post" "$direct_post") |"
+echo "| POST /api/v2/clients modegate, tenant from the http source (warm) | $mgh_post | $(ratio "$mgh_post" "$nginx_post") | $(ratio "$mgh_post" "$direct_post") |"
 echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
 echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
 echo
 echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"
+echo "tenant source: http (warm) / inline = $(ratio "$mgh_post" "$mg_post")"

@@ -110,6 +110,12 @@ impl HttpSource {
         self.is_ready()
     }
 
+    /// Seeds the cache with an answer, as a fetch would (warm-up, benchmarks).
+    pub async fn remember(&self, host: &str, tenant: Arc<Tenant>) {
+        self.fresh.insert(host.to_owned(), Answer::Found(Arc::clone(&tenant))).await;
+        self.last_good.insert(host.to_owned(), Good { tenant, at: Instant::now() });
+    }
+
     /// Publishes `modegate_policy_cache_entries` (moka counts lazily: settle it first).
     pub async fn publish_entries(&self) {
         self.fresh.run_pending_tasks().await;
@@ -121,9 +127,16 @@ impl HttpSource {
             return Err(previous);
         }
         let result = self.fetch_uncached(host).await;
-        if let Err(message) = &result {
-            log::warn!("policy source: {message}");
-            self.failures.insert(host.to_owned(), message.clone());
+        match &result {
+            // the stale window counts from the last good fetch
+            Ok(Answer::Found(tenant)) => {
+                self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(tenant), at: Instant::now() })
+            }
+            Ok(Answer::NotFound) => {}
+            Err(message) => {
+                log::warn!("policy source: {message}");
+                self.failures.insert(host.to_owned(), message.clone());
+            }
         }
         result
     }
@@ -169,9 +182,13 @@ impl TenantSource for HttpSource {
         let counter = |result: &str| metrics().policy_cache_requests.with_label_values(&[result]).inc();
         let cached = self.fresh.get(host).await;
         let answer = match cached {
-            Some(answer) => {
+            Some(Answer::Found(tenant)) => {
                 counter("hit");
-                Ok(answer)
+                return Ok(Some(tenant));
+            }
+            Some(Answer::NotFound) => {
+                counter("hit");
+                return Ok(None);
             }
             None => {
                 counter("miss");
@@ -180,10 +197,7 @@ impl TenantSource for HttpSource {
             }
         };
         match answer {
-            Ok(Answer::Found(tenant)) => {
-                self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(&tenant), at: Instant::now() });
-                Ok(Some(tenant))
-            }
+            Ok(Answer::Found(tenant)) => Ok(Some(tenant)),
             Ok(Answer::NotFound) => Ok(None),
             Err(message) => match self.last_good.get(host) {
                 Some(good) if good.at.elapsed() < self.settings.ttl + self.settings.stale_if_error => {
