@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use pingora::listeners::tls::TlsSettings;
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 
@@ -28,6 +29,12 @@ pub struct RunOptions {
 
 /// Serves until a signal stops the process. Never returns on success.
 pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
+    server(config, options)?.run_forever()
+}
+
+/// The Pingora server for `config`, bootstrapped and with every service added, not yet
+/// running: `demo` adds the reference server to it.
+pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let decision_log = Arc::new(
         DecisionLog::open(&config.log.decisions)
             .map_err(|e| anyhow::anyhow!("log.decisions: cannot open the decision log: {e}"))?,
@@ -38,6 +45,7 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
         graceful_shutdown_timeout_seconds: Some(config.server.grace_period.as_secs().max(1)),
         pid_file: format!("/tmp/modegate-{}.pid", config.server.admin_listen.port()),
         upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
+        ca_file: config.upstream.ca_file.as_ref().map(|path| path.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
     let opt = Opt { upgrade: options.upgrade, ..Opt::default() };
@@ -46,7 +54,8 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
 
     let listen = config.server.listen.clone();
     let admin_listen = config.server.admin_listen;
-    let side = Arc::new(SideClient::default());
+    let side = Arc::new(SideClient::new(config.upstream.ca_file.as_deref()));
+    let tls = config.server.tls.clone();
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
@@ -55,6 +64,15 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "modegate proxy");
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(tls) = &tls {
+        for addr in &tls.listen {
+            let mut settings = TlsSettings::intermediate(&tls.cert.to_string_lossy(), &tls.key.to_string_lossy())
+                .map_err(|e| anyhow::anyhow!("server.tls: cannot use the certificate and key: {e}"))?;
+            // HTTP/2 is offered by ALPN on the TLS listener
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+        }
     }
     server.add_service(proxy);
 
@@ -66,9 +84,10 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     server.add_service(admin);
     server.add_service(pingora::services::background::background_service("reload", ReloadService { reloader }));
 
+    let tls_listen = tls.map(|tls| tls.listen).unwrap_or_default();
     log::info!(
         "modegate serving on {} (admin {admin_listen})",
-        listen.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        listen.iter().chain(&tls_listen).map(ToString::to_string).collect::<Vec<_>>().join(", ")
     );
-    server.run_forever()
+    Ok(server)
 }

@@ -58,6 +58,29 @@ enum Command {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// The gateway in front of the built-in reference authorization server, on loopback.
+    Demo {
+        #[arg(long, short, default_value = crate::demo::CONFIG)]
+        config: PathBuf,
+        /// The reference server's RS256 signing key (PEM).
+        #[arg(long, default_value = crate::demo::SIGNING_KEY)]
+        key: PathBuf,
+    },
+    /// Serve only the reference authorization server (for tests and experiments).
+    Reference {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: String,
+        /// A tenant host; repeat for several.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long, default_value = crate::demo::SIGNING_KEY)]
+        key: PathBuf,
+        /// Serve TLS with this certificate (PEM) and `--tls-key`.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
+    },
     /// Read one request as JSON on stdin and print the decision, without any network.
     Decide {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
@@ -73,6 +96,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match command {
         Command::Run { config, upgrade } => run_gateway(&config, upgrade),
         Command::Check { config } => check(&config),
+        Command::Demo { config, key } => report(crate::demo::run(&config, &key)),
+        Command::Reference { listen, hosts, key, tls_cert, tls_key } => {
+            report(reference(&listen, &hosts, &key, tls_cert.as_deref().zip(tls_key.as_deref())))
+        }
         Command::Decide { config, today } => {
             let stdin = &mut std::io::stdin();
             match decide(&config, today.as_deref(), stdin) {
@@ -91,6 +118,30 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => Exit::Ok.into(),
+        Err(e) => {
+            eprintln!("modegate: {e:#}");
+            Exit::Failure.into()
+        }
+    }
+}
+
+fn reference(listen: &str, hosts: &[String], key: &Path, tls: Option<(&str, &str)>) -> anyhow::Result<()> {
+    let pem = std::fs::read(key).with_context(|| format!("{}", key.display()))?;
+    let tenants: Vec<_> = hosts.iter().map(|h| crate::reference::ReferenceTenant::demo(h)).collect();
+    let reference = crate::reference::ReferenceServer::new(&pem, &tenants)?;
+    let conf =
+        pingora::server::configuration::ServerConf { threads: 1, grace_period_seconds: Some(0), ..Default::default() };
+    let mut server =
+        pingora::server::Server::new_with_opt_and_conf(pingora::server::configuration::Opt::default(), conf);
+    server.bootstrap();
+    server.add_service(crate::demo::reference_service(reference, listen, tls)?);
+    log::info!("reference server on {listen} for {}", hosts.join(", "));
+    server.run_forever()
 }
 
 fn load(path: &Path) -> Result<Config, config::ConfigError> {

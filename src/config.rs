@@ -70,19 +70,11 @@ fn index_brackets(path: &str) -> String {
     out
 }
 
-/// Settings that load but are not served by this version: said out loud at startup.
+/// Settings that load but deserve a word at startup.
 fn warnings(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
-    if config.server.tls.is_some() {
-        warnings.push(
-            "server.tls: the TLS listener is not available in this version; only the plain listeners serve".to_owned(),
-        );
-    }
-    if config.upstream.tls {
-        warnings.push(
-            "upstream.tls: TLS to the upstream is not available in this version; the upstream is reached in plain HTTP"
-                .to_owned(),
-        );
+    if config.upstream.tls && config.upstream.sni.is_empty() {
+        warnings.push("upstream.sni is empty: each request's tenant host is sent as SNI and verified".to_owned());
     }
     warnings
 }

@@ -451,7 +451,13 @@ impl ProxyHttp for Gateway {
         };
         let upstream = &config.upstream;
         // a resolved SocketAddr: HttpPeer::new would otherwise resolve DNS on every request
-        let mut peer = HttpPeer::new(upstream.address, upstream.tls, upstream.sni.clone());
+        // SNI (and the name verified): the configured one, else the tenant host asked for
+        let sni = if upstream.sni.is_empty() {
+            ctx.target.as_ref().and_then(|t| t.host.clone()).unwrap_or_default()
+        } else {
+            upstream.sni.clone()
+        };
+        let mut peer = HttpPeer::new(upstream.address, upstream.tls, sni);
         peer.options.connection_timeout = Some(upstream.connect_timeout);
         peer.options.read_timeout = Some(upstream.read_timeout);
         peer.options.write_timeout = Some(upstream.read_timeout);

@@ -72,11 +72,18 @@ pub struct SideClient {
 
 impl Default for SideClient {
     fn default() -> Self {
-        SideClient { connector: Connector::new(None) }
+        SideClient::new(None)
     }
 }
 
 impl SideClient {
+    /// `ca_file` verifies TLS peers instead of the system roots.
+    pub fn new(ca_file: Option<&std::path::Path>) -> Self {
+        let mut options = pingora::connectors::ConnectorOptions::new(64);
+        options.ca_file = ca_file.map(|path| path.to_string_lossy().into_owned());
+        SideClient { connector: Connector::new(Some(options)) }
+    }
+
     /// `GET path_and_query` on `target` with extra `headers`; the whole answer, bounded.
     pub async fn get(
         &self,

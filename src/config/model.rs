@@ -47,9 +47,12 @@ pub struct Upstream {
     /// The address as written, for messages.
     pub name: String,
     pub tls: bool,
+    /// SNI and verified name; empty: the tenant host of the request.
     pub sni: String,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// CA certificates for the upstream; `None`: the system roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The settings the rules read besides the tenant.

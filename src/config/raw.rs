@@ -68,6 +68,8 @@ pub struct RawUpstream {
     pub sni: String,
     pub connect_timeout_ms: u64,
     pub read_timeout_ms: u64,
+    /// PEM file of the CA certificates that verify the upstream (default: the system roots).
+    pub ca_file: Option<String>,
 }
 
 impl Default for RawUpstream {
@@ -78,6 +80,7 @@ impl Default for RawUpstream {
             sni: String::new(),
             connect_timeout_ms: 2000,
             read_timeout_ms: 30_000,
+            ca_file: None,
         }
     }
 }

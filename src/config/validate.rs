@@ -89,11 +89,15 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
     }
     let tls = tls.map(|tls| {
         let RawServerTls { listen, cert, key } = tls;
-        if cert.is_empty() {
-            problems.push("server.tls.cert", "a certificate file is needed");
+        for (key_name, path) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
+            if path.is_empty() {
+                problems.push(key_name, "a PEM file is needed");
+            } else if !std::path::Path::new(path).is_file() {
+                problems.push_help(key_name, format!("`{path}` is not a readable file"), "give the path of a PEM file");
+            }
         }
-        if key.is_empty() {
-            problems.push("server.tls.key", "a key file is needed");
+        if listen.is_empty() {
+            problems.push("server.tls.listen", "at least one TLS listen address is needed");
         }
         ServerTls {
             listen: listen.iter().filter_map(|text| socket_addr("server.tls.listen", text, problems)).collect(),
@@ -120,7 +124,17 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
 }
 
 fn validate_upstream(raw: RawUpstream, problems: &mut Problems) -> Option<Upstream> {
-    let RawUpstream { address, tls, sni, connect_timeout_ms, read_timeout_ms } = raw;
+    let RawUpstream { address, tls, sni, connect_timeout_ms, read_timeout_ms, ca_file } = raw;
+    let ca_file = ca_file.map(PathBuf::from);
+    if let Some(path) = &ca_file
+        && !path.is_file()
+    {
+        problems.push_help(
+            "upstream.ca_file",
+            format!("`{}` is not a readable file", path.display()),
+            "give a PEM file of CA certificates",
+        );
+    }
     let before = problems.len();
     // resolve once here: Pingora's HttpPeer::new would block on DNS for every request
     let resolved = match address.to_socket_addrs() {
@@ -150,6 +164,7 @@ fn validate_upstream(raw: RawUpstream, problems: &mut Problems) -> Option<Upstre
         sni,
         connect_timeout: Duration::from_millis(connect_timeout_ms),
         read_timeout: Duration::from_millis(read_timeout_ms),
+        ca_file,
     })
 }
 

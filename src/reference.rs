@@ -1,0 +1,315 @@
+//! The reference authorization server: a legacy Auth0-style server that knows nothing of
+//! security modes, for `modegate demo` and the tests. In memory, several tenants by host.
+//!
+//! - `POST /oauth/token` (client credentials) issues RS256 Management API tokens with
+//!   Auth0's claim shapes (`iss`, `aud`, `scope`, `sub` `{client_id}@clients`, `azp`, `gty`);
+//!   `GET /.well-known/jwks.json` publishes the key;
+//! - `POST/GET /api/v2/clients`, `GET/PATCH /api/v2/clients/{id}`,
+//!   `GET/PATCH /api/v2/tenants/settings`, `POST/GET /api/v2/client-grants`: store whatever
+//!   members they are sent and answer in the Management API's shapes, behind its own tokens;
+//! - `POST /oidc/register`: open dynamic registration (RFC 7591 answer shape).
+//!
+//! It is not hardened for production: it is the upstream a gateway would stand in front of.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use http::Response;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::TokenSettings;
+use crate::identity::{self, KeySet};
+use store::TenantStore;
+
+/// The key id of the reference server's signing key.
+pub const KID: &str = "modegate-reference";
+/// Largest request body the reference server reads.
+const MAX_BODY: usize = 1024 * 1024;
+/// Lifetime of an issued token, as Auth0's default.
+const TOKEN_LIFETIME_S: u64 = 86_400;
+/// Every Management API scope the seeded management client gets.
+pub const MANAGEMENT_SCOPES: &str = "read:clients create:clients update:clients delete:clients read:client_keys \
+read:tenant_settings update:tenant_settings read:client_grants create:client_grants update:client_grants delete:client_grants";
+
+/// One tenant of the reference server.
+#[derive(Debug, Clone)]
+pub struct ReferenceTenant {
+    pub host: String,
+    /// The seeded machine-to-machine client allowed every Management API scope.
+    pub management_client_id: String,
+    pub management_client_secret: String,
+}
+
+impl ReferenceTenant {
+    /// A tenant with the demo management client `demo-m2m` / `demo-secret`.
+    pub fn demo(host: &str) -> Self {
+        ReferenceTenant {
+            host: host.to_ascii_lowercase(),
+            management_client_id: "demo-m2m".into(),
+            management_client_secret: "demo-secret".into(),
+        }
+    }
+}
+
+pub struct ReferenceServer {
+    key: EncodingKey,
+    jwks: String,
+    keys: KeySet,
+    tenants: Mutex<HashMap<String, TenantStore>>,
+    counter: AtomicU64,
+}
+
+impl ReferenceServer {
+    /// A server signing with the RSA key in `pem`, serving `tenants`.
+    pub fn new(pem: &[u8], tenants: &[ReferenceTenant]) -> anyhow::Result<Self> {
+        let key = EncodingKey::from_rsa_pem(pem).map_err(|e| anyhow::anyhow!("reference signing key: {e}"))?;
+        let mut jwk =
+            Jwk::from_encoding_key(&key, Algorithm::RS256).map_err(|e| anyhow::anyhow!("reference JWK: {e}"))?;
+        jwk.common.key_id = Some(KID.to_owned());
+        let jwks = serde_json::to_string(&JwkSet { keys: vec![jwk] })?;
+        let keys = KeySet::from_jwks(jwks.as_bytes()).map_err(|e| anyhow::anyhow!("reference JWKS: {e}"))?;
+        let tenants = tenants.iter().map(|t| (t.host.clone(), TenantStore::new(t.clone()))).collect();
+        Ok(ReferenceServer { key, jwks, keys, tenants: Mutex::new(tenants), counter: AtomicU64::new(1) })
+    }
+
+    /// A Management API token for `host`, as `POST /oauth/token` would issue it.
+    pub fn issue_token(&self, host: &str, client_id: &str, scope: &str) -> anyhow::Result<String> {
+        let now = now();
+        let claims = json!({
+            "iss": format!("https://{host}/"),
+            "sub": format!("{client_id}@clients"),
+            "aud": format!("https://{host}/api/v2/"),
+            "iat": now,
+            "exp": now + TOKEN_LIFETIME_S,
+            "scope": scope,
+            "gty": "client-credentials",
+            "azp": client_id,
+        });
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(KID.to_owned());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.key)?)
+    }
+
+    /// A fresh identifier: 32 characters, as Auth0's legacy client ids.
+    fn new_id(&self, host: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut hash = Sha256::new();
+        hash.update(host.as_bytes());
+        hash.update(n.to_be_bytes());
+        hash.update(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+                .to_be_bytes(),
+        );
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>().chars().take(32).collect()
+    }
+
+    /// The answer to one request: status and JSON body.
+    pub fn answer(
+        &self,
+        method: &str,
+        host: &str,
+        path_and_query: &str,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let path = path.trim_end_matches('/');
+        if method == "GET" && path == "/.well-known/jwks.json" {
+            return (200, serde_json::from_str(&self.jwks).unwrap_or(Value::Null));
+        }
+        let mut tenants = self.tenants.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(tenant) = tenants.get_mut(host) else {
+            return error(404, "Not Found", "no such tenant", "inexistent_tenant");
+        };
+        let json_body = || -> Result<Value, (u16, Value)> {
+            if body.is_empty() {
+                return Ok(json!({}));
+            }
+            serde_json::from_slice(body)
+                .map_err(|e| error(400, "Bad Request", &format!("Payload validation error: {e}"), "invalid_body"))
+        };
+        if method == "POST" && path == "/oauth/token" {
+            return self.token(tenant, host, body);
+        }
+        if method == "POST" && path == "/oidc/register" {
+            return match json_body() {
+                Ok(metadata) => tenant.register(self.new_id(host), self.new_id(host), metadata),
+                Err(e) => (400, json!({"error":"invalid_client_metadata","error_description": e.1["message"]})),
+            };
+        }
+        if !path.starts_with("/api/v2/") {
+            return error(404, "Not Found", "Not Found", "not_found");
+        }
+        let scope = match (method, path) {
+            ("POST", "/api/v2/clients") => "create:clients",
+            ("GET", "/api/v2/clients") => "read:clients",
+            ("GET", p) if p.starts_with("/api/v2/clients/") => "read:clients",
+            ("PATCH" | "PUT", p) if p.starts_with("/api/v2/clients/") => "update:clients",
+            ("GET", "/api/v2/tenants/settings") => "read:tenant_settings",
+            ("PATCH" | "PUT", "/api/v2/tenants/settings") => "update:tenant_settings",
+            ("POST", "/api/v2/client-grants") => "create:client_grants",
+            ("GET", "/api/v2/client-grants") => "read:client_grants",
+            _ => return error(404, "Not Found", "Not Found", "not_found"),
+        };
+        if let Err(answer) = self.authorize(host, authorization, scope) {
+            return answer;
+        }
+        let body = match method {
+            "POST" | "PATCH" | "PUT" => match json_body() {
+                Ok(body) if body.is_object() => body,
+                Ok(_) => {
+                    return error(400, "Bad Request", "Payload validation error: expected an object", "invalid_body");
+                }
+                Err(answer) => return answer,
+            },
+            _ => Value::Null,
+        };
+        match (method, path) {
+            ("POST", "/api/v2/clients") => tenant.create_client(self.new_id(host), self.new_id(host), body),
+            ("GET", "/api/v2/clients") => (200, Value::Array(tenant.clients().cloned().collect())),
+            ("PATCH" | "PUT", "/api/v2/tenants/settings") => tenant.update_settings(body),
+            ("GET", "/api/v2/tenants/settings") => (200, tenant.settings()),
+            ("POST", "/api/v2/client-grants") => {
+                tenant.create_grant(format!("cgr_{}", self.new_id(host).chars().take(16).collect::<String>()), body)
+            }
+            ("GET", "/api/v2/client-grants") => (200, Value::Array(tenant.grants().to_vec())),
+            ("GET", p) => tenant.get_client(p.trim_start_matches("/api/v2/clients/"), query),
+            (_, p) => tenant.update_client(p.trim_start_matches("/api/v2/clients/"), body),
+        }
+    }
+
+    fn authorize(&self, host: &str, authorization: Option<&str>, scope: &str) -> Result<(), (u16, Value)> {
+        let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+        else {
+            return Err(error(401, "Unauthorized", "Missing authentication", "missing_authentication"));
+        };
+        let rules = TokenSettings {
+            issuer: format!("https://{host}/"),
+            audience: format!("https://{host}/api/v2/"),
+            jwks_uri: String::new(),
+            jwks: None,
+            algorithms: vec!["RS256".into()],
+            jwks_refetch_interval: std::time::Duration::ZERO,
+        };
+        let claims = identity::verify(token.trim(), &rules, &self.keys, now())
+            .map_err(|_| error(401, "Unauthorized", "Invalid token", "invalid_token"))?;
+        claims.require_scope(scope).map_err(|r| error(403, "Forbidden", &r.message, "insufficient_scope"))
+    }
+
+    fn token(&self, tenant: &TenantStore, host: &str, body: &[u8]) -> (u16, Value) {
+        let fields = parse_token_request(body);
+        let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+        let oauth_error =
+            |status, code: &str, description: &str| (status, json!({"error": code, "error_description": description}));
+        if field("grant_type") != "client_credentials" {
+            return oauth_error(400, "unsupported_grant_type", "only client_credentials is supported here");
+        }
+        let seeded = &tenant.seed;
+        if field("client_id") != seeded.management_client_id
+            || field("client_secret") != seeded.management_client_secret
+        {
+            return oauth_error(401, "access_denied", "Unauthorized");
+        }
+        let audience = format!("https://{host}/api/v2/");
+        if field("audience") != audience {
+            return oauth_error(
+                403,
+                "access_denied",
+                &format!("Service not enabled within domain: {}", field("audience")),
+            );
+        }
+        let scope = match fields.get("scope") {
+            Some(requested) => requested
+                .split_whitespace()
+                .filter(|s| MANAGEMENT_SCOPES.split_whitespace().any(|m| m == *s))
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => MANAGEMENT_SCOPES.to_owned(),
+        };
+        match self.issue_token(host, &seeded.management_client_id, &scope) {
+            Ok(token) => (
+                200,
+                json!({"access_token": token, "scope": scope, "expires_in": TOKEN_LIFETIME_S, "token_type": "Bearer"}),
+            ),
+            Err(e) => oauth_error(500, "server_error", &e.to_string()),
+        }
+    }
+}
+
+/// A token request, JSON or form-encoded.
+fn parse_token_request(body: &[u8]) -> HashMap<String, String> {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
+        return map.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let decode =
+                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A Management API error body.
+fn error(status: u16, error: &str, message: &str, code: &str) -> (u16, Value) {
+    (status, json!({"statusCode": status, "error": error, "message": message, "errorCode": code}))
+}
+
+#[async_trait]
+impl ServeHttp for ReferenceServer {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let header = session.req_header();
+        let method = header.method.as_str().to_owned();
+        let target = String::from_utf8_lossy(header.raw_path()).into_owned();
+        let host = header
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::policy::host::normalise_host)
+            .unwrap_or_default();
+        let authorization =
+            header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut body = BytesMut::new();
+        let mut too_large = false;
+        while let Ok(Some(chunk)) = session.read_request_body().await {
+            if body.len() + chunk.len() > MAX_BODY {
+                too_large = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let (status, value) = if too_large {
+            error(413, "Payload Too Large", "Payload too large", "payload_too_large")
+        } else {
+            self.answer(&method, &host, &target, authorization.as_deref(), &body)
+        };
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .header(http::header::CONTENT_LENGTH, bytes.len())
+            .body(bytes)
+            .unwrap_or_else(|_| Response::new(Vec::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
