@@ -146,7 +146,7 @@ impl ReferenceServer {
         if method == "POST" && path == "/oidc/register" {
             return match json_body() {
                 Ok(metadata) => tenant.register(self.new_id(host), self.new_id(host), metadata),
-                Err(e) => (400, json!({"error":"invalid_client_metadata","error_description": e.1["message"]})),
+                Err(e) => (400, json!({"error":"invalid_client_metadata","error_description": e.1.get("message").cloned()})),
             };
         }
         if !path.starts_with("/api/v2/") {
