@@ -2,10 +2,12 @@
 
 pub mod gateway;
 pub mod http;
+pub mod pki;
 pub mod tokens;
 pub mod upstream;
 
 pub use gateway::{Gateway, free_addr};
+
 pub use http::{Client, Message, auth_line, request, status};
 pub use upstream::Upstream;
 

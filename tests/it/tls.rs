@@ -1,0 +1,140 @@
+//! TLS on both sides (SPEC §8 `[server.tls]`, `upstream.tls`): a real client (curl) over
+//! the TLS listener with HTTP/2 by ALPN, and the reference server behind TLS as upstream.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::gateway::TENANTS;
+use crate::support::{Gateway, Upstream, free_addr, pki};
+
+/// `curl` through `addr` for `host` with the test CA; returns (status, HTTP version, body).
+fn curl(addr: SocketAddr, host: &str, ca: &std::path::Path, args: &[&str], path: &str) -> (u16, String, String) {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{host}:{}:127.0.0.1", addr.port())])
+        .args(args)
+        .args(["-w", "\n%{http_code} %{http_version}"])
+        .arg(format!("https://{host}:{}{path}", addr.port()))
+        .output()
+        .expect("curl is installed by scripts/setup.sh");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, meta) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let mut meta = meta.split(' ');
+    let status = meta.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let version = meta.next().unwrap_or_default().to_owned();
+    (status, version, body.to_owned())
+}
+
+#[test]
+fn the_tls_listener_serves_http2_and_http1_and_enforces() {
+    let pki = pki::generate(&["globex.example.test"]);
+    let upstream = Upstream::start();
+    let tls_addr = free_addr();
+    let server_extra = format!(
+        "[server.tls]\nlisten = [\"{tls_addr}\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let token = format!("Authorization: Bearer {}", crate::support::tokens::valid_for("globex.example.test"));
+    let post = |version: &str, body: &str| {
+        curl(
+            tls_addr,
+            "globex.example.test",
+            &pki.ca,
+            &[version, "-H", &token, "-H", "Content-Type: application/json", "-d", body],
+            "/api/v2/clients",
+        )
+    };
+    let (status, version, _) = post("--http2", r#"{"name":"h2","is_first_party":false}"#);
+    assert_eq!((status, version.as_str()), (200, "2"), "HTTP/2 by ALPN");
+    let (status, version, body) = post("--http1.1", r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#);
+    assert_eq!((status, version.as_str()), (400, "1.1"), "{body}");
+    let (status, _, body) = post("--http2", r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("permissive_not_eligible") || body.contains("not eligible"), "{body}");
+    let received = upstream.single();
+    assert_eq!(received.body_text(), r#"{"name":"h2","is_first_party":false,"third_party_security_mode":"strict"}"#);
+    assert!(received.header("host").unwrap().starts_with("globex.example.test"), "the client's host goes upstream");
+    // the plain listener still serves
+    assert_eq!(crate::support::status(&gateway.send(&crate::support::request("GET", "/", "globex.example.test", &[], b""))), 200);
+}
+
+struct Reference(Child);
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_reference_server_behind_tls_as_the_upstream() {
+    let pki = pki::generate(&["globex.example.test"]);
+    let reference_addr = free_addr();
+    let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["reference", "--listen", &reference_addr.to_string(), "--host", "globex.example.test"])
+        .arg("--tls-cert")
+        .arg(&pki.cert)
+        .arg("--tls-key")
+        .arg(&pki.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _reference = Reference(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(reference_addr).is_err() {
+        assert!(Instant::now() < deadline, "the reference server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addr = free_addr();
+    let admin = free_addr();
+    let config = format!(
+        "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n\
+         [upstream]\naddress = \"{reference_addr}\"\ntls = true\nca_file = \"{}\"\n\n[policy]\n{TENANTS}",
+        pki.ca.display()
+    );
+    let gateway = Gateway::start_config(addr, admin, &config);
+    // a token from the reference server, through the gateway (passthrough, over TLS upstream)
+    let token_request = br#"{"grant_type":"client_credentials","client_id":"demo-m2m","client_secret":"demo-secret","audience":"https://globex.example.test/api/v2/"}"#;
+    let response = gateway.send(&crate::support::request(
+        "POST",
+        "/oauth/token",
+        "globex.example.test",
+        &[crate::support::JSON, ("Authorization", "none")],
+        token_request,
+    ));
+    assert_eq!(crate::support::status(&response), 200, "{}", response.body_text());
+    let token = response.json()["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let create = |body: &str| {
+        gateway.send(&crate::support::request(
+            "POST",
+            "/api/v2/clients",
+            "globex.example.test",
+            &[crate::support::JSON, ("Authorization", &bearer)],
+            body.as_bytes(),
+        ))
+    };
+    // the gateway verified the token against the JWKS fetched over TLS, injected, forwarded
+    let response = create(r#"{"name":"tls","is_first_party":false}"#);
+    assert_eq!(crate::support::status(&response), 201, "{}", response.body_text());
+    let client = response.json();
+    assert_eq!(client["third_party_security_mode"], "strict", "stored by the reference server");
+    // an update that flips the mode is refused: the gateway remembered the creation
+    let id = client["client_id"].as_str().unwrap();
+    let response = gateway.send(&crate::support::request(
+        "PATCH",
+        &format!("/api/v2/clients/{id}"),
+        "globex.example.test",
+        &[crate::support::JSON, ("Authorization", &bearer)],
+        br#"{"third_party_security_mode":"permissive"}"#,
+    ));
+    assert_eq!(crate::support::status(&response), 400);
+    assert_eq!(response.header("x-modegate-reason"), Some("mode_immutable"));
+}
