@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Builds modegate and serves with config/modegate.toml (or the file given as $1).
+# Builds modegate and starts the demo: the gateway on 127.0.0.1:8080 in front of the built-in
+# reference authorization server, printing what to try. Ctrl-C stops it.
+# With arguments, runs modegate with them instead, e.g. `./scripts/run.sh run --config config/modegate.toml`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo build --release --quiet
-exec ./target/release/modegate run --config "${1:-config/modegate.toml}"
+if [ $# -eq 0 ]; then
+  exec ./target/release/modegate demo
+fi
+exec ./target/release/modegate "$@"

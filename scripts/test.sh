@@ -25,3 +25,6 @@ for config in config/*.toml; do ./target/debug/modegate check --config "$config"
 
 echo "== tests (unit, integration against the real binary, benchmarks once as tests)"
 cargo test --all-targets --locked
+
+echo "== node tests (oidc-provider, openid-client, the auth0 SDK against the real binary)"
+(cd tests/node && npm ci --no-audit --no-fund --loglevel=error && npm test)

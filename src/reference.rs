@@ -222,8 +222,12 @@ impl ReferenceServer {
         {
             return oauth_error(401, "access_denied", "Unauthorized");
         }
-        let audience = format!("https://{host}/api/v2/");
-        if field("audience") != audience {
+        // the audience may name the host with a port (`https://localhost:8443/api/v2/`, as
+        // SDKs build it from their `domain`); tokens carry the canonical one
+        let requested: Option<http::Uri> = field("audience").parse().ok();
+        let same_host = requested.as_ref().and_then(|u| u.authority()).and_then(|a| crate::policy::host::normalise_host(a.as_str()));
+        let is_management = same_host.as_deref() == Some(host) && requested.as_ref().is_some_and(|u| u.path() == "/api/v2/");
+        if !is_management {
             return oauth_error(
                 403,
                 "access_denied",
