@@ -146,7 +146,9 @@ impl ReferenceServer {
         if method == "POST" && path == "/oidc/register" {
             return match json_body() {
                 Ok(metadata) => tenant.register(self.new_id(host), self.new_id(host), metadata),
-                Err(e) => (400, json!({"error":"invalid_client_metadata","error_description": e.1.get("message").cloned()})),
+                Err(e) => {
+                    (400, json!({"error":"invalid_client_metadata","error_description": e.1.get("message").cloned()}))
+                }
             };
         }
         if !path.starts_with("/api/v2/") {
@@ -225,8 +227,12 @@ impl ReferenceServer {
         // the audience may name the host with a port (`https://localhost:8443/api/v2/`, as
         // SDKs build it from their `domain`); tokens carry the canonical one
         let requested: Option<http::Uri> = field("audience").parse().ok();
-        let same_host = requested.as_ref().and_then(|u| u.authority()).and_then(|a| crate::policy::host::normalise_host(a.as_str()));
-        let is_management = same_host.as_deref() == Some(host) && requested.as_ref().is_some_and(|u| u.path() == "/api/v2/");
+        let same_host = requested
+            .as_ref()
+            .and_then(|u| u.authority())
+            .and_then(|a| crate::policy::host::normalise_host(a.as_str()));
+        let is_management =
+            same_host.as_deref() == Some(host) && requested.as_ref().is_some_and(|u| u.path() == "/api/v2/");
         if !is_management {
             return oauth_error(
                 403,

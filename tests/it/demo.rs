@@ -75,7 +75,11 @@ fn every_printed_command_behaves_as_printed() {
     for (index, (commands, wanted)) in steps.iter().zip(expect).enumerate() {
         let output: String = commands.iter().map(|c| run(c)).collect();
         for needle in wanted {
-            assert!(output.contains(needle), "step {}: `{needle}` not in:\n{output}\ncommands: {commands:#?}", index + 1);
+            assert!(
+                output.contains(needle),
+                "step {}: `{needle}` not in:\n{output}\ncommands: {commands:#?}",
+                index + 1
+            );
         }
     }
     let _ = child.kill();

@@ -50,7 +50,8 @@ fn the_tls_listener_serves_http2_and_http1_and_enforces() {
     };
     let (status, version, _) = post("--http2", r#"{"name":"h2","is_first_party":false}"#);
     assert_eq!((status, version.as_str()), (200, "2"), "HTTP/2 by ALPN");
-    let (status, version, body) = post("--http1.1", r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#);
+    let (status, version, body) =
+        post("--http1.1", r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#);
     assert_eq!((status, version.as_str()), (400, "1.1"), "{body}");
     let (status, _, body) = post("--http2", r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#);
     assert_eq!(status, 400, "{body}");
@@ -59,7 +60,10 @@ fn the_tls_listener_serves_http2_and_http1_and_enforces() {
     assert_eq!(received.body_text(), r#"{"name":"h2","is_first_party":false,"third_party_security_mode":"strict"}"#);
     assert!(received.header("host").unwrap().starts_with("globex.example.test"), "the client's host goes upstream");
     // the plain listener still serves
-    assert_eq!(crate::support::status(&gateway.send(&crate::support::request("GET", "/", "globex.example.test", &[], b""))), 200);
+    assert_eq!(
+        crate::support::status(&gateway.send(&crate::support::request("GET", "/", "globex.example.test", &[], b""))),
+        200
+    );
 }
 
 struct Reference(Child);
