@@ -33,10 +33,17 @@ impl ServeHttp for AdminApp {
             ("GET", "/healthz") => (200, "text/plain", b"ok\n".to_vec()),
             ("GET", "/readyz") if self.reloader.is_ready() => (200, "text/plain", b"ready\n".to_vec()),
             ("GET", "/readyz") => (503, "text/plain", b"not ready\n".to_vec()),
-            ("POST", "/-/reload") => match self.reloader.reload("POST /-/reload") {
-                Ok(generation) => (200, "application/json", format!("{{\"generation\":{generation}}}\n").into_bytes()),
-                Err(error) => (400, "text/plain", format!("{error}\n").into_bytes()),
-            },
+            ("POST", "/-/reload") => {
+                let reloader = Arc::clone(&self.reloader);
+                // file reads and DNS: off the async threads
+                match tokio::task::spawn_blocking(move || reloader.reload("POST /-/reload")).await {
+                    Ok(Ok(generation)) => {
+                        (200, "application/json", format!("{{\"generation\":{generation}}}\n").into_bytes())
+                    }
+                    Ok(Err(error)) => (400, "text/plain", format!("{error}\n").into_bytes()),
+                    Err(_) => (500, "text/plain", b"reload failed\n".to_vec()),
+                }
+            }
             (_, "/metrics" | "/healthz" | "/readyz" | "/-/reload") => {
                 (405, "text/plain", b"method not allowed\n".to_vec())
             }

@@ -199,16 +199,10 @@ impl Gateway {
         let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
         let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else { return };
         let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else { return };
-        let mut state =
-            ClientState::from_document(&document).unwrap_or(ClientState { is_first_party: false, mode: None });
-        if capture.route == RouteId::DcrRegister {
-            state.is_first_party = false;
-        }
-        // a legacy upstream may not echo the mode: the gateway knows what it sent
-        if !state.is_first_party && document.get("third_party_security_mode").is_none() {
-            state.mode = capture.effective_mode;
-        }
-        self.clients.remember(tenant, client_id, state);
+        // what the gateway sent: DCR clients and clients with a mode are third-party
+        let third_party = capture.route == RouteId::DcrRegister || capture.effective_mode.is_some();
+        let sent = ClientState { is_first_party: !third_party, mode: capture.effective_mode };
+        self.clients.remember(tenant, client_id, ClientState::from_creation(&document, sent));
     }
 
     /// Refuses the request now; `body_read` keeps the connection open for the next request.

@@ -147,6 +147,16 @@ fn warn_restart_only(old: &Config, new: &Config) {
     if old.log.decisions != new.log.decisions {
         changed.push("log.decisions");
     }
+    if old.server.upgrade_sock != new.server.upgrade_sock {
+        changed.push("server.upgrade_sock");
+    }
+    let tls = |c: &Config| c.server.tls.as_ref().map(|t| (t.listen.clone(), t.cert.clone(), t.key.clone()));
+    if tls(old) != tls(new) {
+        changed.push("server.tls");
+    }
+    if old.upstream.ca_file != new.upstream.ca_file {
+        changed.push("upstream.ca_file");
+    }
     if !changed.is_empty() {
         log::warn!("reload: {} take effect only after a restart or a graceful upgrade", changed.join(", "));
     }
@@ -161,22 +171,28 @@ pub struct ReloadService {
 impl BackgroundService for ReloadService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(signal) => Some(signal),
+            Ok(signal) => {
+                self.reloader.listening.store(true, Ordering::Release);
+                Some(signal)
+            }
             Err(e) => {
+                // not ready: a SIGHUP would end the process
                 log::error!("cannot listen for SIGHUP: {e}");
                 None
             }
         };
-        self.reloader.listening.store(true, Ordering::Release);
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hangups.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    let _ = self.reloader.reload("SIGHUP");
+                    let reloader = Arc::clone(&self.reloader);
+                    // file reads and DNS: off the async threads
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
                 }
                 _ = tick.tick() => {
-                    self.reloader.reload_if_changed();
+                    let reloader = Arc::clone(&self.reloader);
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload_if_changed()).await;
                     let http = self.reloader.state.load().http.clone();
                     if let Some(http) = http {
                         http.probe().await;

@@ -21,6 +21,7 @@ pub const POLICY_CACHE_ENTRIES: &str = "modegate_policy_cache_entries";
 pub const CONFIG_RELOADS_TOTAL: &str = "modegate_config_reloads_total";
 pub const CONFIG_GENERATION: &str = "modegate_config_generation";
 pub const BUILD_INFO: &str = "modegate_build_info";
+pub const DECISION_LOG_DROPPED_TOTAL: &str = "modegate_decision_log_dropped_total";
 
 /// The gateway's metrics. Labels are bounded: routes, decisions and reasons are enums,
 /// and no tenant id is ever a label.
@@ -35,6 +36,7 @@ pub struct Metrics {
     pub policy_cache_entries: IntGauge,
     pub config_reloads: IntCounterVec,
     pub config_generation: IntGauge,
+    pub decision_log_dropped: prometheus::IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -74,6 +76,12 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable_metric(REQUEST_DURATION_SECONDS));
         let _ = registry.register(Box::new(request_duration.clone()));
+        let decision_log_dropped = prometheus::IntCounter::new(
+            DECISION_LOG_DROPPED_TOTAL,
+            "Decision log lines dropped because the writer fell behind.",
+        )
+        .unwrap_or_else(|_| unreachable_metric(DECISION_LOG_DROPPED_TOTAL));
+        let _ = registry.register(Box::new(decision_log_dropped.clone()));
         let build_info = IntGaugeVec::new(Opts::new(BUILD_INFO, "The running version."), &["version"])
             .unwrap_or_else(|_| unreachable_metric(BUILD_INFO));
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -89,6 +97,7 @@ impl Metrics {
             policy_cache_entries,
             config_reloads,
             config_generation,
+            decision_log_dropped,
         }
     }
 
@@ -131,6 +140,7 @@ mod tests {
             super::CONFIG_RELOADS_TOTAL,
             super::CONFIG_GENERATION,
             super::BUILD_INFO,
+            super::DECISION_LOG_DROPPED_TOTAL,
         ] {
             assert!(text.contains(name), "{name} missing from /metrics");
         }

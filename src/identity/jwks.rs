@@ -57,14 +57,14 @@ impl Keys {
             return self.inline_keys(document);
         }
         let uri = tenant.token.jwks_uri.clone();
-        let source = Source::of(&uri, tenant, upstream).await?;
+        // cached keys need no address: resolve only when a fetch is due
         let current = self
             .fetched
-            .try_get_with(uri.clone(), self.fetch(&uri, &source))
+            .try_get_with(uri.clone(), self.fetch(&uri, tenant, upstream))
             .await
             .map_err(|_| TokenError::KeysUnavailable)?;
         match kid {
-            Some(kid) if !current.keys.has_kid(kid) => self.refetch(&uri, &source, &current).await,
+            Some(kid) if !current.keys.has_kid(kid) => self.refetch(&uri, tenant, upstream, &current).await,
             _ => Ok(Arc::clone(&current.keys)),
         }
     }
@@ -80,7 +80,13 @@ impl Keys {
     }
 
     /// One coalesced, rate-limited refetch for an unknown `kid`.
-    async fn refetch(&self, uri: &str, source: &Source, seen: &Arc<Fetched>) -> Result<Arc<KeySet>, TokenError> {
+    async fn refetch(
+        &self,
+        uri: &str,
+        tenant: &Tenant,
+        upstream: &Upstream,
+        seen: &Arc<Fetched>,
+    ) -> Result<Arc<KeySet>, TokenError> {
         let lock = {
             let mut refetching = self.refetching.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             Arc::clone(refetching.entry(uri.to_owned()).or_default())
@@ -92,18 +98,23 @@ impl Keys {
             // another request refetched while this one waited
             return Ok(Arc::clone(&latest.keys));
         }
-        if seen.at.elapsed() < source.refetch_interval {
+        if seen.at.elapsed() < tenant.token.jwks_refetch_interval {
             return Ok(Arc::clone(&seen.keys));
         }
-        let fresh = self.fetch(uri, source).await?;
+        let fresh = match self.fetch(uri, tenant, upstream).await {
+            Ok(fresh) => fresh,
+            // a failed attempt counts against the interval too: keep the keys, restart the clock
+            Err(_) => Arc::new(Fetched { keys: Arc::clone(&seen.keys), at: Instant::now() }),
+        };
         self.fetched.insert(uri.to_owned(), Arc::clone(&fresh)).await;
         Ok(Arc::clone(&fresh.keys))
     }
 
-    async fn fetch(&self, uri: &str, source: &Source) -> Result<Arc<Fetched>, TokenError> {
+    async fn fetch(&self, uri: &str, tenant: &Tenant, upstream: &Upstream) -> Result<Arc<Fetched>, TokenError> {
         if self.failures.contains_key(uri) {
             return Err(TokenError::KeysUnavailable);
         }
+        let source = Source::of(uri, tenant, upstream).await?;
         let result = self.client.get(&source.target, &source.path, &[("accept", "application/json")]).await;
         let keys = match result {
             Ok(answer) if answer.status == 200 => KeySet::from_jwks(&answer.body).map_err(|e| format!("{uri}: {e}")),
@@ -129,7 +140,6 @@ impl Keys {
 struct Source {
     target: Target,
     path: String,
-    refetch_interval: Duration,
 }
 
 impl Source {
@@ -141,9 +151,8 @@ impl Source {
         let authority = parsed.authority().ok_or(TokenError::KeysUnavailable)?;
         let host = crate::policy::host::normalise_host(authority.as_str()).ok_or(TokenError::KeysUnavailable)?;
         let path = parsed.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        let refetch_interval = tenant.token.jwks_refetch_interval;
         if tenant.hosts.contains(&host) {
-            return Ok(Source { target: Target::upstream(upstream, authority.host()), path, refetch_interval });
+            return Ok(Source { target: Target::upstream(upstream, authority.host()), path });
         }
         if parsed.scheme_str() != Some("http") {
             log::warn!("jwks: `{uri}` is neither on the tenant's hosts nor plain http; this version cannot fetch it");
@@ -163,6 +172,6 @@ impl Source {
             connect_timeout: upstream.connect_timeout,
             read_timeout: upstream.read_timeout,
         };
-        Ok(Source { target, path, refetch_interval })
+        Ok(Source { target, path })
     }
 }

@@ -336,6 +336,21 @@ impl ClientState {
     }
 }
 
+impl ClientState {
+    /// What a creation's answer says of the new client, completed with what the gateway
+    /// sent (`sent`) where the answer is silent or `null`: a legacy upstream may not echo
+    /// `is_first_party` or the mode, and must not turn a strict client into a first-party one.
+    pub fn from_creation(document: &Value, sent: ClientState) -> ClientState {
+        let is_first_party = document.get("is_first_party").and_then(Value::as_bool).unwrap_or(sent.is_first_party);
+        let mode = document
+            .get("third_party_security_mode")
+            .and_then(Value::as_str)
+            .and_then(SecurityMode::from_wire)
+            .or(if is_first_party { None } else { sent.mode });
+        ClientState { is_first_party, mode }
+    }
+}
+
 /// What to do with an intercepted request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

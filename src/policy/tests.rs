@@ -544,6 +544,25 @@ fn client_state_is_read_from_prefixes_and_documents() {
 }
 
 #[test]
+fn creation_answers_are_completed_with_what_was_sent() {
+    // a legacy answer that echoes neither member keeps what the gateway sent
+    assert_eq!(ClientState::from_creation(&json!({"client_id":"a"}), STRICT_CLIENT), STRICT_CLIENT);
+    assert_eq!(
+        ClientState::from_creation(&json!({"client_id":"a","third_party_security_mode":null}), STRICT_CLIENT),
+        STRICT_CLIENT
+    );
+    assert_eq!(ClientState::from_creation(&json!({"client_id":"a"}), FIRST_PARTY_CLIENT), FIRST_PARTY_CLIENT);
+    // what the upstream says, when it says it, wins
+    assert_eq!(
+        ClientState::from_creation(
+            &json!({"is_first_party":false,"third_party_security_mode":"permissive"}),
+            STRICT_CLIENT
+        ),
+        PERMISSIVE_CLIENT
+    );
+}
+
+#[test]
 fn strict_profile_names_the_first_offending_member_in_body_order() {
     let config = config();
     let tenant = tenant(&config, "strict.test");

@@ -1,13 +1,21 @@
 //! The decision log (SPEC §9): one JSON object per intercepted request, to stdout or a
 //! file. It holds no token, secret or body: only names, modes and codes.
+//!
+//! Lines go through a bounded queue to a writer thread, so a slow or stalled log consumer
+//! never blocks a proxy thread; when the queue is full, lines are dropped and counted
+//! (`modegate_decision_log_dropped_total`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use serde::Serialize;
 
 use crate::config::DecisionLogTarget;
+use crate::telemetry::metrics;
+
+/// Lines waiting for the writer at most.
+const QUEUE: usize = 16_384;
 
 /// One line of the decision log.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -32,25 +40,31 @@ pub struct DecisionRecord {
 }
 
 /// Where decision lines go.
-pub enum DecisionLog {
-    Off,
-    Stdout,
-    File(Mutex<File>),
+pub struct DecisionLog {
+    lines: Option<SyncSender<Vec<u8>>>,
 }
 
 impl DecisionLog {
     pub fn open(target: &DecisionLogTarget) -> std::io::Result<Self> {
-        Ok(match target {
-            DecisionLogTarget::Off => DecisionLog::Off,
-            DecisionLogTarget::Stdout => DecisionLog::Stdout,
-            DecisionLogTarget::File(path) => {
-                DecisionLog::File(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?))
+        let mut out: Box<dyn Write + Send> = match target {
+            DecisionLogTarget::Off => return Ok(DecisionLog { lines: None }),
+            DecisionLogTarget::Stdout => Box::new(std::io::stdout()),
+            DecisionLogTarget::File(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        };
+        let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE);
+        std::thread::Builder::new().name("decision-log".into()).spawn(move || {
+            for line in receiver {
+                if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
+                    log::warn!("decision log: write failed: {e}");
+                }
             }
-        })
+        })?;
+        Ok(DecisionLog { lines: Some(sender) })
     }
 
-    /// Writes one line. A failed write is reported on stderr and never fails the request.
+    /// Queues one line; never blocks and never fails the request.
     pub fn write(&self, record: &DecisionRecord) {
+        let Some(lines) = &self.lines else { return };
         let mut line = match serde_json::to_vec(record) {
             Ok(line) => line,
             Err(e) => {
@@ -59,16 +73,9 @@ impl DecisionLog {
             }
         };
         line.push(b'\n');
-        let result = match self {
-            DecisionLog::Off => Ok(()),
-            DecisionLog::Stdout => std::io::stdout().lock().write_all(&line),
-            DecisionLog::File(file) => match file.lock() {
-                Ok(mut file) => file.write_all(&line),
-                Err(poisoned) => poisoned.into_inner().write_all(&line),
-            },
-        };
-        if let Err(e) = result {
-            log::warn!("decision log: write failed: {e}");
+        match lines.try_send(line) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => metrics().decision_log_dropped.inc(),
         }
     }
 }

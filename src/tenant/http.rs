@@ -29,6 +29,10 @@ use crate::upstream::{PATH_SEGMENT, SideClient, Target};
 const FAILURE_MEMO: Duration = Duration::from_secs(1);
 /// Timeouts of one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Fetches in flight at most: a flood of made-up hosts queues instead of fanning out.
+const MAX_FETCHES: usize = 32;
+/// How long the policy service's resolved address is reused.
+const ADDRESS_TTL: Duration = Duration::from_secs(60);
 
 /// A cached answer of the policy service.
 #[derive(Debug, Clone)]
@@ -52,6 +56,8 @@ pub struct HttpSource {
     last_good: moka::sync::Cache<String, Good>,
     failures: moka::sync::Cache<String, String>,
     answered: AtomicBool,
+    fetch_slots: tokio::sync::Semaphore,
+    address: std::sync::Mutex<Option<(std::net::SocketAddr, Instant)>>,
 }
 
 struct FreshFor {
@@ -88,6 +94,8 @@ impl HttpSource {
             last_good,
             failures,
             answered: AtomicBool::new(false),
+            fetch_slots: tokio::sync::Semaphore::new(MAX_FETCHES),
+            address: std::sync::Mutex::new(None),
         }
     }
 
@@ -146,11 +154,8 @@ impl HttpSource {
         let authority = url.authority().ok_or_else(|| format!("`{}` has no host", self.settings.url))?;
         let tls = url.scheme_str() == Some("https");
         let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let address = tokio::net::lookup_host((authority.host(), port))
-            .await
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| format!("`{}` does not resolve", authority.host()))?;
+        let _slot = self.fetch_slots.acquire().await.map_err(|_| "the policy source is shutting down".to_owned())?;
+        let address = self.resolve(authority.host(), port).await?;
         let target = Target {
             address,
             tls,
@@ -214,6 +219,25 @@ impl TenantSource for HttpSource {
 
     fn is_ready(&self) -> bool {
         self.answered.load(Ordering::Acquire)
+    }
+}
+
+impl HttpSource {
+    /// The policy service's address, resolved at most once a minute.
+    async fn resolve(&self, host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+        let cached = *self.address.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((address, at)) = cached
+            && at.elapsed() < ADDRESS_TTL
+        {
+            return Ok(address);
+        }
+        let address = tokio::net::lookup_host((host, port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("`{host}` does not resolve"))?;
+        *self.address.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((address, Instant::now()));
+        Ok(address)
     }
 }
 

@@ -47,6 +47,22 @@ fn a_client_created_through_the_gateway_is_remembered() {
     assert_eq!(upstream.requests().len(), 1, "no lookup: the creation was seen");
 }
 
+/// A legacy upstream whose answer echoes neither `is_first_party` nor the mode must not make
+/// the gateway remember a strict third-party client as first-party.
+#[test]
+fn a_silent_creation_answer_keeps_what_the_gateway_sent() {
+    let upstream = Upstream::start().route("/api/v2/clients", 201, r#"{"client_id":"quiet1"}"#);
+    let gateway = Gateway::start(upstream.addr);
+    assert_eq!(
+        status(&gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"is_first_party":false}"#)),
+        201
+    );
+    assert_refused(&patch(&gateway, "quiet1", r#"{"is_first_party":true,"addons":{}}"#), "ownership_immutable");
+    assert_refused(&patch(&gateway, "quiet1", r#"{"addons":{}}"#), "strict_profile");
+    assert_eq!(status(&patch(&gateway, "quiet1", r#"{"is_first_party":false}"#)), 200, "a resend passes");
+    assert_eq!(upstream.requests().len(), 2, "no lookup");
+}
+
 #[test]
 fn a_client_known_only_upstream_is_looked_up_with_the_callers_token_once() {
     let upstream = Upstream::start().route(
