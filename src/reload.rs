@@ -131,32 +131,18 @@ fn file_stamp(path: &PathBuf) -> Option<FileStamp> {
 
 /// Settings bound at startup: a reload cannot change them, and says so.
 fn warn_restart_only(old: &Config, new: &Config) {
-    let mut changed = Vec::new();
-    if old.server.listen != new.server.listen {
-        changed.push("server.listen");
-    }
-    if old.server.admin_listen != new.server.admin_listen {
-        changed.push("server.admin_listen");
-    }
-    if old.server.threads != new.server.threads {
-        changed.push("server.threads");
-    }
-    if old.server.grace_period != new.server.grace_period {
-        changed.push("server.grace_period_s");
-    }
-    if old.log.decisions != new.log.decisions {
-        changed.push("log.decisions");
-    }
-    if old.server.upgrade_sock != new.server.upgrade_sock {
-        changed.push("server.upgrade_sock");
-    }
     let tls = |c: &Config| c.server.tls.as_ref().map(|t| (t.listen.clone(), t.cert.clone(), t.key.clone()));
-    if tls(old) != tls(new) {
-        changed.push("server.tls");
-    }
-    if old.upstream.ca_file != new.upstream.ca_file {
-        changed.push("upstream.ca_file");
-    }
+    let checks = [
+        ("server.listen", old.server.listen != new.server.listen),
+        ("server.admin_listen", old.server.admin_listen != new.server.admin_listen),
+        ("server.threads", old.server.threads != new.server.threads),
+        ("server.grace_period_s", old.server.grace_period != new.server.grace_period),
+        ("server.upgrade_sock", old.server.upgrade_sock != new.server.upgrade_sock),
+        ("server.tls", tls(old) != tls(new)),
+        ("upstream.ca_file", old.upstream.ca_file != new.upstream.ca_file),
+        ("log.decisions", old.log.decisions != new.log.decisions),
+    ];
+    let changed: Vec<&str> = checks.iter().filter(|(_, changed)| *changed).map(|(key, _)| *key).collect();
     if !changed.is_empty() {
         log::warn!("reload: {} take effect only after a restart or a graceful upgrade", changed.join(", "));
     }

@@ -1,6 +1,6 @@
 // Start the real modegate binary and the reference server for the Node tests, on loopback.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -62,7 +62,11 @@ export async function startGateway({ upstreamPort, rest, tls, port: fixedPort })
   writeFileSync(path, config);
   const process = spawnLogged(['run', '--config', path], 'modegate');
   await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).ok, `modegate ready (${process.log()})`);
-  return { ...process, port, admin, tlsPort };
+  const stop = async () => {
+    await process.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { ...process, stop, port, admin, tlsPort };
 }
 
 /** The reference authorization server for `hosts`. */

@@ -1,7 +1,7 @@
 // Runs the Node tests: makes a throw-away CA and a certificate for localhost (openssl), and
 // starts the test runner with that CA trusted (NODE_EXTRA_CA_CERTS is read at start-up only).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,4 +21,5 @@ const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ..
   cwd: import.meta.dirname,
   env: { ...process.env, NODE_EXTRA_CA_CERTS: file('ca.pem'), MODEGATE_TLS_CERT: file('cert.pem'), MODEGATE_TLS_KEY: file('key.pem') },
 });
+rmSync(dir, { recursive: true, force: true });
 process.exit(result.status ?? 1);

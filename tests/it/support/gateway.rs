@@ -116,17 +116,7 @@ impl Gateway {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("modegate.toml");
         fs::write(&config_path, config).unwrap();
-        let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
-        let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+        let child = spawn_logged(&dir, &["run"], &config_path);
         Gateway { addr, admin, child, dir }
     }
 
@@ -134,17 +124,7 @@ impl Gateway {
     /// listening sockets over when this one gets SIGQUIT (Pingora graceful upgrade).
     pub fn spawn_upgrade(&self) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
-        let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
-            .args(["run", "--upgrade", "--config"])
-            .arg(self.config_path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+        let child = spawn_logged(&dir, &["run", "--upgrade"], &self.config_path());
         Gateway { addr: self.addr, admin: self.admin, child, dir }
     }
 
@@ -254,6 +234,22 @@ impl Gateway {
         }
         None
     }
+}
+
+/// `modegate <args> --config <config>` with its output in `dir`'s log files.
+fn spawn_logged(dir: &tempfile::TempDir, args: &[&str], config: &std::path::Path) -> Child {
+    let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
+    let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_modegate"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Gateway {
