@@ -111,3 +111,25 @@ fn raw_bytes_that_are_not_utf8_are_a_hazard() {
     assert_eq!(client_id("/API/v2/Clients/x/"), Some("x".to_owned()));
     assert_eq!(client_id("/api/v2/clients"), None);
 }
+
+proptest::proptest! {
+    /// Classification never panics, whatever the target bytes.
+    #[test]
+    fn classify_never_panics(target in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), method in "[A-Za-z]{1,7}") {
+        let table = RouteTable::new(vec!["/reg".into()]);
+        let _ = target_form(&target);
+        let _ = table.classify(&method, &target, false);
+        let _ = client_id(&target);
+    }
+
+    /// A normalised path normalises to itself, and classifies as the original did.
+    #[test]
+    fn normalisation_is_idempotent(path in "(/[a-zA-Z0-9%.]{0,6}){0,6}") {
+        if let Ok(normal) = normalise(&path) {
+            let again = normalise(&normal);
+            proptest::prop_assert_eq!(again.as_deref(), Ok(normal.as_str()));
+            let table = RouteTable::default();
+            proptest::prop_assert_eq!(table.classify("POST", &normal, false), table.classify("POST", &path, false));
+        }
+    }
+}
