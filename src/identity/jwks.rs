@@ -145,7 +145,7 @@ struct Source {
 impl Source {
     /// A URI on one of the tenant's own hosts is fetched from the upstream, addressed by
     /// that host (SPEC §6: by default the upstream itself serves the keys). Any other
-    /// `http://` URI is fetched directly, resolving its host once per fetch.
+    /// `http(s)://` URI is fetched directly, resolving its host once per fetch.
     async fn of(uri: &str, tenant: &Tenant, upstream: &Upstream) -> Result<Source, TokenError> {
         let parsed: http::Uri = uri.parse().map_err(|_| TokenError::KeysUnavailable)?;
         let authority = parsed.authority().ok_or(TokenError::KeysUnavailable)?;
@@ -154,11 +154,15 @@ impl Source {
         if tenant.hosts.contains(&host) {
             return Ok(Source { target: Target::upstream(upstream, authority.host()), path });
         }
-        if parsed.scheme_str() != Some("http") {
-            log::warn!("jwks: `{uri}` is neither on the tenant's hosts nor plain http; this version cannot fetch it");
-            return Err(TokenError::KeysUnavailable);
-        }
-        let port = parsed.port_u16().unwrap_or(80);
+        let tls = match parsed.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                log::warn!("jwks: `{uri}` is not an http(s) URL");
+                return Err(TokenError::KeysUnavailable);
+            }
+        };
+        let port = parsed.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let address = tokio::net::lookup_host((authority.host(), port))
             .await
             .ok()
@@ -166,8 +170,9 @@ impl Source {
             .ok_or(TokenError::KeysUnavailable)?;
         let target = Target {
             address,
-            tls: false,
-            sni: String::new(),
+            tls,
+            // verified against `upstream.ca_file` or the system roots
+            sni: authority.host().to_owned(),
             host: authority.as_str().to_owned(),
             connect_timeout: upstream.connect_timeout,
             read_timeout: upstream.read_timeout,

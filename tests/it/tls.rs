@@ -142,3 +142,60 @@ fn the_reference_server_behind_tls_as_the_upstream() {
     assert_eq!(crate::support::status(&response), 400);
     assert_eq!(response.header("x-modegate-reason"), Some("mode_immutable"));
 }
+
+/// A `jwks_uri` on another host, over https: fetched directly and verified with the CA file.
+#[test]
+fn keys_from_an_https_jwks_uri_off_the_tenant_hosts() {
+    let pki = pki::generate(&["keys.example.test"]);
+    let reference_addr = free_addr();
+    let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["reference", "--listen", &reference_addr.to_string(), "--host", "keys.example.test"])
+        .arg("--tls-cert")
+        .arg(&pki.cert)
+        .arg("--tls-key")
+        .arg(&pki.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _reference = Reference(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(reference_addr).is_err() {
+        assert!(Instant::now() < deadline, "the reference server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let upstream = Upstream::start();
+    let addr = free_addr();
+    let admin = free_addr();
+    // `localhost` is in the certificate; the tenant's own host is not where the keys live
+    let config = format!(
+        "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n\
+         [upstream]\naddress = \"{}\"\nca_file = \"{}\"\n\n[policy]\n\
+         [[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"globex.example.test\"]\n\
+         [tenants.token]\njwks_uri = \"https://localhost:{}/.well-known/jwks.json\"\n",
+        upstream.addr,
+        pki.ca.display(),
+        reference_addr.port()
+    );
+    let gateway = Gateway::start_config(addr, admin, &config);
+    let pem = std::fs::read(format!("{}/config/demo/reference-signing-key.pem", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let key = crate::support::tokens::SigningKey {
+        kid: "modegate-reference",
+        alg: jsonwebtoken::Algorithm::RS256,
+        key: jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+    };
+    let token =
+        crate::support::tokens::sign(&key, &crate::support::tokens::claims("globex.example.test", "create:clients"));
+    let bearer = format!("Bearer {token}");
+    let response = gateway.send(&crate::support::request(
+        "POST",
+        "/api/v2/clients",
+        "globex.example.test",
+        &[crate::support::JSON, ("Authorization", &bearer)],
+        br#"{"name":"x"}"#,
+    ));
+    assert_eq!(crate::support::status(&response), 200, "{}", response.body_text());
+    assert_eq!(gateway.metric("modegate_jwks_fetches_total{result=\"ok\"}"), 1.0);
+    assert_eq!(upstream.single().body_text(), r#"{"name":"x"}"#);
+}
