@@ -66,7 +66,32 @@ fn the_tls_listener_serves_http2_and_http1_and_enforces() {
     );
 }
 
+/// `modegate reference` behind TLS, stopped on drop.
 struct Reference(Child);
+
+impl Reference {
+    fn start_tls(host: &str, pki: &pki::Pki) -> (Reference, SocketAddr) {
+        let addr = free_addr();
+        let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["reference", "--listen", &addr.to_string(), "--host", host])
+            .arg("--tls-cert")
+            .arg(&pki.cert)
+            .arg("--tls-key")
+            .arg(&pki.key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let reference = Reference(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "the reference server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (reference, addr)
+    }
+}
 
 impl Drop for Reference {
     fn drop(&mut self) {
@@ -78,24 +103,7 @@ impl Drop for Reference {
 #[test]
 fn the_reference_server_behind_tls_as_the_upstream() {
     let pki = pki::generate(&["globex.example.test"]);
-    let reference_addr = free_addr();
-    let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["reference", "--listen", &reference_addr.to_string(), "--host", "globex.example.test"])
-        .arg("--tls-cert")
-        .arg(&pki.cert)
-        .arg("--tls-key")
-        .arg(&pki.key)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _reference = Reference(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(reference_addr).is_err() {
-        assert!(Instant::now() < deadline, "the reference server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_reference, reference_addr) = Reference::start_tls("globex.example.test", &pki);
     let addr = free_addr();
     let admin = free_addr();
     let config = format!(
@@ -147,24 +155,7 @@ fn the_reference_server_behind_tls_as_the_upstream() {
 #[test]
 fn keys_from_an_https_jwks_uri_off_the_tenant_hosts() {
     let pki = pki::generate(&["keys.example.test"]);
-    let reference_addr = free_addr();
-    let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["reference", "--listen", &reference_addr.to_string(), "--host", "keys.example.test"])
-        .arg("--tls-cert")
-        .arg(&pki.cert)
-        .arg("--tls-key")
-        .arg(&pki.key)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _reference = Reference(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(reference_addr).is_err() {
-        assert!(Instant::now() < deadline, "the reference server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_reference, reference_addr) = Reference::start_tls("keys.example.test", &pki);
     let upstream = Upstream::start();
     let addr = free_addr();
     let admin = free_addr();
