@@ -149,6 +149,10 @@ impl KeySet {
                 AlgorithmParameters::OctetKeyPair(_) => jsonwebtoken::AlgorithmFamily::Ed,
                 _ => continue,
             };
+            // a key published for encryption does not verify signatures
+            if matches!(jwk.common.public_key_use, Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)) {
+                continue;
+            }
             let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
             let alg = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok());
             keys.push(Key { kid: jwk.common.key_id.clone(), alg, family, key });
@@ -248,7 +252,10 @@ pub fn verify(token: &str, rules: &TokenSettings, keys: &KeySet, now: u64) -> Re
     if now > exp.saturating_add(LEEWAY_S) {
         return Err(TokenError::Expired);
     }
-    let nbf = number("nbf");
+    let nbf = match claims.get("nbf") {
+        None => None,
+        Some(value) => Some(value.as_u64().ok_or(TokenError::Malformed("the token's `nbf` is not a number"))?),
+    };
     if let Some(nbf) = nbf
         && now.saturating_add(LEEWAY_S) < nbf
     {

@@ -87,6 +87,7 @@ fn checks_issuer_and_audience() {
     assert!(with("aud", json!(["https://x.test/", "https://t.test/api/v2/"])).is_ok());
     assert_eq!(with("aud", json!(7)), Err(TokenError::Audience));
     assert_eq!(with("exp", json!("soon")), Err(TokenError::Malformed("the token has no `exp`")));
+    assert_eq!(with("nbf", json!("later")), Err(TokenError::Malformed("the token's `nbf` is not a number")));
 }
 
 #[test]
@@ -104,6 +105,15 @@ fn refuses_unknown_keys_and_foreign_algorithms() {
     allow_hs.algorithms.push("HS256".into());
     // even if a tenant allowed HS256, no published key can verify it
     assert!(verify(&hs, &allow_hs, &set, NOW).is_err());
+}
+
+#[test]
+fn jwks_ignores_encryption_keys() {
+    let mut jwk = Jwk::from_encoding_key(&rsa(), Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some("enc".into());
+    jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Encryption);
+    let set = KeySet::from_jwks(serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap().as_bytes()).unwrap();
+    assert!(set.is_empty());
 }
 
 #[test]
