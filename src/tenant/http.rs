@@ -31,6 +31,9 @@ const FAILURE_MEMO: Duration = Duration::from_secs(1);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Fetches in flight at most: a flood of made-up hosts queues instead of fanning out.
 const MAX_FETCHES: usize = 32;
+/// Largest tenant document accepted: the cache holds `max_entries` tenants, so one
+/// tenant's size bounds its memory.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// How long the policy service's resolved address is reused.
 const ADDRESS_TTL: Duration = Duration::from_secs(60);
 
@@ -244,6 +247,9 @@ impl HttpSource {
 /// Reads and validates one tenant document: the `[[tenants]]` keys plus the customer's
 /// `permissive_eligible`.
 pub fn parse_document(host: &str, body: &[u8]) -> Result<Tenant, String> {
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!("tenant document for `{host}`: larger than {MAX_DOCUMENT_BYTES} bytes"));
+    }
     let mut document: Value =
         serde_json::from_slice(body).map_err(|e| format!("tenant document for `{host}`: not JSON: {e}"))?;
     let object = document.as_object_mut().ok_or_else(|| format!("tenant document for `{host}`: not an object"))?;
@@ -291,6 +297,11 @@ mod tests {
             (br#"{"id":"a","customer":"c","permissive_eligible":false,"hosts":["acme.test"],"enforcement":"loud"}"#, "is not a choice"),
             (b"[]", "not an object"),
         ];
+        let huge = format!(
+            r#"{{"id":"a","customer":"c","permissive_eligible":false,"hosts":["acme.test"],"x":"{}"}}"#,
+            "y".repeat(70_000)
+        );
+        assert!(parse_document("acme.test", huge.as_bytes()).unwrap_err().contains("larger than"));
         for (body, expected) in cases {
             let error = parse_document("acme.test", body).unwrap_err();
             assert!(error.contains(expected), "{error}");
