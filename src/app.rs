@@ -14,6 +14,7 @@ use crate::clients::ClientModes;
 use crate::config::Config;
 use crate::identity::jwks::Keys;
 use crate::proxy::Gateway;
+use crate::proxy::head_deadline::HeadDeadlineApp;
 use crate::reload::{ReloadService, Reloader, build_state};
 use crate::telemetry::DecisionLog;
 use crate::upstream::SideClient;
@@ -56,12 +57,18 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let admin_listen = config.server.admin_listen;
     let side = Arc::new(SideClient::new(config.upstream.ca_file.as_deref()));
     let tls = config.server.tls.clone();
+    let config_header_timeout = config.server.header_read_timeout;
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
     let gateway =
         Gateway::new(state, decision_log, Arc::new(Keys::new(Arc::clone(&side))), Arc::new(ClientModes::new(side)));
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "modegate proxy");
+    let header_timeout = config_header_timeout;
+    let proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
+    let mut proxy = pingora::services::listening::Service::new(
+        "modegate proxy".to_owned(),
+        HeadDeadlineApp::new(proxy_app, header_timeout),
+    );
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
     }

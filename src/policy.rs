@@ -13,7 +13,10 @@
 
 pub mod body;
 pub mod decision;
+pub mod fold;
+pub mod hardening;
 pub mod host;
+pub mod members;
 pub mod route;
 pub mod rules;
 pub mod strict_profile;
@@ -26,7 +29,8 @@ pub use body::{BodyError, JsonObject, parse_object};
 pub use decision::{
     Api, ClientState, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode,
 };
-pub use route::{RouteMatch, RouteTable};
+pub use members::GovernedNames;
+pub use route::{MethodHints, RouteMatch, RouteTable};
 pub use rules::Facts;
 pub use strict_profile::{ForbiddenMember, StrictProfile};
 
@@ -80,10 +84,17 @@ impl Target {
     }
 }
 
-/// Step 1 (SPEC §2). `Err` is an ambiguous host or a target in no usable form, refused on
-/// every route.
+/// Step 1 (SPEC §2, §16). `Err` is an ambiguous host, a target in no usable form, or a
+/// head that another server would read differently, refused on every route.
 pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Target, Rejection> {
     let (authority, path): (Option<&str>, &[u8]) = match route::target_form(head.target) {
+        // SPEC §16: WHATWG URL parsers (Node's `new URL`) read `//host/path` as an authority
+        route::TargetForm::Origin { path } if path.starts_with(b"//") => {
+            return Err(Rejection::invalid_request(
+                ReasonCode::AmbiguousPath,
+                "the request target starts with `//`, which some servers read as a host name; send a single `/`",
+            ));
+        }
         route::TargetForm::Origin { path } => (head.authority, path),
         route::TargetForm::Absolute { authority, path } => (Some(authority), path),
         route::TargetForm::Asterisk => (head.authority, b"*"),
@@ -95,8 +106,12 @@ pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Target, R
         }
     };
     let host = host::request_host(authority, head.headers)?;
-    let has_override = route::METHOD_OVERRIDE_HEADERS.iter().any(|name| head.headers.contains_key(*name));
-    let route = routes.classify(head.method, path, has_override);
+    hardening::check_head(head, path, routes)?;
+    let hints = MethodHints {
+        override_header: hardening::has_method_override(head.headers),
+        query: route::query_of(head.target),
+    };
+    let route = routes.classify(head.method, path, hints);
     Ok(Target { host, route })
 }
 
@@ -252,6 +267,9 @@ pub fn decide(
             return (Decision::reject(Rejection::new(400, code, reason, error.to_string())), None);
         }
     };
+    if let Err(rejection) = settings.governed.check(&object.members) {
+        return (Decision::reject(rejection), None);
+    }
     let facts = Facts {
         tenant,
         today,

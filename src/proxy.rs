@@ -5,6 +5,7 @@
 //! is read whole and decided in `request_filter`, which runs before Pingora connects to
 //! the upstream. A rejected request is answered there and never reaches the upstream.
 
+pub mod head_deadline;
 pub mod respond;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 use crate::clients::{ClientModes, Lookup};
 use crate::config::{Config, Tenant};
 use crate::identity::{self, Claims, jwks::Keys};
+use crate::policy::hardening::{self, Forwarding, HeaderEdit};
 use crate::policy::{
     self, Api, ClientState, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead, RouteId,
     SecurityMode, Target,
@@ -384,6 +386,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        head_deadline::head_received(session.as_downstream().stream());
         let state = self.state.load_full();
         let config = Arc::clone(&state.config);
         ctx.config = Some(Arc::clone(&config));
@@ -460,10 +463,25 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // SPEC §16: the upstream reads the host, client and scheme the gateway routed by
+        let forwarding = Forwarding {
+            host: ctx.target.as_ref().and_then(|t| t.host.as_deref()),
+            client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+            proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) { "https" } else { "http" },
+            underscore_headers: ctx.config.as_ref().map_or_else(Default::default, |c| c.server.underscore_headers),
+        };
+        for edit in hardening::forwarding_edits(&upstream.headers, &forwarding) {
+            match edit {
+                HeaderEdit::Remove(name) => {
+                    upstream.remove_header(&name);
+                }
+                HeaderEdit::Set(name, value) => upstream.insert_header(name, value)?,
+            }
+        }
         if let Some(body) = &ctx.upstream_body {
             // the body is held whole: frame it with its own length
             upstream.remove_header(&http::header::TRANSFER_ENCODING);
@@ -566,6 +584,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        head_deadline::request_ended(session.as_downstream().stream());
         let elapsed = ctx.started.elapsed();
         let route = ctx.target.as_ref().map_or("refused", Target::route_label);
         let status = session.response_written().map_or(0, |r| r.status.as_u16());

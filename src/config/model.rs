@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use time::Date;
 
-use crate::policy::{RouteTable, SecurityMode, StrictProfile};
+use crate::policy::hardening::UnderscoreHeaders;
+use crate::policy::{GovernedNames, RouteTable, SecurityMode, StrictProfile};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +32,9 @@ pub struct Server {
     pub grace_period: Duration,
     pub upgrade_sock: PathBuf,
     pub tls: Option<ServerTls>,
+    /// SPEC §16: the whole request head must arrive within this.
+    pub header_read_timeout: Duration,
+    pub underscore_headers: UnderscoreHeaders,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +67,8 @@ pub struct PolicySettings {
     pub unknown_tenant: UnknownTenant,
     pub source: SourceKind,
     pub strict_profile: StrictProfile,
+    /// The member names the rules read, derived from `strict_profile` (SPEC §16).
+    pub governed: GovernedNames,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,6 +34,14 @@ pub struct RawServer {
     /// Unix socket through which a new process takes the listening sockets (`run -u`).
     pub upgrade_sock: Option<String>,
     pub tls: Option<RawServerTls>,
+    /// Time allowed for a whole request head to arrive, in milliseconds (SPEC §16).
+    pub header_read_timeout_ms: u64,
+    /// Header names with `_`: `"drop"` (nginx's default) or `"forward"` (SPEC §16).
+    pub underscore_headers: String,
+    /// Forward bodies on GET, HEAD, DELETE, OPTIONS and TRACE instead of refusing them.
+    pub allow_bodies_on_get: bool,
+    /// Paths on which `Upgrade` requests (WebSocket, `h2c`) are proxied, e.g. `["/ws"]`.
+    pub upgrade_paths: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -47,6 +55,10 @@ impl Default for RawServer {
             grace_period_s: 5,
             upgrade_sock: None,
             tls: None,
+            header_read_timeout_ms: 10_000,
+            underscore_headers: "drop".into(),
+            allow_bodies_on_get: false,
+            upgrade_paths: Vec::new(),
         }
     }
 }

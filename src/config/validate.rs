@@ -13,11 +13,15 @@ use time::macros::format_description;
 use super::err::Problems;
 use super::model::*;
 use super::raw::*;
+use crate::policy::hardening::UnderscoreHeaders;
 use crate::policy::route::normalise;
-use crate::policy::{ForbiddenMember, RouteTable, SecurityMode, StrictProfile, host::normalise_host};
+use crate::policy::{ForbiddenMember, GovernedNames, RouteTable, SecurityMode, StrictProfile, host::normalise_host};
 
 /// Pingora replays a pre-read body from a buffer of at most this many bytes.
 pub const MAX_BODY_LIMIT: u64 = 64 * 1024;
+
+/// A request head slower than a minute is an attack, not a client.
+pub const MAX_HEADER_TIMEOUT_MS: u64 = 60_000;
 
 /// Signing algorithms a tenant may allow (never `none`, never HMAC: the keys are public).
 pub const ALLOWED_ALGORITHMS: [&str; 9] =
@@ -25,10 +29,11 @@ pub const ALLOWED_ALGORITHMS: [&str; 9] =
 
 pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
     let RawConfig { server, upstream, policy, routes, log, customers, tenants } = raw;
+    let head_rules = (server.allow_bodies_on_get, server.upgrade_paths.clone());
     let server = validate_server(server, problems);
     let upstream = validate_upstream(upstream, problems);
     let policy = validate_policy(policy, problems);
-    let routes = validate_routes(routes, problems);
+    let routes = validate_routes(routes, head_rules, problems);
     let log = validate_log(log, problems);
     // an invalid cut-off still lets the tenants be checked, against the default one
     let cutoff = policy.as_ref().map_or_else(default_cutoff, |p| p.eligibility_cutoff);
@@ -66,6 +71,10 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         grace_period_s,
         upgrade_sock,
         tls,
+        header_read_timeout_ms,
+        underscore_headers,
+        allow_bodies_on_get: _,
+        upgrade_paths: _,
     } = raw;
     let before = problems.len();
     if listen.is_empty() {
@@ -87,6 +96,25 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
     if body_read_timeout_ms == 0 {
         problems.push("server.body_read_timeout_ms", "must be more than 0");
     }
+    if !(1..=MAX_HEADER_TIMEOUT_MS).contains(&header_read_timeout_ms) {
+        problems.push_help(
+            "server.header_read_timeout_ms",
+            format!("{header_read_timeout_ms} is out of range"),
+            format!("use 1 to {MAX_HEADER_TIMEOUT_MS}: a slow head holds a connection for this long"),
+        );
+    }
+    let underscore_headers = match underscore_headers.as_str() {
+        "drop" => Some(UnderscoreHeaders::Drop),
+        "forward" => Some(UnderscoreHeaders::Forward),
+        other => {
+            problems.push_help(
+                "server.underscore_headers",
+                format!("`{other}` is not a choice"),
+                "use `drop` (the default) or `forward`",
+            );
+            None
+        }
+    };
     let tls = tls.map(|tls| {
         let RawServerTls { listen, cert, key } = tls;
         for (key_name, path) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
@@ -120,6 +148,8 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
             PathBuf::from(format!("/tmp/modegate-upgrade-{}.sock", admin_listen.map_or(0, |a| a.port())))
         }),
         tls,
+        header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+        underscore_headers: underscore_headers?,
     })
 }
 
@@ -237,18 +267,35 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySett
     if problems.len() > before {
         return None;
     }
+    let strict_profile = StrictProfile::with_extra(extra);
     Some(PolicySettings {
         eligibility_cutoff: eligibility_cutoff?,
         strict_default_from: strict_default_from?,
         unknown_tenant: unknown_tenant?,
         source: source?,
-        strict_profile: StrictProfile::with_extra(extra),
+        governed: GovernedNames::new(&strict_profile),
+        strict_profile,
     })
 }
 
-fn validate_routes(raw: RawRoutes, problems: &mut Problems) -> Option<RouteTable> {
+fn validate_routes(
+    raw: RawRoutes,
+    (allow_bodies_on_get, upgrade_paths): (bool, Vec<String>),
+    problems: &mut Problems,
+) -> Option<RouteTable> {
     let RawRoutes { dcr_paths } = raw;
     let before = problems.len();
+    let mut upgrades = Vec::new();
+    for (index, path) in upgrade_paths.iter().enumerate() {
+        match normalise(path) {
+            Ok(normal) => upgrades.push(normal),
+            Err(hazard) => problems.push_help(
+                &format!("server.upgrade_paths[{index}]"),
+                format!("`{path}` {hazard}"),
+                "write a plain absolute path such as `/ws`",
+            ),
+        }
+    }
     let mut paths = Vec::new();
     for (index, path) in dcr_paths.iter().enumerate() {
         match normalise(path) {
@@ -261,7 +308,7 @@ fn validate_routes(raw: RawRoutes, problems: &mut Problems) -> Option<RouteTable
             ),
         }
     }
-    (problems.len() == before).then(|| RouteTable::new(paths))
+    (problems.len() == before).then_some(RouteTable { dcr_paths: paths, upgrade_paths: upgrades, allow_bodies_on_get })
 }
 
 fn validate_log(raw: RawLog, problems: &mut Problems) -> Option<LogSettings> {

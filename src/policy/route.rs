@@ -6,14 +6,20 @@
 //! protected prefixes instead of being guessed at.
 
 use percent_encoding::percent_decode;
+use unicode_normalization::UnicodeNormalization;
 
 use super::decision::{ReasonCode, Rejection, RouteId};
+use super::fold::{folds_to_path_syntax, is_ignorable};
 
 /// Prefixes under which ambiguous paths and method-override headers are refused.
 const PROTECTED_PREFIXES: [&str; 2] = ["/api/v2", "/oidc"];
 
-/// Headers some frameworks honour to turn a POST into another method.
+/// Headers some frameworks honour to turn a POST into another method (compared with `_`
+/// read as `-`: CGI, Rack and WSGI map both spellings to one variable).
 pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// The query parameter Rails, Laravel, Symfony and `method-override` read as the method.
+const METHOD_PARAMETER: &str = "_method";
 
 /// The form of a request target (RFC 9112 §3.2), read from its raw bytes: Pingora keeps
 /// the absolute-form authority off the parsed URI and forwards the raw target, so the
@@ -58,6 +64,13 @@ pub fn target_form(target: &[u8]) -> TargetForm<'_> {
     TargetForm::Absolute { authority, path: if path.is_empty() { b"/" } else { path } }
 }
 
+/// What follows the path in a raw target: the query after `?` (or a fragment after `#`,
+/// which no client should send), `None` when there is neither.
+pub fn query_of(target: &[u8]) -> Option<&[u8]> {
+    let at = target.iter().position(|b| *b == b'?' || *b == b'#')?;
+    target.get(at + 1..)
+}
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMatch {
@@ -68,53 +81,91 @@ pub enum RouteMatch {
     Refused(Rejection),
 }
 
-/// The routing table of one configuration: the built-in routes plus `routes.dcr_paths`.
+/// The routing table of one configuration: the built-in routes plus `routes.dcr_paths`,
+/// and the head rules of SPEC §16 that depend on settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouteTable {
     /// Extra DCR paths, already normalised.
     pub dcr_paths: Vec<String>,
+    /// Normalised paths on which `Upgrade` requests are proxied (`server.upgrade_paths`).
+    pub upgrade_paths: Vec<String>,
+    /// `server.allow_bodies_on_get`: forward bodies on GET, HEAD, DELETE, OPTIONS, TRACE.
+    pub allow_bodies_on_get: bool,
+}
+
+/// What the head says about a request's method besides the method itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MethodHints<'a> {
+    /// A method-override header, in any spelling.
+    pub override_header: bool,
+    /// The raw query (after `?`), or the fragment, when the target has one.
+    pub query: Option<&'a [u8]>,
 }
 
 impl RouteTable {
     pub fn new(dcr_paths: Vec<String>) -> Self {
-        RouteTable { dcr_paths }
+        RouteTable { dcr_paths, ..RouteTable::default() }
     }
 
-    /// Classifies a request from its method, raw path (no query) and whether it carries a
-    /// method-override header.
-    pub fn classify(&self, method: &str, raw_path: impl AsRef<[u8]>, has_method_override: bool) -> RouteMatch {
+    /// Classifies a request from its method, raw path (no query) and what else the head
+    /// says about its method.
+    pub fn classify(&self, method: &str, raw_path: impl AsRef<[u8]>, hints: MethodHints<'_>) -> RouteMatch {
         let raw_path = raw_path.as_ref();
-        let normalised = match normalise(raw_path) {
-            Ok(path) => path,
-            Err(hazard) => {
-                return if self.is_protected(&lenient_normalise(raw_path))
-                    || self.is_protected(&String::from_utf8_lossy(raw_path).to_ascii_lowercase())
-                {
-                    RouteMatch::Refused(Rejection::invalid_request(
-                        ReasonCode::AmbiguousPath,
-                        format!("the request path {hazard}, which servers may route differently; send a plain path"),
-                    ))
-                } else {
-                    RouteMatch::Passthrough
-                };
-            }
-        };
-        if !self.is_protected(&normalised) {
+        let normalised = normalise(raw_path);
+        // SPEC §16: protected if any reading of the path is, the most generous included
+        let protected = normalised.as_ref().is_ok_and(|path| self.is_protected(path))
+            || self.is_protected(&lenient_normalise(raw_path))
+            || self.is_protected(&String::from_utf8_lossy(raw_path).to_ascii_lowercase());
+        if !protected {
             return RouteMatch::Passthrough;
         }
-        if has_method_override {
+        let normalised = match normalised {
+            Ok(path) => path,
+            Err(hazard) => {
+                return RouteMatch::Refused(Rejection::invalid_request(
+                    ReasonCode::AmbiguousPath,
+                    format!("the request path {hazard}, which servers may route differently; send a plain path"),
+                ));
+            }
+        };
+        if hints.override_header || hints.query.is_some_and(has_method_parameter) {
             return RouteMatch::Refused(Rejection::invalid_request(
                 ReasonCode::MethodOverride,
-                "method-override headers are not accepted on this API; send the intended method itself",
+                "method overrides (headers or a `_method` parameter) are not accepted on this API; send the intended method itself",
             ));
         }
         // Methods are case-sensitive on the wire, but a lenient upstream may not be:
         // classify `post` as POST so that it cannot slip past as passthrough.
         let method = method.to_ascii_uppercase();
-        match self.route_of(&method, &normalised) {
+        if let Some(stripped) = without_suffix(&normalised)
+            && (self.route_of(&method, &stripped).is_some() || self.route_of("PATCH", &stripped).is_some())
+        {
+            return RouteMatch::Refused(Rejection::invalid_request(
+                ReasonCode::PathSuffix,
+                "the last path segment carries a suffix (`.json`, trailing dots), which some routers strip; send the path without it",
+            ));
+        }
+        let route = self.route_of(&method, &normalised);
+        if route.is_none() && method == "POST" && self.route_of("PATCH", &normalised).is_some() {
+            // a body override (`_method` in a form or JSON body) would make this an update
+            return RouteMatch::Refused(Rejection::invalid_request(
+                ReasonCode::MethodOverride,
+                "this path takes PATCH or PUT only; a POST here can be read as an update by method-override middleware",
+            ));
+        }
+        match route {
+            Some(_) if hints.query.is_some() => RouteMatch::Refused(Rejection::invalid_request(
+                ReasonCode::QueryNotAllowed,
+                "this API takes no query string, and some servers merge it into the body; remove it",
+            )),
             Some(route) => RouteMatch::Intercepted(route),
             None => RouteMatch::Passthrough,
         }
+    }
+
+    /// Whether `Upgrade` is allowed on this raw path (SPEC §16 "Upgrades").
+    pub fn allows_upgrade(&self, raw_path: &[u8]) -> bool {
+        normalise(raw_path).is_ok_and(|path| self.upgrade_paths.contains(&path))
     }
 
     fn route_of(&self, method: &str, path: &str) -> Option<RouteId> {
@@ -161,6 +212,9 @@ pub enum PathHazard {
     QueryOrFragment,
     AboveRoot,
     NotAbsolute,
+    Control,
+    Invisible,
+    UnicodeSyntax,
 }
 
 impl std::fmt::Display for PathHazard {
@@ -175,6 +229,11 @@ impl std::fmt::Display for PathHazard {
             PathHazard::QueryOrFragment => "contains an encoded `?` or `#`",
             PathHazard::AboveRoot => "climbs above the root with `..`",
             PathHazard::NotAbsolute => "does not start with `/`",
+            PathHazard::Control => "contains a control character or a space",
+            PathHazard::Invisible => "contains white space or an invisible character",
+            PathHazard::UnicodeSyntax => {
+                "contains a character that reads as `/`, `\\` or `.` after Unicode normalisation"
+            }
         })
     }
 }
@@ -232,10 +291,26 @@ fn segments(raw_path: impl AsRef<[u8]>) -> Result<Vec<String>, PathHazard> {
                 b'%' => return Err(PathHazard::DoubleEncoding),
                 0 => return Err(PathHazard::Nul),
                 b'?' | b'#' => return Err(PathHazard::QueryOrFragment),
+                // raw or encoded: servers trim, split or stop at them
+                0x01..=0x20 | 0x7F => return Err(PathHazard::Control),
                 _ => {}
             }
         }
+        // invalid and overlong UTF-8 (`%C0%AF` is `/` to an old decoder) are refused here
         let segment = String::from_utf8(decoded).map_err(|_| PathHazard::NotUtf8)?;
+        if !segment.is_ascii() {
+            for c in segment.chars() {
+                if c.is_control() {
+                    return Err(PathHazard::Control);
+                }
+                if c.is_whitespace() || is_ignorable(c) {
+                    return Err(PathHazard::Invisible);
+                }
+                if folds_to_path_syntax(c) {
+                    return Err(PathHazard::UnicodeSyntax);
+                }
+            }
+        }
         match segment.as_str() {
             "" | "." => {}
             ".." => {
@@ -249,23 +324,27 @@ fn segments(raw_path: impl AsRef<[u8]>) -> Result<Vec<String>, PathHazard> {
     Ok(segments)
 }
 
-/// The most generous reading of a hazardous path, as the most lenient upstream could see
-/// it: `%2F` and `\` are separators, `;…` parameters are dropped, `..` stops at the root.
-/// Used only to decide whether a hazardous path could reach a protected route.
+/// The most generous reading of a path, as the most lenient upstream could see it:
+/// repeated percent-decoding, overlong UTF-8 decoded, NFKC, `\\` as a separator, `;…`
+/// parameters dropped, segments trimmed of white space and invisible characters, a
+/// suffix dropped from the last segment, `..` stopping at the root. Used only to decide
+/// whether a path could reach a protected route.
 fn lenient_normalise(raw_path: &[u8]) -> String {
-    let mut text = String::from_utf8_lossy(raw_path).into_owned();
+    let mut bytes = raw_path.to_vec();
     // decode repeatedly so that double encoding is seen through too
     for _ in 0..3 {
-        let decoded = percent_decode(text.as_bytes()).decode_utf8_lossy().into_owned();
-        if decoded == text {
+        let decoded: Vec<u8> = percent_decode(&bytes).collect();
+        if decoded == bytes {
             break;
         }
-        text = decoded;
+        bytes = decoded;
     }
-    let text = text.replace('\\', "/").to_ascii_lowercase();
+    let text: String = String::from_utf8_lossy(&decode_overlong(&bytes)).nfkc().collect();
+    let text = text.replace('\\', "/").to_lowercase();
+    let trim = |c: char| c.is_whitespace() || c.is_control() || is_ignorable(c);
     let mut segments: Vec<&str> = Vec::new();
     for raw in text.split('/') {
-        let segment = raw.split(';').next().unwrap_or_default();
+        let segment = raw.split(';').next().unwrap_or_default().trim_matches(trim);
         match segment {
             "" | "." => {}
             ".." => {
@@ -275,11 +354,62 @@ fn lenient_normalise(raw_path: &[u8]) -> String {
         }
     }
     let mut path = String::new();
-    for segment in segments {
+    for segment in &segments {
         path.push('/');
         path.push_str(segment);
     }
-    path
+    without_suffix(&path).unwrap_or(path)
+}
+
+/// Overlong UTF-8 encodings of ASCII (`C0 AF` for `/`, `E0 80 AE` for `.`) as the ASCII
+/// byte, the way old or lenient decoders read them.
+fn decode_overlong(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some((&first, tail)) = rest.split_first() {
+        match (first, tail) {
+            (0xC0 | 0xC1, [second, after @ ..]) if second & 0xC0 == 0x80 => {
+                out.push(((first & 0x1F) << 6) | (second & 0x3F));
+                rest = after;
+            }
+            (0xE0, [second, third, after @ ..])
+                if *second & 0xE0 == 0x80 && *third & 0xC0 == 0x80 && *second < 0x82 =>
+            {
+                out.push(((second & 0x3F) << 6) | (third & 0x3F));
+                rest = after;
+            }
+            _ => {
+                out.push(first);
+                rest = tail;
+            }
+        }
+    }
+    out
+}
+
+/// The path without a suffix on its last segment (`/a/clients.json` → `/a/clients`,
+/// `/a/clients.` → `/a/clients`), as format-suffix routers and trimming servers read
+/// it; `None` when the last segment has none.
+fn without_suffix(path: &str) -> Option<String> {
+    let (dir, last) = path.rsplit_once('/')?;
+    let trimmed = last.trim_end_matches('.');
+    let stem = match trimmed.find('.') {
+        Some(0) | None => trimmed,
+        Some(at) => trimmed.get(..at).unwrap_or(trimmed),
+    };
+    (stem.len() != last.len() && !stem.is_empty()).then(|| format!("{dir}/{stem}"))
+}
+
+/// Whether a query names `_method`, in any case or encoding, with `&` or `;` between
+/// parameters (older Python and Perl parsers split on both).
+fn has_method_parameter(query: &[u8]) -> bool {
+    query.split(|b| *b == b'&' || *b == b';').any(|pair| {
+        let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+        let spaced: Vec<u8> = name.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        let decoded = percent_decode(&spaced).decode_utf8_lossy();
+        let folded: String = decoded.nfkc().collect::<String>().trim().to_lowercase();
+        folded == METHOD_PARAMETER
+    })
 }
 
 #[cfg(test)]

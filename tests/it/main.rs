@@ -21,6 +21,7 @@ mod demo;
 mod enforcement;
 mod faults;
 mod observability;
+mod one_reading;
 mod passthrough;
 mod policy_source;
 mod reload;

@@ -1,0 +1,269 @@
+//! SPEC §16 rules on the request head that hold on every route, and the header edits the
+//! gateway makes on everything it forwards, so that the upstream reads the host, method
+//! and framing the policy read.
+//!
+//! Header names are compared the way CGI, Rack and WSGI read them: case-insensitively and
+//! with `_` as `-` (`X_HTTP_METHOD_OVERRIDE` and `X-HTTP-Method-Override` are one
+//! variable to them).
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, Method};
+
+use super::RequestHead;
+use super::decision::{ReasonCode, Rejection};
+use super::route::{METHOD_OVERRIDE_HEADERS, RouteTable};
+
+/// Headers through which a client could name another host than the one routed by.
+pub const FORWARDED_HOST_HEADERS: [&str; 4] = ["x-forwarded-host", "x-original-host", "x-host", "x-forwarded-server"];
+
+/// Headers whose removal by a `Connection` nomination would change what the policy read.
+const NOMINATION_GUARDED: [&str; 8] = [
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "authorization",
+    "cookie",
+    "forwarded",
+    "x-forwarded-for",
+];
+
+/// `server.underscore_headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnderscoreHeaders {
+    /// Dropped before forwarding (nginx's default).
+    #[default]
+    Drop,
+    Forward,
+}
+
+impl UnderscoreHeaders {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnderscoreHeaders::Drop => "drop",
+            UnderscoreHeaders::Forward => "forward",
+        }
+    }
+}
+
+/// A header name as CGI-style servers read it: lowercase, `_` as `-`.
+fn cgi_name(name: &str) -> String {
+    name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect()
+}
+
+/// Whether any header, in any spelling, is a method-override header.
+pub fn has_method_override(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| METHOD_OVERRIDE_HEADERS.contains(&cgi_name(name.as_str()).as_str()))
+}
+
+/// SPEC §16 checks on the head that hold on every route: hop-by-hop nominations, bodies
+/// where none belongs, and upgrades.
+pub fn check_head(head: &RequestHead<'_>, path: &[u8], routes: &RouteTable) -> Result<(), Rejection> {
+    check_connection(head.headers)?;
+    if !routes.allow_bodies_on_get && carries_body(head.headers) && takes_no_body(head.method) {
+        return Err(Rejection::invalid_request(
+            ReasonCode::BodyNotAllowed,
+            format!("a {} request carries no body here; some servers would read it as a second request", head.method),
+        ));
+    }
+    if head.headers.contains_key(UPGRADE) && !routes.allows_upgrade(path) {
+        return Err(Rejection::invalid_request(
+            ReasonCode::UpgradeNotAllowed,
+            "protocol upgrades are not accepted on this path; after one the gateway would see nothing more",
+        ));
+    }
+    Ok(())
+}
+
+/// A `Connection` header that nominates a header the policy read would have it removed by
+/// the next hop after the check.
+fn check_connection(headers: &HeaderMap) -> Result<(), Rejection> {
+    for value in headers.get_all(CONNECTION) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for token in text.split(',') {
+            let token = cgi_name(token.trim());
+            let guarded = NOMINATION_GUARDED.contains(&token.as_str())
+                || FORWARDED_HOST_HEADERS.contains(&token.as_str())
+                || METHOD_OVERRIDE_HEADERS.contains(&token.as_str());
+            if guarded {
+                return Err(Rejection::invalid_request(
+                    ReasonCode::HopByHopHeader,
+                    format!(
+                        "the Connection header nominates `{token}` for removal; send `Connection: keep-alive` or `close` only"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn carries_body(headers: &HeaderMap) -> bool {
+    let declared = headers.get_all(CONTENT_LENGTH).iter().any(|value| value.as_bytes().iter().any(|b| *b != b'0'));
+    declared || headers.contains_key(TRANSFER_ENCODING)
+}
+
+fn takes_no_body(method: &str) -> bool {
+    let method = method.to_ascii_uppercase();
+    [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS, Method::TRACE].iter().any(|m| m.as_str() == method)
+}
+
+/// One change to the forwarded request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderEdit {
+    Remove(HeaderName),
+    Set(HeaderName, HeaderValue),
+}
+
+/// Who the gateway forwards for: what the upstream must read instead of what the client
+/// claimed.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding<'a> {
+    /// The host the policy routed by (SPEC §2), `None` when the request named none.
+    pub host: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+    /// `http` or `https`: the scheme of the listener.
+    pub proto: &'static str,
+    pub underscore_headers: UnderscoreHeaders,
+}
+
+/// SPEC §16 "Host" and "Methods": drops header names with `_`, replaces every
+/// client-sent forwarded host, and states the host, client and scheme the gateway saw.
+pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec<HeaderEdit> {
+    let mut edits = Vec::new();
+    for name in headers.keys() {
+        let cgi = cgi_name(name.as_str());
+        let underscore = name.as_str().contains('_') && forwarding.underscore_headers == UnderscoreHeaders::Drop;
+        if underscore || (FORWARDED_HOST_HEADERS.contains(&cgi.as_str()) && cgi != name.as_str()) {
+            edits.push(HeaderEdit::Remove(name.clone()));
+        }
+    }
+    let set = |edits: &mut Vec<HeaderEdit>, name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            edits.push(HeaderEdit::Set(HeaderName::from_static(name), value));
+        }
+    };
+    for name in ["x-original-host", "x-host", "x-forwarded-server"] {
+        if headers.contains_key(name) {
+            edits.push(HeaderEdit::Remove(HeaderName::from_static(name)));
+        }
+    }
+    match forwarding.host {
+        Some(host) => set(&mut edits, "x-forwarded-host", host.to_owned()),
+        None => edits.push(HeaderEdit::Remove(HeaderName::from_static("x-forwarded-host"))),
+    }
+    set(&mut edits, "x-forwarded-proto", forwarding.proto.to_owned());
+    if let Some(ip) = forwarding.client_ip {
+        let earlier: Vec<String> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+            .collect();
+        let mut chain = earlier.into_iter().filter(|v| !v.is_empty()).collect::<Vec<_>>();
+        chain.push(ip.to_string());
+        set(&mut edits, "x-forwarded-for", chain.join(", "));
+    }
+    set(&mut edits, "forwarded", forwarded_value(headers, forwarding));
+    edits
+}
+
+/// The client's `Forwarded` elements without their `host=` and `proto=` (a client may
+/// not state them), followed by the gateway's own element (RFC 7239).
+fn forwarded_value(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> String {
+    let mut elements: Vec<String> = Vec::new();
+    for value in headers.get_all("forwarded") {
+        for element in String::from_utf8_lossy(value.as_bytes()).split(',') {
+            let kept: Vec<&str> = element
+                .split(';')
+                .map(str::trim)
+                .filter(|pair| {
+                    let name = pair.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+                    !pair.is_empty() && name != "host" && name != "proto"
+                })
+                .collect();
+            if !kept.is_empty() {
+                elements.push(kept.join(";"));
+            }
+        }
+    }
+    let mut own = Vec::new();
+    match forwarding.client_ip {
+        Some(IpAddr::V6(ip)) => own.push(format!("for=\"[{ip}]\"")),
+        Some(IpAddr::V4(ip)) => own.push(format!("for={ip}")),
+        None => {}
+    }
+    if let Some(host) = forwarding.host {
+        own.push(format!("host={host}"));
+    }
+    own.push(format!("proto={}", forwarding.proto));
+    elements.push(own.join(";"));
+    elements.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        map
+    }
+
+    fn check(method: &str, pairs: &[(&str, &str)]) -> Result<(), ReasonCode> {
+        let headers = headers(pairs);
+        let head = RequestHead { method, target: b"/x", authority: None, headers: &headers };
+        check_head(&head, b"/x", &RouteTable::default()).map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn head_rules() {
+        use ReasonCode::*;
+        assert_eq!(check("POST", &[("connection", "keep-alive")]), Ok(()));
+        assert_eq!(check("POST", &[("connection", "keep-alive, Content-Type")]), Err(HopByHopHeader));
+        assert_eq!(check("POST", &[("connection", "X_Forwarded_Host")]), Err(HopByHopHeader));
+        assert_eq!(check("POST", &[("connection", "close"), ("connection", "authorization")]), Err(HopByHopHeader));
+        assert_eq!(check("GET", &[("content-length", "0")]), Ok(()));
+        assert_eq!(check("GET", &[("content-length", "5")]), Err(BodyNotAllowed));
+        assert_eq!(check("delete", &[("transfer-encoding", "chunked")]), Err(BodyNotAllowed));
+        assert_eq!(check("POST", &[("content-length", "5")]), Ok(()));
+        assert_eq!(check("GET", &[("upgrade", "websocket"), ("connection", "upgrade")]), Err(UpgradeNotAllowed));
+        assert!(has_method_override(&headers(&[("x_http_method_override", "PATCH")])));
+        assert!(has_method_override(&headers(&[("X-Method-Override", "PATCH")])));
+        assert!(!has_method_override(&headers(&[("x-http-methods", "PATCH")])));
+    }
+
+    #[test]
+    fn forwarding_replaces_client_claims() {
+        let sent = headers(&[
+            ("x-forwarded-host", "other.test"),
+            ("x_forwarded_host", "other.test"),
+            ("x-original-host", "other.test"),
+            ("forwarded", "for=1.2.3.4;host=other.test;proto=https, by=x"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x_custom", "1"),
+        ]);
+        let forwarding = Forwarding {
+            host: Some("acme.test"),
+            client_ip: Some("127.0.0.1".parse().unwrap()),
+            proto: "http",
+            underscore_headers: UnderscoreHeaders::Drop,
+        };
+        let edits = forwarding_edits(&sent, &forwarding);
+        let removed: Vec<&str> =
+            edits.iter().filter_map(|e| if let HeaderEdit::Remove(n) = e { Some(n.as_str()) } else { None }).collect();
+        let set: Vec<(&str, &str)> = edits
+            .iter()
+            .filter_map(|e| if let HeaderEdit::Set(n, v) = e { Some((n.as_str(), v.to_str().unwrap())) } else { None })
+            .collect();
+        assert!(removed.contains(&"x_forwarded_host") && removed.contains(&"x_custom"), "{removed:?}");
+        assert!(removed.contains(&"x-original-host"), "{removed:?}");
+        assert!(set.contains(&("x-forwarded-host", "acme.test")), "{set:?}");
+        assert!(set.contains(&("x-forwarded-for", "1.2.3.4, 127.0.0.1")), "{set:?}");
+        assert!(set.contains(&("forwarded", "for=1.2.3.4, by=x, for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");
+    }
+}

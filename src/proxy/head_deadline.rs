@@ -1,0 +1,233 @@
+//! SPEC §16 "Slow heads": the whole request head must arrive within
+//! `server.header_read_timeout_ms`.
+//!
+//! Pingora bounds each read of a head (60 s by default), not the head: a client that
+//! sends one byte every 59 s holds a connection for as long as it likes. So every HTTP/1
+//! connection is wrapped in a [`HeadDeadline`] stream whose reads fail once the deadline
+//! passes while it is armed. It is armed when the connection is accepted and again when
+//! a request ends (an idle keep-alive connection waits for its next head under the same
+//! deadline), and disarmed by the proxy's first phase, which runs once the head is in.
+//! When part of a head had arrived, a `408` is written before the connection closes.
+//! HTTP/2 connections are not wrapped: their streams have no head of their own to wait for.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::{
+    ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, TimingDigest,
+    UniqueID, UniqueIDType,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\nx-modegate-reason: header_timeout\r\n\r\n";
+
+/// Wraps a proxy app so that every HTTP/1 connection it serves has a head deadline.
+pub struct HeadDeadlineApp<A> {
+    inner: Arc<A>,
+    timeout: Duration,
+}
+
+impl<A> HeadDeadlineApp<A> {
+    pub fn new(inner: A, timeout: Duration) -> Self {
+        HeadDeadlineApp { inner: Arc::new(inner), timeout }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadlineApp<A> {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let h2 = matches!(stream.selected_alpn_proto(), Some(ALPN::H2));
+        let stream: Stream = if h2 { stream } else { Box::new(HeadDeadline::new(stream, self.timeout)) };
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+/// Disarms the head deadline of the connection a request arrived on (its head is in).
+pub fn head_received(stream: Option<&Stream>) {
+    if let Some(deadline) = stream.and_then(|s| s.as_any().downcast_ref::<HeadDeadline>()) {
+        deadline.deadline_ms.store(0, Ordering::Release);
+    }
+}
+
+/// Arms the deadline again for the next request on a kept-alive connection.
+pub fn request_ended(stream: Option<&Stream>) {
+    if let Some(deadline) = stream.and_then(|s| s.as_any().downcast_ref::<HeadDeadline>()) {
+        deadline.arm();
+    }
+}
+
+/// A stream whose reads fail once its deadline passes while it is armed.
+pub struct HeadDeadline {
+    inner: Stream,
+    timeout: Duration,
+    /// Milliseconds since [`epoch`] when the head must be in; 0 when disarmed. Atomic
+    /// because the proxy phases reach the stream through a shared reference.
+    deadline_ms: AtomicU64,
+    /// Whether bytes of a head arrived since the deadline was armed.
+    head_started: bool,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl std::fmt::Debug for HeadDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadDeadline").field("inner", &self.inner).field("timeout", &self.timeout).finish()
+    }
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl HeadDeadline {
+    fn new(inner: Stream, timeout: Duration) -> Self {
+        let deadline = HeadDeadline {
+            inner,
+            timeout,
+            deadline_ms: AtomicU64::new(0),
+            head_started: false,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+        };
+        deadline.arm();
+        deadline
+    }
+
+    fn arm(&self) {
+        let at = (Instant::now() + self.timeout).duration_since(epoch());
+        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.deadline_ms.store(ms, Ordering::Release);
+    }
+
+    /// `Ready` once the armed deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let ms = self.deadline_ms.load(Ordering::Acquire);
+        if ms == 0 {
+            self.head_started = false;
+            return Poll::Pending;
+        }
+        let when = epoch() + Duration::from_millis(ms);
+        if self.sleep.deadline() != when {
+            self.sleep.as_mut().reset(when);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+impl AsyncRead for HeadDeadline {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.poll_expired(cx).is_ready() {
+            this.deadline_ms.store(0, Ordering::Release);
+            if this.head_started {
+                // best effort: the socket's send buffer is empty while a head is awaited
+                let _ = Pin::new(&mut this.inner).poll_write(cx, REQUEST_TIMEOUT);
+                let _ = Pin::new(&mut this.inner).poll_flush(cx);
+            }
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request head did not arrive in time",
+            )));
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.head_started = true;
+        }
+        read
+    }
+}
+
+impl AsyncWrite for HeadDeadline {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+// === impl Pingora's stream traits for HeadDeadline (delegation) ===
+
+#[async_trait]
+impl Shutdown for HeadDeadline {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await;
+    }
+}
+
+impl UniqueID for HeadDeadline {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeadDeadline {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeadDeadline {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeadDeadline {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+}
+
+impl GetSocketDigest for HeadDeadline {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+}
+
+#[async_trait]
+impl Peek for HeadDeadline {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
