@@ -113,9 +113,14 @@ impl RouteTable {
         let raw_path = raw_path.as_ref();
         let normalised = normalise(raw_path);
         // SPEC §16: protected if any reading of the path is, the most generous included
-        let protected = normalised.as_ref().is_ok_and(|path| self.is_protected(path))
-            || self.is_protected(&lenient_normalise(raw_path))
-            || self.is_protected(&String::from_utf8_lossy(raw_path).to_ascii_lowercase());
+        let protected = match &normalised {
+            Ok(path) if self.is_protected(path) => true,
+            // nothing another server could read differently: no escapes, dots or odd bytes
+            Ok(_) if raw_path.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'~')) => {
+                false
+            }
+            _ => generous_readings(raw_path).iter().any(|path| self.is_protected(path)),
+        };
         if !protected {
             return RouteMatch::Passthrough;
         }
@@ -324,12 +329,13 @@ fn segments(raw_path: impl AsRef<[u8]>) -> Result<Vec<String>, PathHazard> {
     Ok(segments)
 }
 
-/// The most generous reading of a path, as the most lenient upstream could see it:
-/// repeated percent-decoding, overlong UTF-8 decoded, NFKC, `\\` as a separator, `;…`
-/// parameters dropped, segments trimmed of white space and invisible characters, a
-/// suffix dropped from the last segment, `..` stopping at the root. Used only to decide
-/// whether a path could reach a protected route.
-fn lenient_normalise(raw_path: &[u8]) -> String {
+/// The most generous readings of a path, as lenient upstreams could see it: repeated
+/// percent-decoding, overlong UTF-8 decoded, NFKC, control and invisible characters
+/// removed, `\\` read as a separator or not, `;…` parameters dropped, segments trimmed of
+/// white space, `..` stopping at the root; and, for format-suffix routers, the path cut at
+/// each `.` (what counts as the last segment depends on the separators a server knows).
+/// Used only to decide whether a path could reach a protected route.
+fn generous_readings(raw_path: &[u8]) -> Vec<String> {
     let mut bytes = raw_path.to_vec();
     // decode repeatedly so that double encoding is seen through too
     for _ in 0..3 {
@@ -339,12 +345,28 @@ fn lenient_normalise(raw_path: &[u8]) -> String {
         }
         bytes = decoded;
     }
-    let text: String = String::from_utf8_lossy(&decode_overlong(&bytes)).nfkc().collect();
-    let text = text.replace('\\', "/").to_lowercase();
-    let trim = |c: char| c.is_whitespace() || c.is_control() || is_ignorable(c);
+    let visible: String = String::from_utf8_lossy(&decode_overlong(&bytes))
+        .nfkc()
+        .filter(|c| !(c.is_control() || is_ignorable(*c)))
+        .flat_map(char::to_lowercase)
+        .collect();
+    let raw_lossy = String::from_utf8_lossy(raw_path).to_lowercase();
+    let mut readings = Vec::new();
+    for text in [visible.replace('\\', "/"), visible, raw_lossy] {
+        for (at, _) in text.match_indices('.') {
+            readings.push(lenient_segments(text.get(..at).unwrap_or_default()));
+        }
+        readings.push(lenient_segments(&text));
+    }
+    readings
+}
+
+/// `text` split on `/`, with `;…` parameters dropped, segments trimmed of white space,
+/// empty and `.` segments skipped and `..` stopping at the root.
+fn lenient_segments(text: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     for raw in text.split('/') {
-        let segment = raw.split(';').next().unwrap_or_default().trim_matches(trim);
+        let segment = raw.split(';').next().unwrap_or_default().trim();
         match segment {
             "" | "." => {}
             ".." => {
@@ -358,7 +380,7 @@ fn lenient_normalise(raw_path: &[u8]) -> String {
         path.push('/');
         path.push_str(segment);
     }
-    without_suffix(&path).unwrap_or(path)
+    path
 }
 
 /// Overlong UTF-8 encodings of ASCII (`C0 AF` for `/`, `E0 80 AE` for `.`) as the ASCII
@@ -388,16 +410,17 @@ fn decode_overlong(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The path without a suffix on its last segment (`/a/clients.json` → `/a/clients`,
-/// `/a/clients.` → `/a/clients`), as format-suffix routers and trimming servers read
-/// it; `None` when the last segment has none.
+/// `/a/clients.` → `/a/clients`, `/a/.json` → `/a`), as format-suffix routers and trimming
+/// servers read it; `None` when the last segment has none.
 fn without_suffix(path: &str) -> Option<String> {
     let (dir, last) = path.rsplit_once('/')?;
-    let trimmed = last.trim_end_matches('.');
-    let stem = match trimmed.find('.') {
-        Some(0) | None => trimmed,
-        Some(at) => trimmed.get(..at).unwrap_or(trimmed),
-    };
-    (stem.len() != last.len() && !stem.is_empty()).then(|| format!("{dir}/{stem}"))
+    let stem = last.split('.').next().unwrap_or(last);
+    match (stem.len() == last.len(), stem.is_empty()) {
+        (true, _) => None,
+        // a segment that is all suffix (`/reg/.json`): the router is left with the directory
+        (false, true) => (!dir.is_empty()).then(|| dir.to_owned()),
+        (false, false) => Some(format!("{dir}/{stem}")),
+    }
 }
 
 /// Whether a query names `_method`, in any case or encoding, with `&` or `;` between

@@ -680,3 +680,5 @@ proptest::proptest! {
         }
     }
 }
+
+mod one_reading;

@@ -18,6 +18,7 @@ mod clients_create;
 mod clients_update;
 mod dcr;
 mod demo;
+mod differential;
 mod enforcement;
 mod faults;
 mod observability;

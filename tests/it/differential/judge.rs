@@ -1,0 +1,67 @@
+//! The judge: an upstream's reading of a forwarded request, put back through the policy
+//! core as the request that upstream believes it got. The reading is a violation when
+//! the policy would not have forwarded that request unchanged: it refuses it, or it would
+//! have injected something the upstream did not get.
+
+use http::HeaderMap;
+use modegate::config::Config;
+use modegate::policy::{self, ClientState, Outcome, RequestHead, Verdict};
+use serde_json::Value;
+
+/// What one upstream understood, as its reader reports it.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub reader: String,
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    pub members: serde_json::Map<String, Value>,
+}
+
+impl Reading {
+    pub fn parse(body: &[u8]) -> Option<Reading> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        Some(Reading {
+            reader: value.get("reader")?.as_str()?.to_owned(),
+            method: value.get("method")?.as_str()?.to_owned(),
+            path: value.get("path")?.as_str()?.to_owned(),
+            host: value.get("host").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            members: value.get("members").and_then(Value::as_object).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// `Some(why)` when the reading is a change the policy forbids.
+pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
+    // the reader's path is decoded: re-encode what would otherwise be decoded twice
+    let path = reading.path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+    let Ok(clean) = policy::route::normalise(&path) else {
+        // no route of the policy's reads like this; the upstream's router would not match one either
+        return None;
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(host) = reading.host.parse() {
+        headers.insert(http::header::HOST, host);
+    }
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let method = reading.method.to_ascii_uppercase();
+    let head = RequestHead { method: &method, target: clean.as_bytes(), authority: None, headers: &headers };
+    let body = Value::Object(reading.members.clone()).to_string();
+    let current = policy::route::client_id(&clean).and_then(|id| ClientState::from_client_id(&id));
+    let today = time::OffsetDateTime::now_utc().date();
+    let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current);
+    let what = format!("{} read `{method} {clean}` on `{}` with {body}", reading.reader, reading.host);
+    match evaluation.verdict {
+        Verdict::Passthrough => None,
+        Verdict::HeadReject(rejection) => {
+            Some(format!("{what}: the policy refuses it ({})", rejection.reason.as_str()))
+        }
+        Verdict::Decided { decision, .. } => match decision.outcome {
+            Outcome::Forward => None,
+            Outcome::Inject(patch) => Some(format!("{what}: the policy would have injected {:?}", patch.names())),
+            Outcome::Reject(rejection) => {
+                Some(format!("{what}: the policy refuses it ({})", rejection.reason.as_str()))
+            }
+        },
+    }
+}
