@@ -47,7 +47,7 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("decide_and_inject", size), &raw, |b, raw| {
             b.iter(|| {
                 let (decision, object) =
-                    policy::decide(RouteId::ClientsCreate, black_box(raw), &tenant, &config.policy, today, None);
+                    policy::decide(RouteId::ClientsCreate, black_box(raw), &tenant, &config.policy, today, None, false);
                 decision.upstream_body(raw, object.as_ref()).map(|body| body.len())
             })
         });

@@ -243,14 +243,19 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
     }
     let head = RequestHead { method, target: path.as_bytes(), authority: None, headers: &headers };
     // clients_update: the current state comes from the `tpc_` prefix or from the input's
-    // `current_client` ({"is_first_party":…,"third_party_security_mode":…}); without either
-    // the update is decided as for a client the upstream does not know
+    // `current_client` ({"is_first_party":…,"third_party_security_mode":…, and optionally the
+    // current `grant_types` and `token_endpoint_auth_method`); without either the update is
+    // decided as for a client the upstream does not know
     let current_client = match request.get("current_client") {
         Some(document) => Some(
-            policy::ClientState::from_document(document)
+            policy::CurrentClient::from_document(document)
                 .ok_or_else(|| anyhow!("`current_client` must be a client document such as {{\"is_first_party\":false,\"third_party_security_mode\":\"strict\"}}"))?,
         ),
-        None => head.path().and_then(policy::route::client_id).and_then(|id| policy::ClientState::from_client_id(&id)),
+        None => head
+            .path()
+            .and_then(policy::route::client_id)
+            .and_then(|id| policy::ClientState::from_client_id(&id))
+            .map(policy::CurrentClient::of_state),
     };
     let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current_client);
     let route = evaluation.target.as_ref().map_or("refused", policy::Target::route_label);

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use percent_encoding::utf8_percent_encode;
 
 use crate::config::{Tenant, Upstream};
+use serde_json::{Map, Value};
+
 use crate::policy::ClientState;
+use crate::policy::decision::COMBINED_MEMBERS;
 use crate::upstream::{PATH_SEGMENT, SideClient, Target};
 
 /// Clients remembered, across all tenants.
@@ -72,9 +75,51 @@ impl ClientModes {
         if let Some(state) = self.known.get(&key) {
             return Ok(Lookup::Known(state));
         }
+        let fields = "is_first_party,third_party_security_mode";
+        let Some(document) = self.fetch(upstream, host, client_id, fields, authorization).await? else {
+            return Ok(Lookup::NotFound);
+        };
+        let state = ClientState::from_document(&document).ok_or_else(|| LookupError {
+            client_id: client_id.to_owned(),
+            detail: "the answer is not a client".into(),
+        })?;
+        self.known.insert(key, state);
+        Ok(Lookup::Known(state))
+    }
+
+    /// The client's current values of [`COMBINED_MEMBERS`], asked of the upstream every
+    /// time (they change with each update); `None` when the upstream does not know it.
+    pub async fn combined_members(
+        &self,
+        upstream: &Upstream,
+        host: &str,
+        client_id: &str,
+        authorization: Option<&str>,
+    ) -> Result<Option<Map<String, Value>>, LookupError> {
+        let fields = COMBINED_MEMBERS.join(",");
+        let document = self.fetch(upstream, host, client_id, &fields, authorization).await?;
+        Ok(document.map(|document| {
+            COMBINED_MEMBERS
+                .iter()
+                .filter_map(|name| Some(((*name).to_owned(), document.get(*name)?.clone())))
+                .filter(|(_, value)| !value.is_null())
+                .collect()
+        }))
+    }
+
+    /// `GET /api/v2/clients/{id}?fields=…&include_fields=true` with the caller's
+    /// `Authorization`: the document, `None` on 404, an error otherwise.
+    async fn fetch(
+        &self,
+        upstream: &Upstream,
+        host: &str,
+        client_id: &str,
+        fields: &str,
+        authorization: Option<&str>,
+    ) -> Result<Option<Value>, LookupError> {
         let error = |detail: String| LookupError { client_id: client_id.to_owned(), detail };
         let path = format!(
-            "/api/v2/clients/{}?fields=is_first_party,third_party_security_mode&include_fields=true",
+            "/api/v2/clients/{}?fields={fields}&include_fields=true",
             utf8_percent_encode(client_id, PATH_SEGMENT)
         );
         let mut headers = vec![("accept", "application/json")];
@@ -87,15 +132,8 @@ impl ClientModes {
             .await
             .map_err(|e| error(e.to_string()))?;
         match answer.status {
-            200 => {
-                let document: serde_json::Value =
-                    serde_json::from_slice(&answer.body).map_err(|_| error("the answer is not JSON".into()))?;
-                let state =
-                    ClientState::from_document(&document).ok_or_else(|| error("the answer is not a client".into()))?;
-                self.known.insert(key, state);
-                Ok(Lookup::Known(state))
-            }
-            404 => Ok(Lookup::NotFound),
+            200 => serde_json::from_slice(&answer.body).map(Some).map_err(|_| error("the answer is not JSON".into())),
+            404 => Ok(None),
             status => Err(error(format!("the upstream answered {status}"))),
         }
     }

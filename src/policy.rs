@@ -27,7 +27,7 @@ use time::Date;
 
 pub use body::{BodyError, JsonObject, parse_object};
 pub use decision::{
-    Api, ClientState, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode,
+    Api, ClientState, CurrentClient, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode,
 };
 pub use members::GovernedNames;
 pub use route::{MethodHints, RouteMatch, RouteTable};
@@ -244,14 +244,16 @@ fn is_json_media_type(value: &str) -> bool {
 }
 
 /// Step 3: the rule of `route` applied to the whole body. `current_client` is what is known
-/// of the client a `clients_update` changes (`None`: the upstream does not know it).
+/// of the client a `clients_update` changes (`None`: the upstream does not know it);
+/// `replace`: the update is a `PUT`.
 pub fn decide(
     route: RouteId,
     raw: &[u8],
     tenant: &Tenant,
     settings: &PolicySettings,
     today: Date,
-    current_client: Option<ClientState>,
+    current_client: Option<&CurrentClient>,
+    replace: bool,
 ) -> (Decision, Option<JsonObject>) {
     let object = match parse_object(raw) {
         Ok(object) => object,
@@ -282,7 +284,7 @@ pub fn decide(
         RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(&object, &facts),
         RouteId::ClientGrantsCreate => rules::client_grants::decide(&object, &facts),
         RouteId::DcrRegister => rules::dcr_register::decide(&object, &facts),
-        RouteId::ClientsUpdate => rules::clients_update::decide(&object, &facts, current_client),
+        RouteId::ClientsUpdate => rules::clients_update::decide(&object, &facts, current_client, replace),
     };
     (decision, Some(object))
 }
@@ -313,7 +315,7 @@ pub fn evaluate(
     body: &[u8],
     config: &Config,
     today: Date,
-    current_client: Option<ClientState>,
+    current_client: Option<CurrentClient>,
 ) -> Evaluation {
     let target = match classify(head, &config.routes) {
         Ok(target) => target,
@@ -329,7 +331,9 @@ pub fn evaluate(
         Plan::ShadowReject(rejection) => (Verdict::HeadReject(rejection), true),
         Plan::ReadBody { route, shadow } => match tenant {
             Some(tenant) if body.len() <= config.server.max_body_bytes => {
-                let (decision, object) = decide(route, body, tenant, &config.policy, today, current_client);
+                let replace = head.method.eq_ignore_ascii_case("PUT");
+                let (decision, object) =
+                    decide(route, body, tenant, &config.policy, today, current_client.as_ref(), replace);
                 let upstream_body = decision.upstream_body(body, object.as_ref()).map(|b| b.into_owned());
                 (Verdict::Decided { decision, upstream_body }, shadow)
             }

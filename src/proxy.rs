@@ -24,8 +24,8 @@ use crate::config::{Config, Tenant};
 use crate::identity::{self, Claims, jwks::Keys};
 use crate::policy::hardening::{self, Forwarding, HeaderEdit};
 use crate::policy::{
-    self, Api, ClientState, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead, RouteId,
-    SecurityMode, Target,
+    self, Api, ClientState, CurrentClient, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead,
+    RouteId, SecurityMode, Target,
 };
 use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
 use crate::tenant::TenantSource;
@@ -165,34 +165,53 @@ impl Gateway {
         Ok(claims)
     }
 
-    /// SPEC §4 clients_update: the client's current state, or `Err` to fail closed (503).
+    /// SPEC §4 clients_update: the client's current state; `Ok(None)` when the upstream
+    /// does not know the client; `Err` to fail closed (503).
     async fn current_client(
         &self,
         session: &Session,
         config: &Config,
         tenant: &Tenant,
-    ) -> Result<Option<ClientState>, Rejection> {
-        let header = session.req_header();
-        let unavailable = |detail: String| {
-            log::warn!("clients_update: {detail}");
-            Rejection::new(
-                503,
-                ErrorCode::PolicyUnavailable,
-                ReasonCode::ClientLookupFailed,
-                "the gateway cannot learn this client's current mode right now; retry later",
-            )
-        };
-        let head = request_head(header);
-        let client_id = head
-            .path()
-            .and_then(policy::route::client_id)
-            .ok_or_else(|| unavailable("no client id in the path".into()))?;
-        let host = policy::classify(&head, &config.routes).ok().and_then(|target| target.host).unwrap_or_default();
-        let authorization = header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    ) -> Result<Option<CurrentClient>, Rejection> {
+        let (host, client_id, authorization) = lookup_parts(session, config)?;
         match self.clients.current(tenant, &config.upstream, &host, &client_id, authorization).await {
-            Ok(Lookup::Known(state)) => Ok(Some(state)),
+            Ok(Lookup::Known(state)) => Ok(Some(CurrentClient::of_state(state))),
             Ok(Lookup::NotFound) => Ok(None),
-            Err(e) => Err(unavailable(e.to_string())),
+            Err(e) => Err(lookup_failed(&e.to_string())),
+        }
+    }
+
+    /// SPEC §3–§4: the rule of `route` on the whole body. A `clients_update` learns the
+    /// client's state first and, when the first decision would forward a change to the
+    /// members the strict profile combines, their current values (never cached), and
+    /// decides again with them.
+    async fn decide_body(
+        &self,
+        session: &Session,
+        config: &Config,
+        tenant: &Tenant,
+        route: RouteId,
+        body: &[u8],
+    ) -> Result<(Decision, Option<policy::JsonObject>), Rejection> {
+        let replace = session.req_header().method == http::Method::PUT;
+        let current = match route {
+            RouteId::ClientsUpdate => self.current_client(session, config, tenant).await?,
+            _ => None,
+        };
+        let decide = |current: Option<&CurrentClient>| {
+            policy::decide(route, body, tenant, &config.policy, today(), current, replace)
+        };
+        let (decision, object) = decide(current.as_ref());
+        let (Some(current), Some(parsed)) = (&current, &object) else { return Ok((decision, object)) };
+        let forwards = !matches!(decision.outcome, Outcome::Reject(_));
+        if !(forwards && policy::rules::clients_update::needs_current_members(parsed, current, replace)) {
+            return Ok((decision, object));
+        }
+        let (host, client_id, authorization) = lookup_parts(session, config)?;
+        match self.clients.combined_members(&config.upstream, &host, &client_id, authorization).await {
+            Ok(Some(members)) => Ok(decide(Some(&CurrentClient { state: current.state, members }))),
+            Ok(None) => Ok(decide(None)),
+            Err(e) => Err(lookup_failed(&e.to_string())),
         }
     }
 
@@ -265,15 +284,10 @@ impl Gateway {
             Ok(Ok(None)) => return self.refuse(session, ctx, &policy::too_large(max), false).await,
             Ok(Ok(Some(body))) => body,
         };
-        let current = if route == RouteId::ClientsUpdate {
-            match self.current_client(session, config, tenant).await {
-                Ok(current) => current,
-                Err(rejection) => return self.refuse(session, ctx, &rejection, true).await,
-            }
-        } else {
-            None
+        let (decision, object) = match self.decide_body(session, config, tenant, route, &body).await {
+            Ok(decided) => decided,
+            Err(rejection) => return self.refuse(session, ctx, &rejection, true).await,
         };
-        let (decision, object) = policy::decide(route, &body, tenant, &config.policy, today(), current);
         ctx.record = Some(RecordParts::of_decision(&decision, false));
         ctx.capture = creation_capture(route, &decision);
         match decision.upstream_body(&body, object.as_ref()) {
@@ -301,25 +315,38 @@ impl Gateway {
             // already a would-be rejection (the token)
             return;
         }
-        let current = if observed.route == RouteId::ClientsUpdate && !observed.overflow {
-            match self.current_client(session, &config, &tenant).await {
-                Ok(current) => current,
-                Err(rejection) => {
-                    ctx.record = Some(RecordParts::of_rejection(&rejection, true));
-                    return;
-                }
-            }
-        } else {
-            None
-        };
-        ctx.record = Some(if observed.overflow {
-            RecordParts::of_rejection(&policy::too_large(config.server.max_body_bytes), true)
-        } else {
-            let (decision, _) =
-                policy::decide(observed.route, &observed.body, &tenant, &config.policy, today(), current);
-            RecordParts::of_decision(&decision, true)
+        if observed.overflow {
+            ctx.record = Some(RecordParts::of_rejection(&policy::too_large(config.server.max_body_bytes), true));
+            return;
+        }
+        ctx.record = Some(match self.decide_body(session, &config, &tenant, observed.route, &observed.body).await {
+            Ok((decision, _)) => RecordParts::of_decision(&decision, true),
+            Err(rejection) => RecordParts::of_rejection(&rejection, true),
         });
     }
+}
+
+/// What a client lookup needs from the request: the tenant host, the client id of the
+/// path and the caller's own `Authorization`.
+fn lookup_parts<'a>(session: &'a Session, config: &Config) -> Result<(String, String, Option<&'a str>), Rejection> {
+    let header = session.req_header();
+    let head = request_head(header);
+    let client_id =
+        head.path().and_then(policy::route::client_id).ok_or_else(|| lookup_failed("no client id in the path"))?;
+    let host = policy::classify(&head, &config.routes).ok().and_then(|target| target.host).unwrap_or_default();
+    let authorization = header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    Ok((host, client_id, authorization))
+}
+
+/// 503: the client's current state cannot be learned; fail closed.
+fn lookup_failed(detail: &str) -> Rejection {
+    log::warn!("clients_update: {detail}");
+    Rejection::new(
+        503,
+        ErrorCode::PolicyUnavailable,
+        ReasonCode::ClientLookupFailed,
+        "the gateway cannot learn this client's current mode right now; retry later",
+    )
 }
 
 /// The policy's view of a Pingora request head: the raw target, as it will be forwarded.

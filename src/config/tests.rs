@@ -99,6 +99,51 @@ fn token_defaults_derive_from_the_first_host() {
     assert!(config.tenants.by_host("login.acme.test").is_some(), "hosts are stored normalised");
 }
 
+/// Issue 9, finding 6: values that passed `check` and then panicked at start.
+#[test]
+fn numeric_settings_are_bounded_by_what_they_mean() {
+    let found = problems(
+        r#"
+[server]
+threads = 100000
+grace_period_s = 9223372036854775807
+body_read_timeout_ms = 9223372036854775807
+[upstream]
+address = "127.0.0.1:3000"
+read_timeout_ms = 90000000
+[policy]
+source = "http"
+[policy.http]
+ttl_s = 40000000000
+stale_if_error_s = 9223372036854775807
+max_entries = 0
+[[customers]]
+id = "c"
+[[tenants]]
+id = "t"
+customer = "c"
+hosts = ["t.test"]
+[tenants.token]
+jwks_refetch_interval_ms = 9223372036854775807
+"#,
+    );
+    for key in [
+        "server.threads",
+        "server.grace_period_s",
+        "server.body_read_timeout_ms",
+        "upstream.read_timeout_ms",
+        "policy.http.ttl_s",
+        "policy.http.stale_if_error_s",
+        "policy.http.max_entries",
+        "tenants[t].token.jwks_refetch_interval_ms",
+    ] {
+        assert!(
+            found.iter().any(|line| line.starts_with(&format!("{key}: ")) && line.contains("out of range")),
+            "{key}: {found:#?}"
+        );
+    }
+}
+
 #[test]
 fn every_problem_is_listed() {
     let found = problems(
@@ -136,8 +181,8 @@ hosts = ["bad host", "ok.test", "OK.test"]
     );
     let expected = [
         "server.admin_listen: `x` is not an address",
-        "server.threads: must be at least 1",
-        "server.body_read_timeout_ms: must be more than 0",
+        "server.threads: 0 is out of range",
+        "server.body_read_timeout_ms: 0 is out of range",
         "upstream.address: `no port here` does not resolve to an address",
         "policy.source: `ldap` is not a choice",
         "policy.strict_profile[0]: `` is not a member path such as `addons` or `jwt_configuration.scopes`",

@@ -22,6 +22,22 @@ pub const MAX_BODY_LIMIT: u64 = 64 * 1024;
 
 /// A request head slower than a minute is an attack, not a client.
 pub const MAX_HEADER_TIMEOUT_MS: u64 = 60_000;
+/// No timeout or interval is longer than a day.
+pub const DAY_MS: u64 = 86_400_000;
+/// No cache keeps an answer longer than a week.
+pub const WEEK_S: u64 = 604_800;
+
+/// SPEC §8: numeric settings are bounded by what they mean; `check` refuses the rest
+/// rather than letting a duration overflow at start.
+fn bounded(problems: &mut Problems, key: &str, value: u64, range: std::ops::RangeInclusive<u64>, why: &str) {
+    if !range.contains(&value) {
+        problems.push_help(
+            key,
+            format!("{value} is out of range"),
+            format!("use {} to {}: {why}", range.start(), range.end()),
+        );
+    }
+}
 
 /// Signing algorithms a tenant may allow (never `none`, never HMAC: the keys are public).
 pub const ALLOWED_ALGORITHMS: [&str; 9] =
@@ -83,9 +99,7 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
     let listen: Vec<SocketAddr> =
         listen.iter().filter_map(|text| socket_addr("server.listen", text, problems)).collect();
     let admin_listen = socket_addr("server.admin_listen", &admin_listen, problems);
-    if threads == 0 {
-        problems.push("server.threads", "must be at least 1");
-    }
+    bounded(problems, "server.threads", threads as u64, 1..=256, "worker threads of the proxy");
     if max_body_bytes == 0 || max_body_bytes > MAX_BODY_LIMIT {
         problems.push_help(
             "server.max_body_bytes",
@@ -93,16 +107,15 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
             format!("use 1 to {MAX_BODY_LIMIT}: an intercepted body is held whole and replayed to the upstream from a buffer of that size"),
         );
     }
-    if body_read_timeout_ms == 0 {
-        problems.push("server.body_read_timeout_ms", "must be more than 0");
-    }
-    if !(1..=MAX_HEADER_TIMEOUT_MS).contains(&header_read_timeout_ms) {
-        problems.push_help(
-            "server.header_read_timeout_ms",
-            format!("{header_read_timeout_ms} is out of range"),
-            format!("use 1 to {MAX_HEADER_TIMEOUT_MS}: a slow head holds a connection for this long"),
-        );
-    }
+    bounded(problems, "server.body_read_timeout_ms", body_read_timeout_ms, 1..=DAY_MS, "milliseconds, at most a day");
+    bounded(
+        problems,
+        "server.header_read_timeout_ms",
+        header_read_timeout_ms,
+        1..=MAX_HEADER_TIMEOUT_MS,
+        "a slow head holds a connection for this long",
+    );
+    bounded(problems, "server.grace_period_s", grace_period_s, 0..=3600, "seconds, at most an hour");
     let underscore_headers = match underscore_headers.as_str() {
         "drop" => Some(UnderscoreHeaders::Drop),
         "forward" => Some(UnderscoreHeaders::Forward),
@@ -178,12 +191,8 @@ fn validate_upstream(raw: RawUpstream, problems: &mut Problems) -> Option<Upstre
             "write `host:port`, e.g. `127.0.0.1:3000`",
         );
     }
-    if connect_timeout_ms == 0 {
-        problems.push("upstream.connect_timeout_ms", "must be more than 0");
-    }
-    if read_timeout_ms == 0 {
-        problems.push("upstream.read_timeout_ms", "must be more than 0");
-    }
+    bounded(problems, "upstream.connect_timeout_ms", connect_timeout_ms, 1..=DAY_MS, "milliseconds, at most a day");
+    bounded(problems, "upstream.read_timeout_ms", read_timeout_ms, 1..=DAY_MS, "milliseconds, at most a day");
     if problems.len() > before {
         return None;
     }
@@ -241,9 +250,10 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySett
                     "e.g. `http://127.0.0.1:7000`",
                 );
             }
-            if max_entries == 0 {
-                problems.push("policy.http.max_entries", "must be at least 1");
-            }
+            bounded(problems, "policy.http.max_entries", max_entries, 1..=10_000_000, "tenants kept in memory");
+            bounded(problems, "policy.http.ttl_s", ttl_s, 1..=WEEK_S, "seconds, at most a week");
+            bounded(problems, "policy.http.negative_ttl_s", negative_ttl_s, 0..=WEEK_S, "seconds, at most a week");
+            bounded(problems, "policy.http.stale_if_error_s", stale_if_error_s, 0..=WEEK_S, "seconds, at most a week");
             Some(SourceKind::Http(HttpSource {
                 url: url.trim_end_matches('/').to_owned(),
                 ttl: Duration::from_secs(ttl_s),
@@ -522,6 +532,15 @@ pub fn validate_tenant(
 
 fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Problems) -> TokenSettings {
     let RawToken { issuer, audience, jwks_uri, jwks, algorithms, jwks_refetch_interval_ms } = raw;
+    if let Some(interval) = jwks_refetch_interval_ms {
+        bounded(
+            problems,
+            &format!("{key}.token.jwks_refetch_interval_ms"),
+            interval,
+            0..=DAY_MS,
+            "milliseconds, at most a day",
+        );
+    }
     let algorithms = algorithms.unwrap_or_else(|| vec!["RS256".to_owned()]);
     if algorithms.is_empty() {
         problems.push(&format!("{key}.token.algorithms"), "at least one algorithm is needed");

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::body::JsonObject;
 
@@ -153,6 +153,7 @@ pub enum ReasonCode {
     TokenRequired,
     ModeImmutable,
     OwnershipImmutable,
+    ReplaceIncomplete,
     // rejected: caller
     TokenMissing,
     TokenMalformed,
@@ -229,6 +230,7 @@ impl ReasonCode {
             TokenRequired => "token_required",
             ModeImmutable => "mode_immutable",
             OwnershipImmutable => "ownership_immutable",
+            ReplaceIncomplete => "replace_incomplete",
             TokenMissing => "token_missing",
             TokenMalformed => "token_malformed",
             TokenAlgorithm => "token_algorithm",
@@ -349,6 +351,36 @@ impl ClientState {
         // a third-party client from before modes existed reports permissive (or nothing)
         let mode = if is_first_party { mode } else { Some(mode.unwrap_or(SecurityMode::Permissive)) };
         Some(ClientState { is_first_party, mode })
+    }
+}
+
+/// Members of a client that the strict profile checks in combination: a body that changes
+/// one of them is checked against the client's current value of the others (SPEC §4).
+pub const COMBINED_MEMBERS: [&str; 2] = ["grant_types", "token_endpoint_auth_method"];
+
+/// What a `clients_update` decision knows of the client it changes (SPEC §4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentClient {
+    pub state: ClientState,
+    /// The client's current values of [`COMBINED_MEMBERS`], when looked up. They change
+    /// with every update, so they are never cached.
+    pub members: Map<String, Value>,
+}
+
+impl CurrentClient {
+    /// A client known by its immutable state alone.
+    pub fn of_state(state: ClientState) -> Self {
+        CurrentClient { state, members: Map::new() }
+    }
+
+    /// A client document (a lookup's answer, or `decide`'s `current_client`).
+    pub fn from_document(document: &Value) -> Option<Self> {
+        let state = ClientState::from_document(document)?;
+        let members = COMBINED_MEMBERS
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), document.get(*name)?.clone())))
+            .collect();
+        Some(CurrentClient { state, members })
     }
 }
 

@@ -2,7 +2,7 @@
 //! with. Value rules (allowed grant types, app types, signing algorithm, wildcards) are
 //! built in; the member list is `policy.strict_profile`, to which a deployment may add.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::body::{JsonObject, json_type};
 use super::decision::{ReasonCode, Rejection};
@@ -96,14 +96,19 @@ impl StrictProfile {
 
     /// The first violation, in the body's member order, or `Ok`.
     pub fn check(&self, body: &JsonObject) -> Result<(), Rejection> {
+        self.check_members(&body.members)
+    }
+
+    /// [`check`](Self::check) on a plain object: the client as it would be after an update.
+    pub fn check_members(&self, body: &Map<String, Value>) -> Result<(), Rejection> {
         // walk members in body order so "the first offending member" is the one the caller sent first
-        for (name, value) in &body.members {
+        for (name, value) in body {
             self.check_member(name, value, body)?;
         }
         Ok(())
     }
 
-    fn check_member(&self, name: &str, value: &Value, body: &JsonObject) -> Result<(), Rejection> {
+    fn check_member(&self, name: &str, value: &Value, body: &Map<String, Value>) -> Result<(), Rejection> {
         match name {
             "grant_types" => {
                 let grants = string_list(name, value)?;
@@ -156,7 +161,7 @@ impl StrictProfile {
             if top != name {
                 continue;
             }
-            let hit = match (body.get_path(&member.path), &member.value) {
+            let hit = match (get_path(body, &member.path), &member.value) {
                 (Some(_), None) => true,
                 (Some(found), Some(value)) => found == value,
                 (None, _) => false,
@@ -170,6 +175,16 @@ impl StrictProfile {
         }
         Ok(())
     }
+}
+
+/// Follows a dotted path (`jwt_configuration.alg`) through nested objects.
+fn get_path<'a>(members: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = members.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
 }
 
 fn violation(message: impl Into<String>) -> Rejection {

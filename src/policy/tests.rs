@@ -70,6 +70,10 @@ struct Case {
     expect: Expect,
     /// clients_update: what is known of the client (`None`: the upstream does not know it)
     client: Option<ClientState>,
+    /// clients_update: the client's current combined members, as JSON (`""`: none known)
+    current_members: &'static str,
+    /// clients_update: a `PUT`
+    replace: bool,
 }
 
 #[derive(Debug)]
@@ -85,7 +89,7 @@ use Expect::*;
 use RouteId::*;
 
 fn case(route: RouteId, host: &'static str, body: &'static str, expect: Expect) -> Case {
-    Case { route, host, body, today: AFTER_STRICT_DATE, expect, client: None }
+    Case { route, host, body, today: AFTER_STRICT_DATE, expect, client: None, current_members: "", replace: false }
 }
 
 const STRICT_CLIENT: ClientState = ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) };
@@ -94,6 +98,15 @@ const FIRST_PARTY_CLIENT: ClientState = ClientState { is_first_party: true, mode
 
 fn update(client: Option<ClientState>, body: &'static str, expect: Expect) -> Case {
     Case { client, ..case(ClientsUpdate, "strict.test", body, expect) }
+}
+
+/// A `PATCH` of a strict client whose current combined members are `current`.
+fn update_strict_holding(current: &'static str, body: &'static str, expect: Expect) -> Case {
+    Case { current_members: current, ..update(Some(STRICT_CLIENT), body, expect) }
+}
+
+fn put(client: ClientState, body: &'static str, expect: Expect) -> Case {
+    Case { replace: true, ..update(Some(client), body, expect) }
 }
 
 #[test]
@@ -124,21 +137,25 @@ fn rules_table() {
             Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
         ),
         Case {
-            route: ClientsCreate,
-            host: "old.test",
             body: r#"{"is_first_party":false}"#,
             today: BEFORE_STRICT_DATE,
-            expect: Inject("mode_injected", json!({"third_party_security_mode":"permissive"})),
-            client: None,
+            ..case(
+                ClientsCreate,
+                "old.test",
+                "",
+                Inject("mode_injected", json!({"third_party_security_mode":"permissive"})),
+            )
         },
         // eligible customer but the tenant does not default to permissive
         Case {
-            route: ClientsCreate,
-            host: "new.test",
             body: r#"{"is_first_party":false}"#,
             today: BEFORE_STRICT_DATE,
-            expect: Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
-            client: None,
+            ..case(
+                ClientsCreate,
+                "new.test",
+                "",
+                Inject("mode_injected", json!({"third_party_security_mode":"strict"})),
+            )
         },
         // injected strict still has to keep to the profile
         case(ClientsCreate, "old.test", r#"{"is_first_party":false,"sso":true}"#, Reject(400, "strict_profile")),
@@ -494,11 +511,58 @@ fn rules_table() {
         update(Some(FIRST_PARTY_CLIENT), r#"{"is_first_party":false}"#, Reject(400, "ownership_immutable")),
         update(Some(FIRST_PARTY_CLIENT), r#"{"is_first_party":true,"sso":true}"#, Forward("update_allowed")),
         update(None, r#"{"third_party_security_mode":"permissive"}"#, Forward("client_not_found")),
+        // --- issue 9, finding 1: the client as it would be after the update
+        update_strict_holding(
+            r#"{"token_endpoint_auth_method":"none","grant_types":["authorization_code"]}"#,
+            r#"{"grant_types":["client_credentials"]}"#,
+            Reject(400, "strict_profile"),
+        ),
+        update_strict_holding(
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post"}"#,
+            r#"{"token_endpoint_auth_method":"none"}"#,
+            Reject(400, "strict_profile"),
+        ),
+        update_strict_holding(
+            r#"{"token_endpoint_auth_method":"client_secret_post"}"#,
+            r#"{"grant_types":["client_credentials"]}"#,
+            Forward("update_allowed"),
+        ),
+        update_strict_holding(
+            r#"{"token_endpoint_auth_method":"none"}"#,
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}"#,
+            Forward("update_allowed"),
+        ),
+        // --- issue 9, finding 8: a PUT replaces the client, so it restates what cannot change
+        put(STRICT_CLIENT, r#"{"name":"x"}"#, Reject(400, "replace_incomplete")),
+        put(STRICT_CLIENT, r#"{"name":"x","is_first_party":false}"#, Reject(400, "replace_incomplete")),
+        put(
+            STRICT_CLIENT,
+            r#"{"name":"x","is_first_party":false,"third_party_security_mode":"strict"}"#,
+            Forward("update_allowed"),
+        ),
+        put(
+            STRICT_CLIENT,
+            r#"{"is_first_party":false,"third_party_security_mode":"strict","grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}"#,
+            Reject(400, "strict_profile"),
+        ),
+        put(PERMISSIVE_CLIENT, r#"{"name":"x"}"#, Reject(400, "replace_incomplete")),
+        put(FIRST_PARTY_CLIENT, r#"{"name":"x"}"#, Forward("update_allowed")),
     ];
     for (index, case) in cases.iter().enumerate() {
         let tenant = tenant(&config, case.host);
-        let (decision, object) =
-            decide(case.route, case.body.as_bytes(), &tenant, &config.policy, case.today, case.client);
+        let current = case.client.map(|state| CurrentClient {
+            state,
+            members: serde_json::from_str(case.current_members).unwrap_or_default(),
+        });
+        let (decision, object) = decide(
+            case.route,
+            case.body.as_bytes(),
+            &tenant,
+            &config.policy,
+            case.today,
+            current.as_ref(),
+            case.replace,
+        );
         let row = format!("row {index}: {:?} {} {}", case.route, case.host, case.body);
         match (&case.expect, &decision.outcome) {
             (Forward(reason), Outcome::Forward) => assert_eq!(decision.reason.as_str(), *reason, "{row}"),
@@ -567,7 +631,7 @@ fn strict_profile_names_the_first_offending_member_in_body_order() {
     let config = config();
     let tenant = tenant(&config, "strict.test");
     let body = br#"{"is_first_party":false,"addons":{},"sso":true}"#;
-    let (decision, _) = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE, None);
+    let (decision, _) = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE, None, false);
     let Outcome::Reject(rejection) = decision.outcome else { panic!() };
     assert_eq!(rejection.message, "`addons` is not available to strict third-party applications; remove it");
 }
@@ -584,7 +648,8 @@ fn configured_strict_profile_entries_add_to_the_defaults() {
         (r#"{"is_first_party":false,"mobile":{"android":{"app":"x"}}}"#, false),
         (r#"{"is_first_party":false,"sso":true}"#, true),
     ] {
-        let (decision, _) = decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE, None);
+        let (decision, _) =
+            decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE, None, false);
         assert_eq!(matches!(decision.outcome, Outcome::Reject(_)), rejected, "{body}");
     }
 }
@@ -672,7 +737,7 @@ proptest::proptest! {
         let config = config();
         let tenant = tenant(&config, "strict.test");
         let route = RouteId::ALL[route];
-        let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE, Some(STRICT_CLIENT));
+        let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE, Some(&CurrentClient::of_state(STRICT_CLIENT)), false);
         if let Some(upstream) = decision.upstream_body(&body, object.as_ref())
             && matches!(decision.outcome, Outcome::Inject(_))
         {

@@ -140,3 +140,43 @@ fn updates_need_the_update_scope() {
     assert_eq!(response.json()["message"], "Insufficient scope, expected any of: update:clients");
     upstream.assert_untouched();
 }
+
+/// Issue 9, finding 1: the strict profile holds across two requests. The client is checked
+/// as the update leaves it, against its current values, learned by a lookup each time.
+#[test]
+fn strict_profile_holds_across_updates() {
+    let public = r#"{"client_id":"pub1","is_first_party":false,"third_party_security_mode":"strict","token_endpoint_auth_method":"none","grant_types":["authorization_code"]}"#;
+    let confidential = r#"{"client_id":"conf1","is_first_party":false,"third_party_security_mode":"strict","token_endpoint_auth_method":"client_secret_post","grant_types":["client_credentials"]}"#;
+    let upstream =
+        Upstream::start().route("/api/v2/clients/pub1", 200, public).route("/api/v2/clients/conf1", 200, confidential);
+    let gateway = Gateway::start(upstream.addr);
+    assert_refused(&patch(&gateway, "pub1", r#"{"grant_types":["client_credentials"]}"#), "strict_profile");
+    assert_refused(&patch(&gateway, "conf1", r#"{"token_endpoint_auth_method":"none"}"#), "strict_profile");
+    // escaped names are the same members: still looked up and refused
+    assert_refused(&patch(&gateway, "pub1", r#"{"grant\u005ftypes":["client_credentials"]}"#), "strict_profile");
+    let sent: Vec<String> = upstream.requests().iter().map(|r| format!("{} {}", r.start[0], r.start[1])).collect();
+    assert!(sent.iter().all(|line| line.starts_with("GET ")), "an update reached the upstream: {sent:?}");
+    assert!(sent.iter().any(|line| line.contains("fields=grant_types,token_endpoint_auth_method")), "{sent:?}");
+    // a change that keeps the client within the profile passes, bytes untouched
+    let fine = r#"{"grant_types":["authorization_code","refresh_token"]}"#;
+    assert_eq!(status(&patch(&gateway, "pub1", fine)), 200);
+    let last = upstream.requests().pop().unwrap();
+    assert_eq!((last.start[0].as_str(), last.body_text()), ("PATCH", fine.to_owned()));
+}
+
+/// Issue 9, finding 8: a PUT replaces the client on upstreams that implement it, so it must
+/// restate ownership and mode; a PATCH need not.
+#[test]
+fn a_put_restates_what_cannot_change() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    let put = |body: &str| {
+        gateway.send(&request("PUT", "/api/v2/clients/tpc_abc", "globex.example.test", &[JSON], body.as_bytes()))
+    };
+    assert_refused(&put(r#"{"name":"renamed"}"#), "replace_incomplete");
+    assert_refused(&put(r#"{"name":"renamed","is_first_party":false}"#), "replace_incomplete");
+    upstream.assert_untouched();
+    let whole = r#"{"name":"renamed","is_first_party":false,"third_party_security_mode":"strict"}"#;
+    assert_eq!(status(&put(whole)), 200);
+    assert_eq!(upstream.single().body_text(), whole);
+}

@@ -66,4 +66,9 @@ fn allow_strict_dcr_without_defaults_lifts_the_requirement() {
     let response = patch(&gateway, "t.test", r#"{"dynamic_client_registration_security_mode":"strict"}"#);
     assert_eq!(status(&response), 200);
     assert_eq!(upstream.requests().len(), 1);
+    // issue 9, finding 7: the setting lets strict DCR be *set*; registrations stay closed (403)
+    let response = gateway.post_json("t.test", "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
+    assert_eq!(status(&response), 403, "{}", response.body_text());
+    assert_eq!(response.header("x-modegate-reason"), Some("strict_dcr_without_defaults"));
+    assert_eq!(upstream.requests().len(), 1, "the registration reached the upstream");
 }

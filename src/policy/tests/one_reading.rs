@@ -132,7 +132,7 @@ proptest! {
         let tenant = super::tenant(&config, "new.test");
         let raw = serde_json::to_vec(&body).unwrap_or_default();
         for route in [RouteId::ClientsCreate, RouteId::DcrRegister, RouteId::TenantSettingsUpdate] {
-            let (decision, object) = decide(route, &raw, &tenant, &config.policy, time::macros::date!(2026 - 11 - 01), None);
+            let (decision, object) = decide(route, &raw, &tenant, &config.policy, time::macros::date!(2026 - 11 - 01), None, false);
             if matches!(decision.outcome, Outcome::Reject(_)) {
                 continue;
             }

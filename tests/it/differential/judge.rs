@@ -5,7 +5,7 @@
 
 use http::HeaderMap;
 use modegate::config::Config;
-use modegate::policy::{self, ClientState, Outcome, RequestHead, Verdict};
+use modegate::policy::{self, ClientState, CurrentClient, Outcome, RequestHead, Verdict};
 use serde_json::Value;
 
 /// What one upstream understood, as its reader reports it.
@@ -47,7 +47,8 @@ pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
     let method = reading.method.to_ascii_uppercase();
     let head = RequestHead { method: &method, target: clean.as_bytes(), authority: None, headers: &headers };
     let body = Value::Object(reading.members.clone()).to_string();
-    let current = policy::route::client_id(&clean).and_then(|id| ClientState::from_client_id(&id));
+    let current =
+        policy::route::client_id(&clean).and_then(|id| ClientState::from_client_id(&id)).map(CurrentClient::of_state);
     let today = time::OffsetDateTime::now_utc().date();
     let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current);
     let what = format!("{} read `{method} {clean}` on `{}` with {body}", reading.reader, reading.host);
