@@ -149,12 +149,19 @@ impl KeySet {
                 AlgorithmParameters::OctetKeyPair(_) => jsonwebtoken::AlgorithmFamily::Ed,
                 _ => continue,
             };
-            // a key published for encryption does not verify signatures
-            if matches!(jwk.common.public_key_use, Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)) {
+            // SPEC §6: a key verifies signatures only, and only with its own signature `alg`
+            if !signs(&jwk.common) {
                 continue;
             }
+            let alg = match jwk.common.key_algorithm {
+                None => None,
+                Some(named) => match Algorithm::try_from(named) {
+                    Ok(alg) if alg.family() == family => Some(alg),
+                    // an encryption, HMAC, unknown or mismatched `alg`: not a verification key
+                    _ => continue,
+                },
+            };
             let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-            let alg = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok());
             keys.push(Key { kid: jwk.common.key_id.clone(), alg, family, key });
         }
         let by_kid = keys.iter().enumerate().filter_map(|(i, k)| k.kid.clone().map(|kid| (kid, i))).collect();
@@ -185,6 +192,14 @@ impl KeySet {
             }
         }
     }
+}
+
+/// `use` absent or `sig`, and `key_ops`, when present, containing `verify` (RFC 7517 §4.2–4.3).
+fn signs(common: &jsonwebtoken::jwk::CommonParameters) -> bool {
+    use jsonwebtoken::jwk::{KeyOperations, PublicKeyUse};
+    let use_ok = matches!(common.public_key_use, None | Some(PublicKeyUse::Signature));
+    let ops_ok = common.key_operations.as_ref().is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+    use_ok && ops_ok
 }
 
 /// The token of `Authorization: Bearer <token>`; exactly one such header.
@@ -300,14 +315,15 @@ impl Default for VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    /// The cache key: the tenant's token rules and the token, hashed (the token itself is
-    /// not kept).
+    /// The cache key: the tenant, the fingerprint of its token settings (keys included, so
+    /// a reload that changes them makes every token verified before unreachable at once)
+    /// and the token, hashed (the token itself is not kept).
     pub fn key(tenant_id: &str, rules: &TokenSettings, token: &str) -> [u8; 32] {
         let mut hash = Sha256::new();
-        for part in [tenant_id, &rules.issuer, &rules.audience, &rules.algorithms.join(","), token] {
-            hash.update(part.as_bytes());
-            hash.update([0]);
-        }
+        hash.update(tenant_id.as_bytes());
+        hash.update([0]);
+        hash.update(rules.fingerprint);
+        hash.update(token.as_bytes());
         hash.finalize().into()
     }
 

@@ -197,14 +197,14 @@ impl ReferenceServer {
         else {
             return Err(error(401, "Unauthorized", "Missing authentication", "missing_authentication"));
         };
-        let rules = TokenSettings {
-            issuer: format!("https://{host}/"),
-            audience: format!("https://{host}/api/v2/"),
-            jwks_uri: String::new(),
-            jwks: None,
-            algorithms: vec!["RS256".into()],
-            jwks_refetch_interval: std::time::Duration::ZERO,
-        };
+        let rules = TokenSettings::new(
+            format!("https://{host}/"),
+            format!("https://{host}/api/v2/"),
+            String::new(),
+            None,
+            vec!["RS256".into()],
+            std::time::Duration::ZERO,
+        );
         let claims = identity::verify(token.trim(), &rules, &self.keys, now())
             .map_err(|_| error(401, "Unauthorized", "Invalid token", "invalid_token"))?;
         claims.require_scope(scope).map_err(|r| error(403, "Forbidden", &r.message, "insufficient_scope"))

@@ -178,6 +178,32 @@ pub struct TokenSettings {
     pub jwks: Option<String>,
     pub algorithms: Vec<String>,
     pub jwks_refetch_interval: Duration,
+    /// SHA-256 of every setting above: the key of what is cached per token settings
+    /// (fetched keys, verified tokens), so a reload that changes any of them drops both.
+    pub fingerprint: [u8; 32],
+}
+
+impl TokenSettings {
+    /// Settings with their [`fingerprint`](Self::fingerprint) computed.
+    pub fn new(
+        issuer: String,
+        audience: String,
+        jwks_uri: String,
+        jwks: Option<String>,
+        algorithms: Vec<String>,
+        jwks_refetch_interval: Duration,
+    ) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        let interval = jwks_refetch_interval.as_millis().to_string();
+        let algorithms_text = algorithms.join(",");
+        for part in [&issuer, &audience, &jwks_uri, jwks.as_deref().unwrap_or("-"), &algorithms_text, &interval] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        let fingerprint = hash.finalize().into();
+        TokenSettings { issuer, audience, jwks_uri, jwks, algorithms, jwks_refetch_interval, fingerprint }
+    }
 }
 
 /// The inline tenants, indexed by normalised host.

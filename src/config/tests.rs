@@ -99,6 +99,25 @@ fn token_defaults_derive_from_the_first_host() {
     assert!(config.tenants.by_host("login.acme.test").is_some(), "hosts are stored normalised");
 }
 
+/// Issue 9, finding 5: keys come over https, or plain http on loopback only.
+#[test]
+fn jwks_uris_are_https_except_on_loopback() {
+    let tenant = |uri: &str| {
+        format!(
+            "[[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"t.test\"]\n[tenants.token]\njwks_uri = \"{uri}\"\n"
+        )
+    };
+    for uri in
+        ["https://keys.example/jwks.json", "http://127.0.0.1:9/jwks.json", "http://localhost/jwks", "http://[::1]:8/k"]
+    {
+        assert!(parse(&tenant(uri)).is_ok(), "{uri}");
+    }
+    for uri in ["http://keys.example/jwks.json", "http://t.test/.well-known/jwks.json", "ftp://x/y", "jwks.json"] {
+        let found = problems(&tenant(uri));
+        assert!(found.iter().any(|line| line.starts_with("tenants[t].token.jwks_uri: ")), "{uri}: {found:?}");
+    }
+}
+
 /// Issue 9, finding 6: values that passed `check` and then panicked at start.
 #[test]
 fn numeric_settings_are_bounded_by_what_they_mean() {

@@ -27,6 +27,18 @@ pub const DAY_MS: u64 = 86_400_000;
 /// No cache keeps an answer longer than a week.
 pub const WEEK_S: u64 = 604_800;
 
+/// SPEC §6: a `jwks_uri` is `https`, or `http` on a loopback host.
+fn jwks_uri_allowed(uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else { return false };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return false,
+    };
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
 /// SPEC §8: numeric settings are bounded by what they mean; `check` refuses the rest
 /// rather than letting a duration overflow at start.
 fn bounded(problems: &mut Problems, key: &str, value: u64, range: std::ops::RangeInclusive<u64>, why: &str) {
@@ -565,14 +577,23 @@ fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Pro
             "give a JSON object with a `keys` array",
         );
     }
-    TokenSettings {
-        issuer: issuer.unwrap_or_else(|| format!("https://{first_host}/")),
-        audience: audience.unwrap_or_else(|| format!("https://{first_host}/api/v2/")),
-        jwks_uri: jwks_uri.unwrap_or_else(|| format!("https://{first_host}/.well-known/jwks.json")),
+    if let Some(uri) = &jwks_uri
+        && !jwks_uri_allowed(uri)
+    {
+        problems.push_help(
+            &format!("{key}.token.jwks_uri"),
+            format!("`{uri}` is not an https URL"),
+            "keys are fetched over https; plain http is accepted only on loopback (127.0.0.1, localhost, [::1])",
+        );
+    }
+    TokenSettings::new(
+        issuer.unwrap_or_else(|| format!("https://{first_host}/")),
+        audience.unwrap_or_else(|| format!("https://{first_host}/api/v2/")),
+        jwks_uri.unwrap_or_else(|| format!("https://{first_host}/.well-known/jwks.json")),
         jwks,
         algorithms,
-        jwks_refetch_interval: Duration::from_millis(jwks_refetch_interval_ms.unwrap_or(10_000)),
-    }
+        Duration::from_millis(jwks_refetch_interval_ms.unwrap_or(10_000)),
+    )
 }
 
 /// The closest known id within a small edit distance, for a did-you-mean hint.

@@ -1,13 +1,17 @@
 //! Tenant keys: inline in the configuration, or fetched from `token.jwks_uri` and cached.
 //!
 //! A token with an unknown `kid` triggers one refetch (key rotation without a restart).
-//! Refetches of one URI are coalesced (one in flight; the others wait for its result) and
+//! Refetches are coalesced (one in flight; the others wait for its result) and
 //! rate-limited to one per `token.jwks_refetch_interval_ms`, so a flood of junk `kid`s
 //! cannot hammer the key server. Failed fetches are remembered for a second for the same
-//! reason.
+//! reason. A failed refetch never extends the life of keys already held (SPEC §6): keys
+//! live [`KEYS_TTL`] from the fetch that brought them.
+//!
+//! Everything is keyed by the tenant's token-settings fingerprint as well as the URI, so a
+//! reload that changes a tenant's keys, issuer, audience or algorithms stops using what was
+//! fetched under the old settings at once. Every map is bounded.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Tenant, Upstream};
@@ -16,33 +20,49 @@ use crate::telemetry::metrics;
 use crate::upstream::{SideClient, Target};
 
 /// Keys are refetched at least this often even when every `kid` is known.
-const KEYS_TTL: Duration = Duration::from_secs(600);
+pub const KEYS_TTL: Duration = Duration::from_secs(600);
 /// A failed fetch is not retried sooner than this.
 const FAILURE_MEMO: Duration = Duration::from_secs(1);
+/// Bound of every map here: key sets, attempts, coalescing locks.
+const MAX_ENTRIES: u64 = 10_000;
 
 #[derive(Debug)]
 struct Fetched {
     keys: Arc<KeySet>,
+    /// When the fetch that brought these keys happened.
     at: Instant,
 }
+
+/// A key set's identity: where it comes from, under which token settings.
+type SetKey = (String, [u8; 32]);
 
 /// The key cache, shared by every request and kept across reloads.
 pub struct Keys {
     client: Arc<SideClient>,
-    fetched: moka::future::Cache<String, Arc<Fetched>>,
+    fetched: moka::future::Cache<SetKey, Arc<Fetched>>,
+    /// The last refetch attempt per key set, successful or not (the rate limit).
+    attempts: moka::sync::Cache<SetKey, Instant>,
     failures: moka::sync::Cache<String, ()>,
-    inline: Mutex<HashMap<String, Arc<KeySet>>>,
-    refetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Parsed inline key sets, by token-settings fingerprint.
+    inline: moka::sync::Cache<[u8; 32], Arc<KeySet>>,
+    refetching: moka::sync::Cache<SetKey, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Keys {
     pub fn new(client: Arc<SideClient>) -> Self {
         Keys {
             client,
-            fetched: moka::future::Cache::builder().max_capacity(10_000).time_to_live(KEYS_TTL).build(),
-            failures: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(FAILURE_MEMO).build(),
-            inline: Mutex::new(HashMap::new()),
-            refetching: Mutex::new(HashMap::new()),
+            fetched: moka::future::Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(KEYS_TTL).build(),
+            attempts: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(Duration::from_secs(86_400))
+                .build(),
+            failures: moka::sync::Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(FAILURE_MEMO).build(),
+            inline: moka::sync::Cache::builder().max_capacity(MAX_ENTRIES).build(),
+            refetching: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
         }
     }
 
@@ -54,60 +74,59 @@ impl Keys {
         kid: Option<&str>,
     ) -> Result<Arc<KeySet>, TokenError> {
         if let Some(document) = &tenant.token.jwks {
-            return self.inline_keys(document);
+            return self.inline_keys(document, tenant.token.fingerprint);
         }
-        let uri = tenant.token.jwks_uri.clone();
+        let set = (tenant.token.jwks_uri.clone(), tenant.token.fingerprint);
         // cached keys need no address: resolve only when a fetch is due
         let current = self
             .fetched
-            .try_get_with(uri.clone(), self.fetch(&uri, tenant, upstream))
+            .try_get_with(set.clone(), self.fetch(&set.0, tenant, upstream))
             .await
             .map_err(|_| TokenError::KeysUnavailable)?;
         match kid {
-            Some(kid) if !current.keys.has_kid(kid) => self.refetch(&uri, tenant, upstream, &current).await,
+            Some(kid) if !current.keys.has_kid(kid) => self.refetch(&set, tenant, upstream, &current).await,
             _ => Ok(Arc::clone(&current.keys)),
         }
     }
 
-    fn inline_keys(&self, document: &str) -> Result<Arc<KeySet>, TokenError> {
-        let mut inline = self.inline.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(keys) = inline.get(document) {
-            return Ok(Arc::clone(keys));
+    fn inline_keys(&self, document: &str, fingerprint: [u8; 32]) -> Result<Arc<KeySet>, TokenError> {
+        if let Some(keys) = self.inline.get(&fingerprint) {
+            return Ok(keys);
         }
         let keys = Arc::new(KeySet::from_jwks(document.as_bytes()).map_err(|_| TokenError::KeysUnavailable)?);
-        inline.insert(document.to_owned(), Arc::clone(&keys));
+        self.inline.insert(fingerprint, Arc::clone(&keys));
         Ok(keys)
     }
 
     /// One coalesced, rate-limited refetch for an unknown `kid`.
     async fn refetch(
         &self,
-        uri: &str,
+        set: &SetKey,
         tenant: &Tenant,
         upstream: &Upstream,
         seen: &Arc<Fetched>,
     ) -> Result<Arc<KeySet>, TokenError> {
-        let lock = {
-            let mut refetching = self.refetching.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            Arc::clone(refetching.entry(uri.to_owned()).or_default())
-        };
+        let lock = self.refetching.get_with(set.clone(), Default::default);
         let _one_at_a_time = lock.lock().await;
-        if let Some(latest) = self.fetched.get(uri).await
+        if let Some(latest) = self.fetched.get(set).await
             && latest.at > seen.at
         {
             // another request refetched while this one waited
             return Ok(Arc::clone(&latest.keys));
         }
-        if seen.at.elapsed() < tenant.token.jwks_refetch_interval {
+        let last_attempt = self.attempts.get(set).map_or(seen.at, |attempt| attempt.max(seen.at));
+        if last_attempt.elapsed() < tenant.token.jwks_refetch_interval {
             return Ok(Arc::clone(&seen.keys));
         }
-        let fresh = match self.fetch(uri, tenant, upstream).await {
-            Ok(fresh) => fresh,
-            // a failed attempt counts against the interval too: keep the keys, restart the clock
-            Err(_) => Arc::new(Fetched { keys: Arc::clone(&seen.keys), at: Instant::now() }),
-        };
-        self.fetched.insert(uri.to_owned(), Arc::clone(&fresh)).await;
-        Ok(Arc::clone(&fresh.keys))
+        // a failed attempt counts against the interval too, but never re-stamps the old keys
+        self.attempts.insert(set.clone(), Instant::now());
+        match self.fetch(&set.0, tenant, upstream).await {
+            Ok(fresh) => {
+                self.fetched.insert(set.clone(), Arc::clone(&fresh)).await;
+                Ok(Arc::clone(&fresh.keys))
+            }
+            Err(_) => Ok(Arc::clone(&seen.keys)),
+        }
     }
 
     async fn fetch(&self, uri: &str, tenant: &Tenant, upstream: &Upstream) -> Result<Arc<Fetched>, TokenError> {

@@ -27,14 +27,14 @@ fn keys(entries: &[(&EncodingKey, Algorithm, Option<&str>)]) -> KeySet {
 }
 
 fn rules() -> TokenSettings {
-    TokenSettings {
-        issuer: "https://t.test/".into(),
-        audience: "https://t.test/api/v2/".into(),
-        jwks_uri: "https://t.test/.well-known/jwks.json".into(),
-        jwks: None,
-        algorithms: vec!["RS256".into()],
-        jwks_refetch_interval: std::time::Duration::from_secs(10),
-    }
+    TokenSettings::new(
+        "https://t.test/".into(),
+        "https://t.test/api/v2/".into(),
+        "https://t.test/.well-known/jwks.json".into(),
+        None,
+        vec!["RS256".into()],
+        std::time::Duration::from_secs(10),
+    )
 }
 
 fn token(kid: Option<&str>, claims: serde_json::Value) -> String {
@@ -156,4 +156,44 @@ fn verified_tokens_are_reused_only_inside_their_window() {
     assert_eq!(cache.get(&key, NOW + 10 + LEEWAY_S + 1), None, "expiry still ends it");
     assert_eq!(cache.get(&key, NOW - 5 - LEEWAY_S - 1), None, "not before nbf");
     assert_eq!(cache.get(&VerifiedTokens::key("t", &rules, "token-b"), NOW), None);
+}
+
+/// Issue 9, finding 5: a JWK verifies only when it is for signatures (`use`, `key_ops`) and
+/// only with its own signature `alg`; anything else is skipped, not kept unpinned.
+#[test]
+fn keys_for_anything_but_verification_are_skipped() {
+    let base = Jwk::from_encoding_key(&rsa(), Algorithm::RS256).unwrap();
+    let variant = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut value = serde_json::to_value(&base).unwrap();
+        value["kid"] = json!("k");
+        edit(&mut value);
+        KeySet::from_jwks(json!({ "keys": [value] }).to_string().as_bytes()).unwrap().len()
+    };
+    assert_eq!(variant(&|_| {}), 1);
+    assert_eq!(variant(&|v| v["key_ops"] = json!(["verify"])), 1);
+    assert_eq!(variant(&|v| v["key_ops"] = json!(["encrypt", "wrapKey"])), 0, "key_ops without verify");
+    assert_eq!(variant(&|v| v["use"] = json!("enc")), 0, "an encryption key");
+    assert_eq!(variant(&|v| v["alg"] = json!("RSA-OAEP")), 0, "an encryption alg");
+    assert_eq!(variant(&|v| v["alg"] = json!("XX999")), 0, "an unknown alg");
+    assert_eq!(variant(&|v| v["alg"] = json!("ES256")), 0, "an alg of another key family");
+    assert_eq!(variant(&|v| v["alg"] = json!("HS256")), 0, "an HMAC alg on a public key");
+}
+
+/// Issue 9, finding 4: the verified-token cache key changes with any token setting,
+/// keys included.
+#[test]
+fn verified_tokens_are_keyed_by_every_token_setting() {
+    let before = rules();
+    let mut settings = [
+        (before.issuer.clone(), before.audience.clone(), before.jwks_uri.clone(), Some("{\"keys\":[]}".to_owned())),
+        ("https://other/".to_owned(), before.audience.clone(), before.jwks_uri.clone(), None),
+        (before.issuer.clone(), before.audience.clone(), "https://t.test/other.json".to_owned(), None),
+    ]
+    .into_iter()
+    .map(|(issuer, audience, uri, jwks)| {
+        TokenSettings::new(issuer, audience, uri, jwks, before.algorithms.clone(), before.jwks_refetch_interval)
+    });
+    let key = VerifiedTokens::key("t", &before, "token");
+    assert!(settings.all(|changed| VerifiedTokens::key("t", &changed, "token") != key));
+    assert_eq!(VerifiedTokens::key("t", &rules(), "token"), key);
 }

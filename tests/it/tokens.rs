@@ -205,3 +205,29 @@ fn keys_that_cannot_be_fetched_fail_closed() {
     upstream.assert_untouched();
     assert_eq!(gateway.metric("modegate_jwks_fetches_total{result=\"error\"}"), 1.0);
 }
+
+/// Issue 9, finding 4: a reload that withdraws a key stops it verifying at once, for
+/// tokens already verified (and cached) and for new ones.
+#[test]
+fn a_key_withdrawn_by_reload_stops_verifying_at_once() {
+    let upstream = Upstream::start().route(CLIENTS, 201, r#"{"client_id":"c1"}"#);
+    let tenant = |keys: &[tokens::SigningKey]| {
+        format!(
+            "[[customers]]\nid = \"c\"\n[[tenants]]\nid = \"inl\"\ncustomer = \"c\"\nhosts = [\"inl.example.test\"]\n\
+             [tenants.token]\njwks = '{}'\n",
+            tokens::jwks(keys)
+        )
+    };
+    let gateway = Gateway::start_with(upstream.addr, "", "", &tenant(&[rsa1(), rsa2()]));
+    let token = bearer(&sign(&rsa2(), &claims("inl.example.test", ALL_SCOPES)));
+    assert_eq!(status(&post_with(&gateway, "inl.example.test", &token)), 201);
+    assert_eq!(status(&post_with(&gateway, "inl.example.test", &token)), 201, "verified once, then cached");
+    let path = gateway.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(&tokens::jwks(&[rsa1(), rsa2()]), &tokens::jwks(&[rsa1()]))).unwrap();
+    assert_eq!(status(&gateway.admin_reload()), 200);
+    assert_invalid_token(&post_with(&gateway, "inl.example.test", &token), "token_unknown_key");
+    let fresh = bearer(&sign(&rsa1(), &claims("inl.example.test", ALL_SCOPES)));
+    assert_eq!(status(&post_with(&gateway, "inl.example.test", &fresh)), 201);
+    assert_eq!(upstream.requests().len(), 3);
+}
