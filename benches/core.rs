@@ -143,6 +143,7 @@ fn tenant_benches(c: &mut Criterion) {
         max_entries: 10_000,
         negative_ttl: std::time::Duration::from_secs(5),
         stale_if_error: std::time::Duration::from_secs(300),
+        timeout: std::time::Duration::from_secs(2),
     };
     let remote = HttpSource::new(settings, modegate::config::Tenants::default(), Arc::new(SideClient::default()));
     runtime.block_on(remote.remember("t.test", tenant));

@@ -19,12 +19,14 @@ use crate::telemetry::metrics;
 use crate::tenant::InlineSource;
 use crate::tenant::http::HttpSource;
 use crate::upstream::SideClient;
+use futures_executor::block_on;
 
 /// How often the file is checked for changes (and an unready policy service probed).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Builds the proxy state for `config`, keeping the remote tenant cache of `previous` when
-/// the policy service settings did not change.
+/// Builds the proxy state for `config`, keeping the remote tenant source of `previous`:
+/// the same source when its settings did not change, its documents, last good copies and
+/// readiness carried into a new one when they did. Runs off the async threads.
 pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>) -> State {
     let config = Arc::new(config);
     match &config.policy.source {
@@ -34,11 +36,14 @@ pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClie
             config: Arc::clone(&config),
         },
         SourceKind::Http(settings) => {
-            let reusable = previous.and_then(|p| p.http.as_ref()).filter(|http| http.settings() == settings);
-            let http = match reusable {
-                Some(http) => {
+            let http = match previous.and_then(|p| p.http.as_ref()) {
+                Some(http) if http.settings() == settings => {
                     http.set_inline(config.tenants.clone());
                     Arc::clone(http)
+                }
+                // SPEC §8: other settings, same documents, last good copies and readiness
+                Some(http) => {
+                    Arc::new(block_on(HttpSource::carry_over(http, settings.clone(), config.tenants.clone())))
                 }
                 None => Arc::new(HttpSource::new(settings.clone(), config.tenants.clone(), Arc::clone(side))),
             };

@@ -90,6 +90,8 @@ pub struct HttpSource {
     pub max_entries: u64,
     pub negative_ttl: Duration,
     pub stale_if_error: Duration,
+    /// Deadline of one lookup, waiting for a fetch slot included.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

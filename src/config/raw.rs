@@ -130,6 +130,8 @@ pub struct RawPolicyHttp {
     pub max_entries: u64,
     pub negative_ttl_s: u64,
     pub stale_if_error_s: u64,
+    /// Deadline of one tenant lookup, queueing included, in milliseconds (SPEC §11).
+    pub timeout_ms: u64,
 }
 
 impl Default for RawPolicyHttp {
@@ -140,6 +142,7 @@ impl Default for RawPolicyHttp {
             max_entries: 100_000,
             negative_ttl_s: 5,
             stale_if_error_s: 300,
+            timeout_ms: 2000,
         }
     }
 }

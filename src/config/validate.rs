@@ -254,7 +254,9 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySett
     let source = match source.as_str() {
         "inline" => Some(SourceKind::Inline),
         "http" => {
-            let RawPolicyHttp { url, ttl_s, max_entries, negative_ttl_s, stale_if_error_s } = http.unwrap_or_default();
+            let RawPolicyHttp { url, ttl_s, max_entries, negative_ttl_s, stale_if_error_s, timeout_ms } =
+                http.unwrap_or_default();
+            bounded(problems, "policy.http.timeout_ms", timeout_ms, 1..=60_000, "milliseconds, at most a minute");
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 problems.push_help(
                     "policy.http.url",
@@ -272,6 +274,7 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySett
                 max_entries,
                 negative_ttl: Duration::from_secs(negative_ttl_s),
                 stale_if_error: Duration::from_secs(stale_if_error_s),
+                timeout: Duration::from_millis(timeout_ms),
             }))
         }
         other => {

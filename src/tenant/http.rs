@@ -7,11 +7,17 @@
 //!   freshness, then lookups fail and the proxy fails closed (503 on intercepted routes).
 //! - A failed fetch is remembered for a second, so an outage costs the service one request
 //!   per host per second, not one per client request.
+//! - SPEC §11: a lookup has a deadline (`timeout_ms`, waiting included); fetches for hosts
+//!   never seen are bounded in number and in waiters, and past either the caller gets the
+//!   last good copy or 503. Hosts already known (a last good copy) fetch through slots of
+//!   their own, so a flood of made-up hosts cannot delay real tenants.
+//! - A reload that changes these settings builds the new source from the old one: the
+//!   documents (with their own fetch times), last good copies and readiness carry over.
 //! - Every document is validated as a `[[tenants]]` table is, and must claim the host it was
 //!   asked for.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -27,21 +33,25 @@ use crate::upstream::{PATH_SEGMENT, SideClient, Target};
 
 /// How long a failed fetch is remembered.
 const FAILURE_MEMO: Duration = Duration::from_secs(1);
-/// Timeouts of one fetch.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Fetches in flight at most: a flood of made-up hosts queues instead of fanning out.
+/// Fetches in flight at most for hosts never seen: a flood of made-up hosts queues
+/// instead of fanning out.
 const MAX_FETCHES: usize = 32;
+/// Lookups waiting for one of those slots at most; past this they fail at once.
+const MAX_WAITING: usize = 128;
+/// Fetches in flight at most for hosts with a last good copy: slots of their own.
+const MAX_KNOWN_FETCHES: usize = 16;
 /// Largest tenant document accepted: the cache holds `max_entries` tenants, so one
 /// tenant's size bounds its memory.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// How long the policy service's resolved address is reused.
 const ADDRESS_TTL: Duration = Duration::from_secs(60);
 
-/// A cached answer of the policy service.
+/// A cached answer of the policy service, with the time of the fetch that brought it: its
+/// freshness counts from there, also after a reload carries it into a new cache.
 #[derive(Debug, Clone)]
 enum Answer {
-    Found(Arc<Tenant>),
-    NotFound,
+    Found(Arc<Tenant>, Instant),
+    NotFound(Instant),
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +70,9 @@ pub struct HttpSource {
     failures: moka::sync::Cache<String, String>,
     answered: AtomicBool,
     fetch_slots: tokio::sync::Semaphore,
+    /// Lookups waiting for `fetch_slots`.
+    waiting: AtomicUsize,
+    known_slots: tokio::sync::Semaphore,
     address: std::sync::Mutex<Option<(std::net::SocketAddr, Instant)>>,
 }
 
@@ -71,9 +84,18 @@ struct FreshFor {
 impl moka::Expiry<String, Answer> for FreshFor {
     fn expire_after_create(&self, _host: &String, answer: &Answer, _now: Instant) -> Option<Duration> {
         Some(match answer {
-            Answer::Found(_) => self.ttl,
-            Answer::NotFound => self.negative_ttl,
+            Answer::Found(_, at) => self.ttl.saturating_sub(at.elapsed()),
+            Answer::NotFound(at) => self.negative_ttl.saturating_sub(at.elapsed()),
         })
+    }
+}
+
+/// Decrements the waiter count when a lookup stops waiting, however it stops.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -83,10 +105,8 @@ impl HttpSource {
             .max_capacity(settings.max_entries)
             .expire_after(FreshFor { ttl: settings.ttl, negative_ttl: settings.negative_ttl })
             .build();
-        let last_good = moka::sync::Cache::builder()
-            .max_capacity(settings.max_entries)
-            .time_to_live(settings.ttl + settings.stale_if_error)
-            .build();
+        // no time-to-live: the stale window is checked on use, under the settings of the day
+        let last_good = moka::sync::Cache::builder().max_capacity(settings.max_entries).build();
         let failures =
             moka::sync::Cache::builder().max_capacity(settings.max_entries).time_to_live(FAILURE_MEMO).build();
         HttpSource {
@@ -98,8 +118,25 @@ impl HttpSource {
             failures,
             answered: AtomicBool::new(false),
             fetch_slots: tokio::sync::Semaphore::new(MAX_FETCHES),
+            waiting: AtomicUsize::new(0),
+            known_slots: tokio::sync::Semaphore::new(MAX_KNOWN_FETCHES),
             address: std::sync::Mutex::new(None),
         }
+    }
+
+    /// SPEC §8: a reload that changes `[policy.http]` keeps the cached documents, their
+    /// last good copies and readiness; only the settings change (freshness is judged by
+    /// the new TTLs from each document's own fetch time).
+    pub async fn carry_over(previous: &HttpSource, settings: HttpSettings, inline: Tenants) -> Self {
+        let next = HttpSource::new(settings, inline, Arc::clone(&previous.client));
+        for (host, answer) in previous.fresh.iter() {
+            next.fresh.insert(host.as_ref().clone(), answer).await;
+        }
+        for (host, good) in previous.last_good.iter() {
+            next.last_good.insert(host.as_ref().clone(), good);
+        }
+        next.answered.store(previous.answered.load(Ordering::Acquire), Ordering::Release);
+        next
     }
 
     /// A reload that keeps the service settings keeps the cache and swaps the inline tenants.
@@ -123,7 +160,7 @@ impl HttpSource {
 
     /// Seeds the cache with an answer, as a fetch would (warm-up, benchmarks).
     pub async fn remember(&self, host: &str, tenant: Arc<Tenant>) {
-        self.fresh.insert(host.to_owned(), Answer::Found(Arc::clone(&tenant))).await;
+        self.fresh.insert(host.to_owned(), Answer::Found(Arc::clone(&tenant), Instant::now())).await;
         self.last_good.insert(host.to_owned(), Good { tenant, at: Instant::now() });
     }
 
@@ -137,13 +174,25 @@ impl HttpSource {
         if let Some(previous) = self.failures.get(host) {
             return Err(previous);
         }
+        // known hosts fetch through slots of their own; unknown ones queue, boundedly
+        let _slot = if self.last_good.contains_key(host) {
+            self.known_slots.acquire().await
+        } else {
+            if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                return Err(format!("tenant lookup for `{host}`: too many lookups are waiting for the policy service"));
+            }
+            let _waiting = Waiting(&self.waiting);
+            self.fetch_slots.acquire().await
+        }
+        .map_err(|_| "the policy source is shutting down".to_owned())?;
         let result = self.fetch_uncached(host).await;
         match &result {
             // the stale window counts from the last good fetch
-            Ok(Answer::Found(tenant)) => {
-                self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(tenant), at: Instant::now() })
+            Ok(Answer::Found(tenant, at)) => {
+                self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(tenant), at: *at })
             }
-            Ok(Answer::NotFound) => {}
+            Ok(Answer::NotFound(_)) => {}
             Err(message) => {
                 log::warn!("policy source: {message}");
                 self.failures.insert(host.to_owned(), message.clone());
@@ -157,15 +206,14 @@ impl HttpSource {
         let authority = url.authority().ok_or_else(|| format!("`{}` has no host", self.settings.url))?;
         let tls = url.scheme_str() == Some("https");
         let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let _slot = self.fetch_slots.acquire().await.map_err(|_| "the policy source is shutting down".to_owned())?;
         let address = self.resolve(authority.host(), port).await?;
         let target = Target {
             address,
             tls,
             sni: authority.host().to_owned(),
             host: authority.as_str().to_owned(),
-            connect_timeout: FETCH_TIMEOUT,
-            read_timeout: FETCH_TIMEOUT,
+            connect_timeout: self.settings.timeout,
+            read_timeout: self.settings.timeout,
         };
         let prefix = url.path().trim_end_matches('/');
         let path = format!("{prefix}/tenants/by-host/{}", utf8_percent_encode(host, PATH_SEGMENT));
@@ -173,9 +221,10 @@ impl HttpSource {
             self.client.get(&target, &path, &[("accept", "application/json")]).await.map_err(|e| e.to_string())?;
         // the service answered: whatever it said, it is up (`/readyz`)
         self.answered.store(true, Ordering::Release);
+        let now = Instant::now();
         match answer.status {
-            200 => parse_document(host, &answer.body).map(|tenant| Answer::Found(Arc::new(tenant))),
-            404 => Ok(Answer::NotFound),
+            200 => parse_document(host, &answer.body).map(|tenant| Answer::Found(Arc::new(tenant), now)),
+            404 => Ok(Answer::NotFound(now)),
             status => Err(format!("{path}: the policy service answered {status}")),
         }
     }
@@ -190,23 +239,27 @@ impl TenantSource for HttpSource {
         let counter = |result: &str| metrics().policy_cache_requests.with_label_values(&[result]).inc();
         let cached = self.fresh.get(host).await;
         let answer = match cached {
-            Some(Answer::Found(tenant)) => {
+            Some(Answer::Found(tenant, _)) => {
                 counter("hit");
                 return Ok(Some(tenant));
             }
-            Some(Answer::NotFound) => {
+            Some(Answer::NotFound(_)) => {
                 counter("hit");
                 return Ok(None);
             }
             None => {
                 counter("miss");
-                // one fetch for every concurrent miss of this host
-                self.fresh.try_get_with(host.to_owned(), self.fetch(host)).await.map_err(|e| e.as_ref().clone())
+                // one fetch for every concurrent miss of this host, within the deadline
+                let fetch = self.fresh.try_get_with(host.to_owned(), self.fetch(host));
+                match tokio::time::timeout(self.settings.timeout, fetch).await {
+                    Ok(answer) => answer.map_err(|e| e.as_ref().clone()),
+                    Err(_) => Err(format!("tenant lookup for `{host}`: no answer within {:?}", self.settings.timeout)),
+                }
             }
         };
         match answer {
-            Ok(Answer::Found(tenant)) => Ok(Some(tenant)),
-            Ok(Answer::NotFound) => Ok(None),
+            Ok(Answer::Found(tenant, _)) => Ok(Some(tenant)),
+            Ok(Answer::NotFound(_)) => Ok(None),
             Err(message) => match self.last_good.get(host) {
                 Some(good) if good.at.elapsed() < self.settings.ttl + self.settings.stale_if_error => {
                     counter("stale");

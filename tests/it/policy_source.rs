@@ -155,3 +155,77 @@ fn readyz_waits_for_the_service_to_answer_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Issue 9, finding 2: a flood of made-up hosts in front of a slow policy service does not
+/// delay a known tenant: its refresh has fetch slots of its own, and the flood's lookups
+/// are bounded in number and time. Asserts order, reports times.
+#[test]
+fn a_flood_of_made_up_hosts_does_not_delay_a_known_tenant() {
+    let upstream = Upstream::start();
+    let service = Upstream::slow_policy_service(Duration::from_secs(3)).route(DOC_PATH, 200, &document(HOST));
+    let config = format!("{}timeout_ms = 2000\n", http_source(&service, 1, 5, 60));
+    let gateway = Arc::new(Gateway::start_with(upstream.addr, "", "source = \"http\"", &config));
+    let timed = |gateway: &Gateway| {
+        let started = Instant::now();
+        let response = permissive(gateway, HOST);
+        (response.header("x-modegate-reason").map(str::to_owned), started.elapsed())
+    };
+    let (reason, cold) = timed(&gateway);
+    assert_eq!(reason.as_deref(), Some("permissive_not_eligible"));
+    std::thread::sleep(Duration::from_millis(1100)); // the copy is no longer fresh: a refresh is due
+    let (_, baseline) = timed(&gateway);
+    std::thread::sleep(Duration::from_millis(1100));
+    let flood_started = Instant::now();
+    let flood: Vec<_> = (0..300)
+        .map(|i| {
+            let gateway = Arc::clone(&gateway);
+            std::thread::spawn(move || {
+                let response = permissive(&gateway, &format!("made-up-{i}.example.test"));
+                (status(&response), flood_started.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200)); // the flood holds every slot for unknown hosts
+    let (reason, during) = timed(&gateway);
+    let known_done = flood_started.elapsed();
+    let flood: Vec<(u16, Duration)> = flood.into_iter().map(|t| t.join().unwrap()).collect();
+    let waited: Vec<Duration> = flood.iter().map(|(_, at)| *at).filter(|at| *at > Duration::from_secs(1)).collect();
+    let first_waited = waited.iter().min().copied().unwrap_or(Duration::MAX);
+    println!(
+        "known tenant: cold {cold:?}, refresh without flood {baseline:?}, refresh during flood {during:?}; \
+         flood: {} refused at once, {} waited (first answer after {first_waited:?})",
+        flood.len() - waited.len(),
+        waited.len()
+    );
+    assert_eq!(reason.as_deref(), Some("permissive_not_eligible"), "the known tenant was served with its policy");
+    assert!(known_done < first_waited, "the known tenant was answered after the flood's lookups");
+    assert!(flood.iter().all(|(status, _)| *status == 503), "made-up hosts fail closed");
+    assert!(
+        !waited.is_empty() && waited.len() < flood.len(),
+        "the queue is bounded: some waited, the rest failed at once"
+    );
+}
+
+/// Issue 9, finding 3: a reload that changes `[policy.http]` during an outage keeps the
+/// last good copies and readiness.
+#[test]
+fn a_reload_during_an_outage_keeps_last_good_copies_and_readiness() {
+    let upstream = Upstream::start();
+    let service = Upstream::policy_service().route(DOC_PATH, 200, &document(HOST));
+    let gateway = start(&upstream, &service, 1, 1, 3);
+    assert_eq!(permissive(&gateway, HOST).header("x-modegate-reason"), Some("permissive_not_eligible"));
+    service.set_down(true);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(permissive(&gateway, HOST).header("x-modegate-reason"), Some("permissive_not_eligible"), "served stale");
+    let path = gateway.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("stale_if_error_s = 3", "stale_if_error_s = 600")).unwrap();
+    assert_eq!(status(&gateway.admin_reload()), 200);
+    let response = permissive(&gateway, HOST);
+    assert_eq!(response.header("x-modegate-reason"), Some("permissive_not_eligible"), "{}", response.body_text());
+    assert_eq!(status(&gateway.admin_get("/readyz").unwrap()), 200, "still ready");
+    // past the old stale window, the new one applies
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(permissive(&gateway, HOST).header("x-modegate-reason"), Some("permissive_not_eligible"));
+    assert!(upstream.requests().is_empty());
+}

@@ -85,6 +85,14 @@ impl Upstream {
         upstream
     }
 
+    /// A policy service that answers unknown hosts 404 after `delay` (a slow directory).
+    pub fn slow_policy_service(delay: Duration) -> Upstream {
+        let upstream = Upstream::start();
+        upstream.shared.lock().unwrap().fallback =
+            Some(Reply { status: 404, body: "{\"error\":\"not found\"}".into(), delay });
+        upstream
+    }
+
     /// Answers `path` after `delay`.
     pub fn delayed_route(self, path: &str, status: u16, body: &str, delay: Duration) -> Self {
         self.shared.lock().unwrap().routes.insert(path.to_owned(), Reply { status, body: body.to_owned(), delay });
