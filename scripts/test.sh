@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# the differential harness's upstream readers (Go, werkzeug, Express): SPEC §16
+./tests/differential/install.sh
 
 echo "== format"
 cargo fmt --all -- --check

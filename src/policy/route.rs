@@ -113,13 +113,12 @@ impl RouteTable {
         let raw_path = raw_path.as_ref();
         let normalised = normalise(raw_path);
         // SPEC §16: protected if any reading of the path is, the most generous included
+        // nothing another server could read differently: no escapes, dots or odd bytes
+        let plain = raw_path.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'~'));
+        let readings = if plain { Vec::new() } else { generous_readings(raw_path) };
         let protected = match &normalised {
             Ok(path) if self.is_protected(path) => true,
-            // nothing another server could read differently: no escapes, dots or odd bytes
-            Ok(_) if raw_path.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'~')) => {
-                false
-            }
-            _ => generous_readings(raw_path).iter().any(|path| self.is_protected(path)),
+            _ => readings.iter().any(|path| self.is_protected(path)),
         };
         if !protected {
             return RouteMatch::Passthrough;
@@ -151,6 +150,16 @@ impl RouteTable {
             ));
         }
         let route = self.route_of(&method, &normalised);
+        // SPEC §16: a server that decodes, folds or trims the path must reach the same route
+        let update = |path: &str| if method == "POST" { self.route_of("PATCH", path) } else { None };
+        let elsewhere =
+            |path: &String| self.route_of(&method, path).or_else(|| update(path)).is_some_and(|r| Some(r) != route);
+        if readings.iter().any(elsewhere) {
+            return RouteMatch::Refused(Rejection::invalid_request(
+                ReasonCode::AmbiguousPath,
+                "the request path reads as another API route once decoded, normalised or trimmed; send the plain path",
+            ));
+        }
         if route.is_none() && method == "POST" && self.route_of("PATCH", &normalised).is_some() {
             // a body override (`_method` in a form or JSON body) would make this an update
             return RouteMatch::Refused(Rejection::invalid_request(

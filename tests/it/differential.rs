@@ -124,11 +124,11 @@ impl Drop for Reader {
     }
 }
 
-/// One request on a fresh connection; `None` when the peer closed without an answer.
-fn send(addr: SocketAddr, variant: &Variant) -> Option<Message> {
+/// One request on a fresh connection: the answer, or why there is none.
+fn send(addr: SocketAddr, variant: &Variant) -> Result<Message, String> {
     let mut client = Client::connect(addr);
     client.send_raw(&variant.to_bytes());
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || client.read_response())).ok()
+    client.try_read_response().map_err(|e| e.to_string())
 }
 
 #[derive(Default)]
@@ -138,15 +138,21 @@ struct Tally {
     forwarded: usize,
     /// Forwarded, and the upstream's method, path or host differs from the gateway's.
     divergent: usize,
+    /// No HTTP answer came back (the peer closed, or answered garbage).
+    unreadable: Vec<String>,
     violations: Vec<String>,
 }
 
 impl Tally {
-    fn record(&mut self, variant: &Variant, response: Option<Message>, config: &modegate::config::Config) {
+    fn record(&mut self, variant: &Variant, response: Result<Message, String>, config: &modegate::config::Config) {
         self.sent += 1;
-        let Some(response) = response else {
-            self.refused += 1;
-            return;
+        let response = match response {
+            Ok(response) => response,
+            Err(error) => {
+                // no reading came back: nothing to judge, but say so
+                self.unreadable.push(format!("{}: {error}", variant.label));
+                return;
+            }
         };
         if response.header("x-differential-reader").is_none() {
             // the gateway answered itself: nothing reached the upstream
@@ -181,8 +187,8 @@ fn no_forwarded_request_is_read_two_ways() {
     let judge_config = modegate::config::parse(&tenants).expect("the harness tenants load").0;
     println!("differential: seed {seed:#x}, {} variants per upstream", variants.len());
     println!(
-        "{:<10} {:>6} {:>9} {:>8} {:>10} {:>10} {:>16}",
-        "upstream", "sent", "forwarded", "refused", "divergent", "violations", "direct violations"
+        "{:<10} {:>6} {:>9} {:>8} {:>10} {:>10} {:>10} {:>17}",
+        "upstream", "sent", "forwarded", "refused", "no answer", "divergent", "violations", "direct violations"
     );
     let mut failures = Vec::new();
     let mut total_sent = 0;
@@ -198,16 +204,20 @@ fn no_forwarded_request_is_read_two_ways() {
             direct.record(variant, send(reader.addr, variant), &judge_config);
         }
         println!(
-            "{:<10} {:>6} {:>9} {:>8} {:>10} {:>10} {:>16}",
+            "{:<10} {:>6} {:>9} {:>8} {:>10} {:>10} {:>10} {:>17}",
             reader.name,
             through.sent,
             through.forwarded,
             through.refused,
+            through.unreadable.len(),
             through.divergent,
             through.violations.len(),
             direct.violations.len()
         );
         total_sent += through.sent;
+        for line in through.unreadable.iter().take(5) {
+            println!("  no answer through modegate: {line}");
+        }
         assert!(
             !direct.violations.is_empty(),
             "`{name}` read no variant as a forbidden change even without the gateway: the harness cannot see one"

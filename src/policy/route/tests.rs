@@ -160,6 +160,10 @@ fn second_readings_of_protected_paths_are_refused() {
         ("GET", "/api/v2/tenants/settings?a=1;%5Fmethod=PATCH", MethodOverride),
         ("POST", "/api/v2/tenants/settings", MethodOverride), // only PATCH/PUT: a body override
         ("POST", "/api/v2/clients/tpc_x", MethodOverride),
+        // found by the differential harness: NFKC reads `ſ` as `s` (werkzeug + NFKC router)
+        ("POST", "/oidc/regi%C5%BFter", AmbiguousPath),
+        ("PATCH", "/api/v2/tenants/%EF%BD%93ettings", AmbiguousPath), // full-width s
+        ("POST", "/api/v2/tenants/%C5%BFettings", AmbiguousPath),     // a POST read as settings
     ] {
         assert_eq!(refused(method, target), Some(reason), "{method} {target}");
     }

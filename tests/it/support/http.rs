@@ -134,6 +134,22 @@ impl Client {
         }
     }
 
+    /// [`read_response`](Self::read_response) without panicking: `Err` when the peer closed
+    /// or answered something that is not an HTTP response.
+    pub fn try_read_response(&mut self) -> std::io::Result<Message> {
+        loop {
+            let Some(mut message) = read_head(&mut self.reader)? else {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a response"));
+            };
+            if message.start.get(1).map(String::as_str) == Some("100") {
+                continue;
+            }
+            let close = message.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+            read_body(&mut self.reader, &mut message, close)?;
+            return Ok(message);
+        }
+    }
+
     /// Reads the interim `100 Continue`, if one is the next thing on the wire.
     pub fn read_interim(&mut self) -> Message {
         read_head(&mut self.reader).unwrap().expect("connection closed before an interim response")

@@ -1,0 +1,3 @@
+module modegate-differential
+
+go 1.19
