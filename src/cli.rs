@@ -1,4 +1,6 @@
-//! The command line (SPEC §10): `run` (the default), `check`, `decide`.
+//! The command line (SPEC §10, §15): `run` (the default), `check`, `decide`, `test`.
+
+mod policy_tests;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -81,6 +83,12 @@ enum Command {
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<String>,
     },
+    /// Run policy tests: requests and the decisions expected for them, offline.
+    Test {
+        /// Test files (TOML: `config`, optional `today`, `[[case]]` with `name`, `request`, `expect`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Read one request as JSON on stdin and print the decision, without any network.
     Decide {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
@@ -100,6 +108,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reference { listen, hosts, key, tls_cert, tls_key } => {
             report(reference(&listen, &hosts, &key, tls_cert.as_deref().zip(tls_key.as_deref())))
         }
+        Command::Test { files } => match policy_tests::run(&files) {
+            Ok(tally) if tally.failed == 0 => Exit::Ok.into(),
+            Ok(_) => Exit::Failure.into(),
+            Err(e) => {
+                eprintln!("modegate test: {e:#}");
+                Exit::BadInput.into()
+            }
+        },
         Command::Decide { config, today } => {
             let stdin = &mut std::io::stdin();
             match decide(&config, today.as_deref(), stdin) {
@@ -206,9 +222,29 @@ pub fn decide(path: &Path, today: Option<&str>, input: &mut dyn Read) -> Result<
     decide_text(&config, &text, today).map_err(DecideError::Input)
 }
 
+/// The keys of a `decide` input and what each must be.
+const DECIDE_INPUT: [(&str, &str); 6] = [
+    ("method", "a string"),
+    ("host", "a string"),
+    ("path", "a string"),
+    ("headers", "an object"),
+    ("body", "a string"),
+    ("current_client", "a client document"),
+];
+
 /// The decision for one request document, as printed by `modegate decide`.
 pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<Value> {
     let request: Value = serde_json::from_str(text).context("the request is not JSON")?;
+    let object = request.as_object().ok_or_else(|| anyhow!("the request must be a JSON object"))?;
+    for (key, value) in object {
+        let Some(expected) = DECIDE_INPUT.iter().find(|(name, _)| name == key).map(|(_, kind)| *kind) else {
+            let known: Vec<&str> = DECIDE_INPUT.iter().map(|(name, _)| *name).collect();
+            bail!("unknown input key `{key}`; the keys are {}", known.join(", "));
+        };
+        if expected == "a string" && !value.is_string() {
+            bail!("`{key}` must be a string (the body as text, e.g. \"{{\\\"name\\\":\\\"x\\\"}}\")");
+        }
+    }
     let field = |name: &str| request.get(name).and_then(Value::as_str);
     let method = field("method").unwrap_or("GET");
     let path = field("path").ok_or_else(|| anyhow!("the request needs a `path`"))?;

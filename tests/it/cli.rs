@@ -29,7 +29,8 @@ fn check_accepts_every_shipped_config() {
     let dir = format!("{}/config", env!("CARGO_MANIFEST_DIR"));
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
+        // policy-tests.toml is a `modegate test` file, run below
+        if path.extension().is_some_and(|e| e == "toml") && !path.ends_with("policy-tests.toml") {
             let (code, stdout, stderr) = modegate(&["check", "--config", path.to_str().unwrap()], "");
             assert_eq!(code, 0, "{}: {stdout}{stderr}", path.display());
             assert!(stdout.contains(": ok"), "{stdout}");
@@ -147,4 +148,44 @@ fn decide_refuses_bad_input_clearly() {
     let (code, _, stderr) = modegate(&["decide", "--config", &shipped_config()], r#"{"method":"POST"}"#);
     assert_eq!(code, 65);
     assert!(stderr.contains("`path`"), "{stderr}");
+    // issue 10: unknown keys and a body that is not text are refused, not ignored
+    let (code, _, stderr) = modegate(&["decide", "--config", &shipped_config()], r#"{"path":"/x","bdy":"{}"}"#);
+    assert_eq!(code, 65);
+    assert!(stderr.contains("unknown input key `bdy`"), "{stderr}");
+    let (code, _, stderr) = modegate(&["decide", "--config", &shipped_config()], r#"{"path":"/x","body":{"a":1}}"#);
+    assert_eq!(code, 65);
+    assert!(stderr.contains("`body` must be a string"), "{stderr}");
+}
+
+/// `modegate test` (SPEC §15): the shipped policy tests pass; a wrong expectation fails
+/// with a diff and a non-zero exit.
+#[test]
+fn policy_tests_pass_and_a_wrong_expectation_fails_with_a_diff() {
+    let shipped = format!("{}/config/policy-tests.toml", env!("CARGO_MANIFEST_DIR"));
+    let (code, stdout, stderr) = modegate(&["test", &shipped], "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.lines().last().unwrap_or_default().ends_with(" passed, 0 failed"), "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        format!(
+            "config = \"{}\"\ntoday = \"2026-11-28\"\n[[case]]\nname = \"expects the wrong reason\"\n\
+             request = {{ method = \"POST\", host = \"globex.example.test\", path = \"/api/v2/clients\", \
+             headers = {{ content-type = \"application/json\" }}, body = '{{\"is_first_party\":false,\"third_party_security_mode\":\"permissive\"}}' }}\n\
+             expect = {{ decision = \"forward\", reason = \"mode_allowed\" }}\n",
+            shipped_config()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, _) = modegate(&["test", wrong.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL")
+            && stdout.contains("decision: - \"forward\"")
+            && stdout.contains("decision: + \"reject\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reason: + \"permissive_not_eligible\""), "{stdout}");
+    assert!(stdout.ends_with("0 passed, 1 failed\n"), "{stdout}");
 }
