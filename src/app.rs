@@ -58,7 +58,7 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let side = Arc::new(SideClient::new(config.upstream.ca_file.as_deref()));
     let tls = config.server.tls.clone();
     let config_header_timeout = config.server.header_read_timeout;
-    let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side)));
+    let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side, 1)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
     let gateway =

@@ -279,13 +279,21 @@ pub fn decide(
         strict_default_from: settings.strict_default_from,
         strict_profile: &settings.strict_profile,
     };
-    let decision = match route {
+    let mut decision = match route {
         RouteId::ClientsCreate => rules::clients_create::decide(&object, &facts),
         RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(&object, &facts),
         RouteId::ClientGrantsCreate => rules::client_grants::decide(&object, &facts),
         RouteId::DcrRegister => rules::dcr_register::decide(&object, &facts),
         RouteId::ClientsUpdate => rules::clients_update::decide(&object, &facts, current_client, replace),
     };
+    // SPEC §15: the record keeps the mode the request asked for, on rejections too
+    if decision.requested_mode.is_none() {
+        let member = match route {
+            RouteId::TenantSettingsUpdate => "dynamic_client_registration_security_mode",
+            _ => rules::clients_create::MODE,
+        };
+        decision.requested_mode = object.get(member).and_then(|v| v.as_str()).and_then(SecurityMode::from_wire);
+    }
     (decision, Some(object))
 }
 

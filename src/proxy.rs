@@ -40,6 +40,8 @@ pub struct State {
     pub tenants: Arc<dyn TenantSource>,
     /// The remote source behind `tenants`, kept to reuse its cache across reloads.
     pub http: Option<Arc<crate::tenant::http::HttpSource>>,
+    /// The configuration generation (1 at start, +1 per reload): in every decision record.
+    pub generation: u64,
 }
 
 pub struct Gateway {
@@ -64,6 +66,8 @@ pub struct Ctx {
     record: Option<RecordParts>,
     upstream_status: Option<u16>,
     claims: Option<Claims>,
+    /// The configuration generation the request was decided under.
+    generation: u64,
     /// A creation whose answer is read to remember the new client's state.
     capture: Option<Capture>,
 }
@@ -408,6 +412,7 @@ impl ProxyHttp for Gateway {
             record: None,
             upstream_status: None,
             claims: None,
+            generation: 0,
             capture: None,
         }
     }
@@ -417,6 +422,7 @@ impl ProxyHttp for Gateway {
         let state = self.state.load_full();
         let config = Arc::clone(&state.config);
         ctx.config = Some(Arc::clone(&config));
+        ctx.generation = state.generation;
         let header = session.req_header();
         let head = request_head(header);
         let target = match policy::classify(&head, &config.routes) {
@@ -625,6 +631,8 @@ impl ProxyHttp for Gateway {
         let tenant = ctx.tenant.as_deref();
         self.decision_log.write(&DecisionRecord {
             time: OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            decision_id: crate::telemetry::decision_log::next_decision_id(),
+            generation: ctx.generation,
             request_id: request_id(session),
             tenant: tenant.map(|t| t.id.clone()),
             customer: tenant.map(|t| t.customer.clone()),

@@ -27,13 +27,14 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Builds the proxy state for `config`, keeping the remote tenant source of `previous`:
 /// the same source when its settings did not change, its documents, last good copies and
 /// readiness carried into a new one when they did. Runs off the async threads.
-pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>) -> State {
+pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>, generation: u64) -> State {
     let config = Arc::new(config);
     match &config.policy.source {
         SourceKind::Inline => State {
             tenants: Arc::new(InlineSource::new(config.tenants.clone())),
             http: None,
             config: Arc::clone(&config),
+            generation,
         },
         SourceKind::Http(settings) => {
             let http = match previous.and_then(|p| p.http.as_ref()) {
@@ -47,7 +48,7 @@ pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClie
                 }
                 None => Arc::new(HttpSource::new(settings.clone(), config.tenants.clone(), Arc::clone(side))),
             };
-            State { tenants: Arc::clone(&http) as _, http: Some(http), config: Arc::clone(&config) }
+            State { tenants: Arc::clone(&http) as _, http: Some(http), config: Arc::clone(&config), generation }
         }
     }
 }
@@ -100,9 +101,11 @@ impl Reloader {
                 }
                 let previous = self.state.load_full();
                 warn_restart_only(&previous.config, &config);
-                let state = build_state(config, Some(&previous), &self.side);
+                // reloads are serialised by `last`: this is the next generation
+                let generation = self.generation.load(Ordering::Acquire) + 1;
+                let state = build_state(config, Some(&previous), &self.side, generation);
                 self.state.store(Arc::new(state));
-                let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+                self.generation.store(generation, Ordering::Release);
                 metrics().config_reloads.with_label_values(&["ok"]).inc();
                 metrics().config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
                 log::info!("configuration reloaded ({trigger}): generation {generation}");

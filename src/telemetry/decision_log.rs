@@ -22,6 +22,10 @@ const QUEUE: usize = 16_384;
 pub struct DecisionRecord {
     /// RFC 3339, UTC.
     pub time: String,
+    /// Unique per decision, across restarts and replicas (a per-process prefix and a sequence).
+    pub decision_id: String,
+    /// The configuration generation the request was decided under (1 at start, +1 per reload).
+    pub generation: u64,
     pub request_id: String,
     pub tenant: Option<String>,
     pub customer: Option<String>,
@@ -37,6 +41,20 @@ pub struct DecisionRecord {
     pub status: u16,
     pub upstream_status: Option<u16>,
     pub latency_ms: f64,
+}
+
+/// A fresh decision id: `{process prefix}-{sequence}` in hex. The prefix mixes the start
+/// time and the process id, so ids do not repeat across restarts or replicas in practice.
+pub fn next_decision_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!("{:012x}", (nanos as u64) ^ (u64::from(std::process::id()) << 40))
+    });
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Where decision lines go.

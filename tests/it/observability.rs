@@ -74,3 +74,23 @@ fn decision_log_has_one_line_per_intercepted_request_and_no_secrets() {
     let token = crate::support::tokens::valid_for("globex.example.test");
     assert!(!text.contains(secret) && !text.contains(&token[..20]), "the log must not hold bodies or tokens: {text}");
 }
+
+/// Issue 10, audit integrity: a refused request keeps the mode it asked for; every record
+/// carries the configuration generation it was decided under and a unique decision id.
+#[test]
+fn decision_records_keep_the_requested_mode_the_generation_and_an_id() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    let permissive = r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#;
+    assert_eq!(status(&gateway.post_json("globex.example.test", "/api/v2/clients", permissive)), 400);
+    assert_eq!(status(&gateway.admin_reload()), 200);
+    assert_eq!(status(&gateway.post_json("globex.example.test", "/api/v2/clients", permissive)), 400);
+    let decisions = gateway.wait_decisions(2);
+    assert_eq!(decisions[0]["decision"], "reject");
+    assert_eq!(decisions[0]["requested_mode"], "permissive", "{}", decisions[0]);
+    assert_eq!(decisions[0]["generation"], 1);
+    assert_eq!(decisions[1]["generation"], 2, "decided under the reloaded configuration");
+    let ids: Vec<&str> = decisions.iter().map(|d| d["decision_id"].as_str().unwrap()).collect();
+    assert!(ids[0] != ids[1] && ids.iter().all(|id| id.len() > 8), "{ids:?}");
+    upstream.assert_untouched();
+}
