@@ -137,7 +137,7 @@ fn tenant_benches(c: &mut Criterion) {
     let tenant = Arc::clone(config.tenants.by_host("t.test").expect("tenant"));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let inline = InlineSource::new(config.tenants.clone());
-    let settings = modegate::config::HttpSource {
+    let settings = modegate::config::PolicyServiceSettings {
         url: "http://127.0.0.1:9".into(),
         ttl: std::time::Duration::from_secs(3600),
         max_entries: 10_000,

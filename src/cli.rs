@@ -294,8 +294,8 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
             .map(policy::CurrentClient::of_state),
     };
     let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current_client);
-    let route = evaluation.target.as_ref().map_or("refused", policy::Target::route_label);
-    let api = evaluation.target.as_ref().map_or(policy::Api::Management, policy::Target::api);
+    let route = evaluation.target.as_ref().map_or("refused", policy::Classification::route_label);
+    let api = evaluation.target.as_ref().map_or(policy::Api::Management, policy::Classification::api);
     let mut output = json!({
         "route": route,
         "tenant": evaluation.tenant,

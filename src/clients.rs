@@ -10,9 +10,9 @@ use percent_encoding::utf8_percent_encode;
 use crate::config::{Tenant, Upstream};
 use serde_json::{Map, Value};
 
+use crate::policy::COMBINED_MEMBERS;
 use crate::policy::ClientState;
-use crate::policy::decision::COMBINED_MEMBERS;
-use crate::upstream::{PATH_SEGMENT, SideClient, Target};
+use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
 
 /// Clients remembered, across all tenants.
 pub const MAX_CLIENTS: u64 = 100_000;
@@ -128,7 +128,7 @@ impl ClientModes {
         }
         let answer = self
             .client
-            .get(&Target::upstream(upstream, host), &path, &headers)
+            .get(&Endpoint::upstream(upstream, host), &path, &headers)
             .await
             .map_err(|e| error(e.to_string()))?;
         match answer.status {

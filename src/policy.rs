@@ -12,12 +12,15 @@
 //! [`evaluate`] runs all three for a request held in memory.
 
 pub mod body;
+pub mod client;
 pub mod decision;
 pub mod fold;
 pub mod hardening;
 pub mod host;
 pub mod members;
+pub mod reason;
 pub mod route;
+pub mod route_id;
 pub mod rules;
 pub mod strict_profile;
 pub mod wire;
@@ -26,11 +29,12 @@ use http::HeaderMap;
 use time::Date;
 
 pub use body::{BodyError, JsonObject, parse_object};
-pub use decision::{
-    Api, ClientState, CurrentClient, Decision, ErrorCode, Outcome, Patch, ReasonCode, Rejection, RouteId, SecurityMode,
-};
+pub use client::{COMBINED_MEMBERS, ClientState, CurrentClient};
+pub use decision::{Decision, Outcome, Patch, Rejection, SecurityMode};
 pub use members::GovernedNames;
+pub use reason::{ErrorCode, ReasonCode};
 pub use route::{MethodHints, RouteMatch, RouteTable};
+pub use route_id::{Api, RouteId};
 pub use rules::Facts;
 pub use strict_profile::{ForbiddenMember, StrictProfile};
 
@@ -60,12 +64,12 @@ impl<'a> RequestHead<'a> {
 
 /// Step 1 output: the tenant host and the route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct Classification {
     pub host: Option<String>,
     pub route: RouteMatch,
 }
 
-impl Target {
+impl Classification {
     /// The `route` metric label.
     pub fn route_label(&self) -> &'static str {
         match &self.route {
@@ -86,7 +90,7 @@ impl Target {
 
 /// Step 1 (SPEC §2, §16). `Err` is an ambiguous host, a target in no usable form, or a
 /// head that another server would read differently, refused on every route.
-pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Target, Rejection> {
+pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Classification, Rejection> {
     let (authority, path): (Option<&str>, &[u8]) = match route::target_form(head.target) {
         // SPEC §16: WHATWG URL parsers (Node's `new URL`) read `//host/path` as an authority
         route::TargetForm::Origin { path } if path.starts_with(b"//") => {
@@ -112,7 +116,7 @@ pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Target, R
         query: route::query_of(head.target),
     };
     let route = routes.classify(head.method, path, hints);
-    Ok(Target { host, route })
+    Ok(Classification { host, route })
 }
 
 /// Step 2 output: what to do before any body byte is read.
@@ -130,7 +134,7 @@ pub enum Plan {
 }
 
 /// Step 2 (SPEC §2 tenants, §3 limits, §4 enforcement).
-pub fn plan(head: &RequestHead<'_>, target: &Target, tenant: Option<&Tenant>, config: &Config) -> Plan {
+pub fn plan(head: &RequestHead<'_>, target: &Classification, tenant: Option<&Tenant>, config: &Config) -> Plan {
     let route = match &target.route {
         RouteMatch::Passthrough => return Plan::Passthrough,
         RouteMatch::Intercepted(route) => Some(*route),
@@ -300,7 +304,7 @@ pub fn decide(
 /// The whole pipeline for a request held in memory (`modegate decide`, tests, benches).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
-    pub target: Option<Target>,
+    pub target: Option<Classification>,
     pub tenant: Option<String>,
     /// What happens to the request.
     pub verdict: Verdict,

@@ -24,8 +24,8 @@ use crate::config::{Config, Tenant};
 use crate::identity::{self, Claims, jwks::Keys};
 use crate::policy::hardening::{self, Forwarding, HeaderEdit};
 use crate::policy::{
-    self, Api, ClientState, CurrentClient, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection, RequestHead,
-    RouteId, SecurityMode, Target,
+    self, Api, Classification, ClientState, CurrentClient, Decision, ErrorCode, Outcome, Plan, ReasonCode, Rejection,
+    RequestHead, RouteId, SecurityMode,
 };
 use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
 use crate::tenant::TenantSource;
@@ -56,7 +56,7 @@ pub struct Gateway {
 pub struct Ctx {
     started: Instant,
     config: Option<Arc<Config>>,
-    target: Option<Target>,
+    target: Option<Classification>,
     tenant: Option<Arc<Tenant>>,
     /// The body to send upstream, when the gateway read it (original or injected bytes).
     upstream_body: Option<Bytes>,
@@ -238,7 +238,7 @@ impl Gateway {
         rejection: &Rejection,
         body_read: bool,
     ) -> Result<bool> {
-        let api = ctx.target.as_ref().map_or(Api::Management, Target::api);
+        let api = ctx.target.as_ref().map_or(Api::Management, Classification::api);
         ctx.record = Some(RecordParts::of_rejection(rejection, false));
         respond::reject(session, rejection, api, !body_read).await?;
         Ok(true)
@@ -600,7 +600,7 @@ impl ProxyHttp for Gateway {
         };
         let code = rejection.status;
         if session.response_written().is_none() {
-            let api = ctx.target.as_ref().map_or(Api::Management, Target::api);
+            let api = ctx.target.as_ref().map_or(Api::Management, Classification::api);
             if let Err(write_error) = respond::reject(session, &rejection, api, true).await {
                 log::debug!("cannot answer the client: {write_error}");
             }
@@ -619,7 +619,7 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         head_deadline::request_ended(session.as_downstream().stream());
         let elapsed = ctx.started.elapsed();
-        let route = ctx.target.as_ref().map_or("refused", Target::route_label);
+        let route = ctx.target.as_ref().map_or("refused", Classification::route_label);
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let metrics = metrics();
         metrics.request_duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());

@@ -35,14 +35,14 @@ pub enum FetchError {
 
 /// A side answer: status and whole body.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub struct SideResponse {
     pub status: u16,
     pub body: Bytes,
 }
 
 /// Where a side request goes: an address, TLS or not, and the `Host` to send.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Endpoint {
     pub address: SocketAddr,
     pub tls: bool,
     pub sni: String,
@@ -51,10 +51,10 @@ pub struct Target {
     pub read_timeout: Duration,
 }
 
-impl Target {
+impl Endpoint {
     /// The gateway's upstream, addressed as `host`.
     pub fn upstream(upstream: &Upstream, host: &str) -> Self {
-        Target {
+        Endpoint {
             address: upstream.address,
             tls: upstream.tls,
             sni: if upstream.sni.is_empty() { host.to_owned() } else { upstream.sni.clone() },
@@ -87,10 +87,10 @@ impl SideClient {
     /// `GET path_and_query` on `target` with extra `headers`; the whole answer, bounded.
     pub async fn get(
         &self,
-        target: &Target,
+        target: &Endpoint,
         path_and_query: &str,
         headers: &[(&str, &str)],
-    ) -> Result<Answer, FetchError> {
+    ) -> Result<SideResponse, FetchError> {
         let name = format!("{}{}", target.host, path_and_query.split('?').next().unwrap_or_default());
         let deadline = target.connect_timeout + target.read_timeout;
         match tokio::time::timeout(deadline, self.get_inner(target, path_and_query, headers, &name)).await {
@@ -101,11 +101,11 @@ impl SideClient {
 
     async fn get_inner(
         &self,
-        target: &Target,
+        target: &Endpoint,
         path_and_query: &str,
         headers: &[(&str, &str)],
         name: &str,
-    ) -> Result<Answer, FetchError> {
+    ) -> Result<SideResponse, FetchError> {
         let protocol = |e: Box<pingora::Error>| FetchError::Protocol(name.to_owned(), e.to_string());
         let mut peer = HttpPeer::new(target.address, target.tls, target.sni.clone());
         peer.options.connection_timeout = Some(target.connect_timeout);
@@ -130,6 +130,6 @@ impl SideClient {
             body.extend_from_slice(&chunk);
         }
         self.connector.release_http_session(session, &peer, Some(Duration::from_secs(60))).await;
-        Ok(Answer { status, body: body.freeze() })
+        Ok(SideResponse { status, body: body.freeze() })
     }
 }

@@ -80,11 +80,11 @@ pub enum UnknownTenant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
     Inline,
-    Http(HttpSource),
+    Http(PolicyServiceSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpSource {
+pub struct PolicyServiceSettings {
     pub url: String,
     pub ttl: Duration,
     pub max_entries: u64,

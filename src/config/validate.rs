@@ -268,7 +268,7 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySett
             bounded(problems, "policy.http.ttl_s", ttl_s, 1..=WEEK_S, "seconds, at most a week");
             bounded(problems, "policy.http.negative_ttl_s", negative_ttl_s, 0..=WEEK_S, "seconds, at most a week");
             bounded(problems, "policy.http.stale_if_error_s", stale_if_error_s, 0..=WEEK_S, "seconds, at most a week");
-            Some(SourceKind::Http(HttpSource {
+            Some(SourceKind::Http(PolicyServiceSettings {
                 url: url.trim_end_matches('/').to_owned(),
                 ttl: Duration::from_secs(ttl_s),
                 max_entries,

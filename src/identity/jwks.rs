@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Tenant, Upstream};
 use crate::identity::{KeySet, TokenError};
 use crate::telemetry::metrics;
-use crate::upstream::{SideClient, Target};
+use crate::upstream::{Endpoint, SideClient};
 
 /// Keys are refetched at least this often even when every `kid` is known.
 pub const KEYS_TTL: Duration = Duration::from_secs(600);
@@ -157,7 +157,7 @@ impl Keys {
 
 /// Where a JWKS URI is fetched from.
 struct Source {
-    target: Target,
+    target: Endpoint,
     path: String,
 }
 
@@ -171,7 +171,7 @@ impl Source {
         let host = crate::policy::host::normalise_host(authority.as_str()).ok_or(TokenError::KeysUnavailable)?;
         let path = parsed.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         if tenant.hosts.contains(&host) {
-            return Ok(Source { target: Target::upstream(upstream, authority.host()), path });
+            return Ok(Source { target: Endpoint::upstream(upstream, authority.host()), path });
         }
         let tls = match parsed.scheme_str() {
             Some("https") => true,
@@ -187,7 +187,7 @@ impl Source {
             .ok()
             .and_then(|mut addrs| addrs.next())
             .ok_or(TokenError::KeysUnavailable)?;
-        let target = Target {
+        let target = Endpoint {
             address,
             tls,
             // verified against `upstream.ca_file` or the system roots

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::decision::Patch;
+use super::Patch;
 
 /// Deepest nesting accepted; the top-level object is depth 1.
 pub const MAX_DEPTH: usize = 32;

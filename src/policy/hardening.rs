@@ -12,8 +12,8 @@ use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER
 use http::{HeaderMap, Method};
 
 use super::RequestHead;
-use super::decision::{ReasonCode, Rejection};
 use super::route::{METHOD_OVERRIDE_HEADERS, RouteTable};
+use super::{ReasonCode, Rejection};
 
 /// Headers through which a client could name another host than the one routed by.
 pub const FORWARDED_HOST_HEADERS: [&str; 4] = ["x-forwarded-host", "x-original-host", "x-host", "x-forwarded-server"];

@@ -3,7 +3,7 @@
 
 use http::HeaderMap;
 
-use super::decision::{ReasonCode, Rejection};
+use super::{ReasonCode, Rejection};
 
 /// The host the request names, or `None` when it names none. Ambiguity is a 400 on every
 /// route: two hosts are two tenants, and the upstream might pick the other one.

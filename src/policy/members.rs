@@ -11,9 +11,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::decision::{ReasonCode, Rejection};
 use super::fold::skeleton;
 use super::strict_profile::{StrictProfile, shorten, wrong_type};
+use super::{ReasonCode, Rejection};
 
 /// Names that mean something to JavaScript object merging or to method-override
 /// middleware, refused wherever they appear.

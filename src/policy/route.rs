@@ -8,8 +8,8 @@
 use percent_encoding::percent_decode;
 use unicode_normalization::UnicodeNormalization;
 
-use super::decision::{ReasonCode, Rejection, RouteId};
 use super::fold::{folds_to_path_syntax, is_ignorable};
+use super::{ReasonCode, Rejection, RouteId};
 
 /// Prefixes under which ambiguous paths and method-override headers are refused.
 const PROTECTED_PREFIXES: [&str; 2] = ["/api/v2", "/oidc"];

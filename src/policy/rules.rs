@@ -11,8 +11,8 @@ use serde_json::Value;
 use time::Date;
 
 use super::body::JsonObject;
-use super::decision::{ReasonCode, Rejection, SecurityMode};
 use super::strict_profile::{StrictProfile, wrong_type};
+use super::{ReasonCode, Rejection, SecurityMode};
 use crate::config::Tenant;
 
 /// Everything a rule may read besides the body.

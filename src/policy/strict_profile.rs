@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::body::{JsonObject, json_type};
-use super::decision::{ReasonCode, Rejection};
+use super::{ReasonCode, Rejection};
 
 /// Grant types a strict client may use.
 pub const STRICT_GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];

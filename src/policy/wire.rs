@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::decision::{Api, ErrorCode, Rejection};
+use super::{Api, ErrorCode, Rejection};
 
 /// `Content-Type` of every gateway-made answer.
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
@@ -13,7 +13,7 @@ pub const REASON_HEADER: &str = "x-modegate-reason";
 
 /// A rendered answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub struct GatewayResponse {
     pub status: u16,
     pub body: Vec<u8>,
     /// `WWW-Authenticate`, on 401s.
@@ -61,7 +61,7 @@ impl ErrorCode {
 }
 
 /// Renders `rejection` for a route of `api`.
-pub fn render(rejection: &Rejection, api: Api) -> Answer {
+pub fn render(rejection: &Rejection, api: Api) -> GatewayResponse {
     let body = match api {
         Api::Management => json!({
             "statusCode": rejection.status,
@@ -74,7 +74,7 @@ pub fn render(rejection: &Rejection, api: Api) -> Answer {
             "error_description": rejection.message,
         }),
     };
-    Answer {
+    GatewayResponse {
         status: rejection.status,
         // serialising a `json!` value cannot fail
         body: serde_json::to_vec(&body).unwrap_or_default(),

@@ -6,7 +6,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
-use crate::policy::wire::{self, Answer};
+use crate::policy::wire::{self, GatewayResponse};
 use crate::policy::{Api, Rejection};
 
 /// Writes `rejection` as the answer. `close` drops the connection afterwards: needed when
@@ -15,7 +15,7 @@ pub async fn reject(session: &mut Session, rejection: &Rejection, api: Api, clos
     write(session, &wire::render(rejection, api), close).await
 }
 
-pub async fn write(session: &mut Session, answer: &Answer, close: bool) -> Result<()> {
+pub async fn write(session: &mut Session, answer: &GatewayResponse, close: bool) -> Result<()> {
     let mut header = ResponseHeader::build(answer.status, Some(4))?;
     header.insert_header(http::header::CONTENT_TYPE, wire::CONTENT_TYPE)?;
     header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;

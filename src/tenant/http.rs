@@ -27,9 +27,9 @@ use serde_json::Value;
 use super::{SourceError, TenantSource};
 use crate::config::raw::RawTenant;
 use crate::config::validate::validate_tenant;
-use crate::config::{HttpSource as HttpSettings, Problems, Tenant, Tenants};
+use crate::config::{PolicyServiceSettings as HttpSettings, Problems, Tenant, Tenants};
 use crate::telemetry::metrics;
-use crate::upstream::{PATH_SEGMENT, SideClient, Target};
+use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
 
 /// How long a failed fetch is remembered.
 const FAILURE_MEMO: Duration = Duration::from_secs(1);
@@ -49,7 +49,7 @@ const ADDRESS_TTL: Duration = Duration::from_secs(60);
 /// A cached answer of the policy service, with the time of the fetch that brought it: its
 /// freshness counts from there, also after a reload carries it into a new cache.
 #[derive(Debug, Clone)]
-enum Answer {
+enum ServiceAnswer {
     Found(Arc<Tenant>, Instant),
     NotFound(Instant),
 }
@@ -65,7 +65,7 @@ pub struct HttpSource {
     /// `[[tenants]]` of the file answer first, without a fetch; replaced on reload.
     inline: arc_swap::ArcSwap<Tenants>,
     client: Arc<SideClient>,
-    fresh: moka::future::Cache<String, Answer>,
+    fresh: moka::future::Cache<String, ServiceAnswer>,
     last_good: moka::sync::Cache<String, Good>,
     failures: moka::sync::Cache<String, String>,
     answered: AtomicBool,
@@ -81,11 +81,11 @@ struct FreshFor {
     negative_ttl: Duration,
 }
 
-impl moka::Expiry<String, Answer> for FreshFor {
-    fn expire_after_create(&self, _host: &String, answer: &Answer, _now: Instant) -> Option<Duration> {
+impl moka::Expiry<String, ServiceAnswer> for FreshFor {
+    fn expire_after_create(&self, _host: &String, answer: &ServiceAnswer, _now: Instant) -> Option<Duration> {
         Some(match answer {
-            Answer::Found(_, at) => self.ttl.saturating_sub(at.elapsed()),
-            Answer::NotFound(at) => self.negative_ttl.saturating_sub(at.elapsed()),
+            ServiceAnswer::Found(_, at) => self.ttl.saturating_sub(at.elapsed()),
+            ServiceAnswer::NotFound(at) => self.negative_ttl.saturating_sub(at.elapsed()),
         })
     }
 }
@@ -160,7 +160,7 @@ impl HttpSource {
 
     /// Seeds the cache with an answer, as a fetch would (warm-up, benchmarks).
     pub async fn remember(&self, host: &str, tenant: Arc<Tenant>) {
-        self.fresh.insert(host.to_owned(), Answer::Found(Arc::clone(&tenant), Instant::now())).await;
+        self.fresh.insert(host.to_owned(), ServiceAnswer::Found(Arc::clone(&tenant), Instant::now())).await;
         self.last_good.insert(host.to_owned(), Good { tenant, at: Instant::now() });
     }
 
@@ -170,7 +170,7 @@ impl HttpSource {
         metrics().policy_cache_entries.set(i64::try_from(self.fresh.entry_count()).unwrap_or(i64::MAX));
     }
 
-    async fn fetch(&self, host: &str) -> Result<Answer, String> {
+    async fn fetch(&self, host: &str) -> Result<ServiceAnswer, String> {
         if let Some(previous) = self.failures.get(host) {
             return Err(previous);
         }
@@ -189,10 +189,10 @@ impl HttpSource {
         let result = self.fetch_uncached(host).await;
         match &result {
             // the stale window counts from the last good fetch
-            Ok(Answer::Found(tenant, at)) => {
+            Ok(ServiceAnswer::Found(tenant, at)) => {
                 self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(tenant), at: *at })
             }
-            Ok(Answer::NotFound(_)) => {}
+            Ok(ServiceAnswer::NotFound(_)) => {}
             Err(message) => {
                 log::warn!("policy source: {message}");
                 self.failures.insert(host.to_owned(), message.clone());
@@ -201,13 +201,13 @@ impl HttpSource {
         result
     }
 
-    async fn fetch_uncached(&self, host: &str) -> Result<Answer, String> {
+    async fn fetch_uncached(&self, host: &str) -> Result<ServiceAnswer, String> {
         let url: http::Uri = self.settings.url.parse().map_err(|_| format!("`{}` is not a URL", self.settings.url))?;
         let authority = url.authority().ok_or_else(|| format!("`{}` has no host", self.settings.url))?;
         let tls = url.scheme_str() == Some("https");
         let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let address = self.resolve(authority.host(), port).await?;
-        let target = Target {
+        let target = Endpoint {
             address,
             tls,
             sni: authority.host().to_owned(),
@@ -223,8 +223,8 @@ impl HttpSource {
         self.answered.store(true, Ordering::Release);
         let now = Instant::now();
         match answer.status {
-            200 => parse_document(host, &answer.body).map(|tenant| Answer::Found(Arc::new(tenant), now)),
-            404 => Ok(Answer::NotFound(now)),
+            200 => parse_document(host, &answer.body).map(|tenant| ServiceAnswer::Found(Arc::new(tenant), now)),
+            404 => Ok(ServiceAnswer::NotFound(now)),
             status => Err(format!("{path}: the policy service answered {status}")),
         }
     }
@@ -239,11 +239,11 @@ impl TenantSource for HttpSource {
         let counter = |result: &str| metrics().policy_cache_requests.with_label_values(&[result]).inc();
         let cached = self.fresh.get(host).await;
         let answer = match cached {
-            Some(Answer::Found(tenant, _)) => {
+            Some(ServiceAnswer::Found(tenant, _)) => {
                 counter("hit");
                 return Ok(Some(tenant));
             }
-            Some(Answer::NotFound(_)) => {
+            Some(ServiceAnswer::NotFound(_)) => {
                 counter("hit");
                 return Ok(None);
             }
@@ -258,8 +258,8 @@ impl TenantSource for HttpSource {
             }
         };
         match answer {
-            Ok(Answer::Found(tenant, _)) => Ok(Some(tenant)),
-            Ok(Answer::NotFound(_)) => Ok(None),
+            Ok(ServiceAnswer::Found(tenant, _)) => Ok(Some(tenant)),
+            Ok(ServiceAnswer::NotFound(_)) => Ok(None),
             Err(message) => match self.last_good.get(host) {
                 Some(good) if good.at.elapsed() < self.settings.ttl + self.settings.stale_if_error => {
                     counter("stale");

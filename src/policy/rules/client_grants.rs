@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use super::Facts;
 use crate::policy::body::JsonObject;
-use crate::policy::decision::{Decision, ReasonCode, Rejection};
 use crate::policy::strict_profile::wrong_type;
+use crate::policy::{Decision, ReasonCode, Rejection};
 
 pub fn decide(body: &JsonObject, facts: &Facts<'_>) -> Decision {
     match check(body, facts) {

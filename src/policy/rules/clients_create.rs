@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::{Facts, is_first_party, mode_member, not_eligible};
 use crate::policy::body::JsonObject;
-use crate::policy::decision::{Decision, Patch, ReasonCode, Rejection, SecurityMode};
+use crate::policy::{Decision, Patch, ReasonCode, Rejection, SecurityMode};
 
 pub const MODE: &str = "third_party_security_mode";
 

@@ -8,7 +8,7 @@ use serde_json::Map;
 
 use super::{Facts, is_first_party, mode_member};
 use crate::policy::body::JsonObject;
-use crate::policy::decision::{COMBINED_MEMBERS, CurrentClient, Decision, ReasonCode, Rejection, SecurityMode};
+use crate::policy::{COMBINED_MEMBERS, CurrentClient, Decision, ReasonCode, Rejection, SecurityMode};
 
 const IMMUTABLE: &str = "is set at creation and cannot be changed; create a new application";
 

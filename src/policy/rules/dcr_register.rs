@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::{Facts, mode_member};
 use crate::policy::body::JsonObject;
-use crate::policy::decision::{Decision, ErrorCode, Patch, ReasonCode, Rejection, SecurityMode};
 use crate::policy::strict_profile::{shorten, string_list};
+use crate::policy::{Decision, ErrorCode, Patch, ReasonCode, Rejection, SecurityMode};
 
 pub const MODE: &str = "third_party_security_mode";
 const DCR_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];

@@ -2,7 +2,7 @@
 
 use super::{Facts, mode_member, not_eligible};
 use crate::policy::body::JsonObject;
-use crate::policy::decision::{Decision, ReasonCode, Rejection, SecurityMode};
+use crate::policy::{Decision, ReasonCode, Rejection, SecurityMode};
 
 pub const DCR_MODE: &str = "dynamic_client_registration_security_mode";
 

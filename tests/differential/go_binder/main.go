@@ -1,21 +1,27 @@
-// Reader "go-json": Go's net/http and encoding/json, the way a Go service binds a request.
+// Reader "go-json": Go's net/http and encoding/json (stdlib only), the way a Go service
+// binds a request.
 //
-//   - method: r.Method, or on POST the X-HTTP-Method-Override header (PUT, PATCH, DELETE),
-//     as gorilla/handlers' HTTPMethodOverrideHandler does;
-//   - host: the first X-Forwarded-Host value, else r.Host (services behind a proxy);
+//   - method: r.Method, or on POST gorilla/handlers' HTTPMethodOverrideHandler: the form
+//     value `_method` (query, or a urlencoded body: r.FormValue), else the
+//     X-HTTP-Method-Override header (Go canonicalises header names: `X_HTTP_METHOD_OVERRIDE`
+//     is another header), honoured only when exactly PUT, PATCH or DELETE;
+//   - host: the first X-Forwarded-Host value, else r.Host, without port, lower-case;
 //   - path: r.URL.Path, decoded by Go;
-//   - members: json.Unmarshal into a struct. encoding/json matches member names
-//     case-insensitively, with Unicode simple folding (ſ is s, the Kelvin sign is k), and
-//     the last match wins: that is the reading this reader exposes.
+//   - members: json.Unmarshal of the body (whatever the method and media type) into a
+//     struct of pointers. encoding/json matches member names case-insensitively, with
+//     Unicode simple folding (ſ is s, the Kelvin sign is k), and the last match wins: that
+//     is the reading this reader exposes. Only the fields that were set are reported.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -66,12 +72,83 @@ type client struct {
 	ClientAuthenticationMethods           *authenticationMethods `json:"client_authentication_methods,omitempty"`
 }
 
-func read(w http.ResponseWriter, r *http.Request) {
-	method := r.Method
-	if override := strings.ToUpper(r.Header.Get("X-HTTP-Method-Override")); method == http.MethodPost &&
-		(override == http.MethodPut || override == http.MethodPatch || override == http.MethodDelete) {
-		method = override
+// governed.json: only the boolean names are needed here (the struct holds the names).
+var booleans = map[string]bool{}
+
+func loadGoverned() {
+	path := os.Getenv("GOVERNED")
+	if path == "" {
+		exe, _ := os.Executable()
+		// beside the reader: go_binder/bin/reader -> ../../governed.json, or go_binder/reader
+		for _, candidate := range []string{
+			filepath.Join(filepath.Dir(exe), "..", "..", "governed.json"),
+			filepath.Join(filepath.Dir(exe), "..", "governed.json"),
+			"governed.json",
+		} {
+			if _, err := os.Stat(candidate); err == nil {
+				path = candidate
+				break
+			}
+		}
 	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go-json: cannot read governed.json (%v); set GOVERNED\n", err)
+		os.Exit(1)
+	}
+	var governed struct {
+		Booleans []string `json:"booleans"`
+	}
+	if err := json.Unmarshal(text, &governed); err != nil {
+		fmt.Fprintf(os.Stderr, "go-json: governed.json: %v\n", err)
+		os.Exit(1)
+	}
+	for _, name := range governed.Booleans {
+		booleans[name] = true
+	}
+}
+
+// the three nested objects the struct binds
+var nested = map[string]bool{"jwt_configuration": true, "refresh_token": true, "client_authentication_methods": true}
+
+// coerce: a lenient app reads "true"/"false"/"1"/"0" (any case) as booleans for boolean
+// members; the nested objects are coerced member by member.
+func coerce(members map[string]interface{}, top bool) {
+	for name, value := range members {
+		switch v := value.(type) {
+		case string:
+			if booleans[name] {
+				switch strings.ToLower(v) {
+				case "true", "1":
+					members[name] = true
+				case "false", "0":
+					members[name] = false
+				}
+			}
+		case map[string]interface{}:
+			if top && nested[name] {
+				coerce(v, false)
+			}
+		}
+	}
+}
+
+func methodOverride(r *http.Request) string {
+	if r.Method != http.MethodPost {
+		return r.Method
+	}
+	om := r.FormValue("_method")
+	if om == "" {
+		om = r.Header.Get("X-HTTP-Method-Override")
+	}
+	if om == http.MethodPut || om == http.MethodPatch || om == http.MethodDelete {
+		return om
+	}
+	return r.Method
+}
+
+func read(r *http.Request) map[string]interface{} {
+	method := methodOverride(r)
 	host := r.Host
 	if forwarded := r.Header.Get("X-Forwarded-Host"); forwarded != "" {
 		host = strings.TrimSpace(strings.Split(forwarded, ",")[0])
@@ -79,23 +156,49 @@ func read(w http.ResponseWriter, r *http.Request) {
 	if name, _, err := net.SplitHostPort(host); err == nil {
 		host = name
 	}
-	reading := map[string]interface{}{
+	members := map[string]interface{}{}
+	var bodyError interface{}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		bodyError = "read: " + err.Error()
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		var bound client
+		if err := json.Unmarshal(body, &bound); err != nil {
+			bodyError = err.Error()
+		} else {
+			// the bound struct, its set fields only, as plain JSON values
+			out, _ := json.Marshal(bound)
+			decoder := json.NewDecoder(bytes.NewReader(out))
+			decoder.UseNumber()
+			_ = decoder.Decode(&members)
+			coerce(members, true)
+		}
+	}
+	return map[string]interface{}{
 		"reader":     "go-json",
 		"method":     method,
 		"path":       r.URL.Path,
 		"host":       strings.ToLower(host),
-		"members":    map[string]interface{}{},
-		"body_error": nil,
+		"members":    members,
+		"body_error": bodyError,
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if len(body) > 0 {
-		var bound client
-		if err := json.Unmarshal(body, &bound); err != nil {
-			reading["body_error"] = err.Error()
-		} else {
-			reading["members"] = bound
-		}
-	}
+}
+
+func handle(w http.ResponseWriter, r *http.Request) {
+	var reading map[string]interface{}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				reading = map[string]interface{}{
+					"reader": "go-json", "method": r.Method, "path": r.URL.Path, "host": "",
+					"members": map[string]interface{}{}, "body_error": fmt.Sprintf("reader: %v", p),
+				}
+			}
+		}()
+		reading = read(r)
+	}()
+	_, _ = io.Copy(io.Discard, r.Body)
 	out, _ := json.Marshal(reading)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Differential-Reader", "go-json")
@@ -103,6 +206,7 @@ func read(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
+	loadGoverned()
 	port := "0"
 	if len(os.Args) > 1 {
 		port = os.Args[1]
@@ -113,5 +217,5 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("listening %d\n", listener.Addr().(*net.TCPAddr).Port)
-	_ = http.Serve(listener, http.HandlerFunc(read))
+	_ = http.Serve(listener, http.HandlerFunc(handle))
 }

@@ -1,66 +1,77 @@
-// Reader "express": Express 4 with the `method-override` package and query+body merging,
-// behind a trusted proxy, the way many API servers are built.
-// - method: `X-HTTP-Method-Override`, a `_method` query parameter (any case) or a `_method`
-//   body member, on POST (method-override's default);
-// - host: `req.hostname` (X-Forwarded-Host first: `trust proxy`);
-// - path: `req.path`, decoded, with trailing dots and white space trimmed and a format
-//   suffix (`.json`) dropped from the last segment, as format-suffix routers do;
-// - members: the query under the body (`{...req.query, ...body}`), the body read as JSON
-//   whatever the media type, or as a form.
+// Reader "express": Express 4 with the `method-override` package, lenient body parsing and
+// query+body merging, behind a trusted proxy, the way many API servers are built.
+// - method: method-override on POST, from `X-HTTP-Method-Override` (Node lower-cases header
+//   names, so `X_HTTP_METHOD_OVERRIDE` is another header), else `_method` or `_METHOD` in the
+//   query;
+// - host: `req.hostname` with `trust proxy` (X-Forwarded-Host first, its first value);
+// - path: `req.path`, decoded, the last segment's trailing dots and white space trimmed and
+//   one format suffix (`.json`) dropped, as format-suffix routers do;
+// - members: the query under the body (`{...req.query, ...body}`); the body read as JSON
+//   whatever the media type (`express.json({ type: () => true, strict: false })`), or as a
+//   form when it says it is one. A body that does not parse leaves the query members.
 import http from 'node:http';
 
 import express from 'express';
 import methodOverride from 'method-override';
-import { answer, decode, listen, members, parseJson } from './reading.mjs';
+import { answer, decode, listen, members } from './reading.mjs';
 
+const NAME = 'express';
 const app = express();
 app.set('trust proxy', true);
-app.use(express.text({ type: () => true, limit: '1mb' }));
-app.use((req, _res, next) => {
-  const text = typeof req.body === 'string' ? req.body : '';
-  req.bodyError = null;
-  req.parsed = {};
-  if (text.length > 0) {
-    const json = parseJson(text);
-    if (json.error === null && json.value !== null && typeof json.value === 'object') {
-      req.parsed = json.value;
-    } else if (String(req.headers['content-type'] ?? '').includes('form')) {
-      req.parsed = Object.fromEntries(new URLSearchParams(text));
-    } else {
-      req.bodyError = json.error ?? 'not an object';
-    }
-  }
-  next();
-});
 app.use(methodOverride('X-HTTP-Method-Override'));
-app.use(methodOverride((req) => {
-  const key = Object.keys(req.query ?? {}).find((name) => name.toLowerCase() === '_method');
-  return key === undefined ? undefined : req.query[key];
-}));
-app.use(methodOverride((req) => (typeof req.parsed?._method === 'string' ? req.parsed._method : undefined)));
+app.use(methodOverride((req) => req.query && (req.query._method || req.query._METHOD)));
+// a form body is a form; everything else is read as JSON (body-parser skips a body that an
+// earlier parser has read)
+app.use(express.urlencoded({ extended: true, type: 'application/x-www-form-urlencoded', limit: '10mb' }));
+app.use(express.json({ type: () => true, strict: false, limit: '10mb' }));
 
 function routedPath(path) {
   const decoded = decode(path);
   const at = decoded.lastIndexOf('/');
-  const dir = decoded.slice(0, at);
+  const dir = decoded.slice(0, at + 1);
   let last = decoded.slice(at + 1).replace(/[\s.]+$/u, '');
-  const dot = last.indexOf('.');
+  const dot = last.lastIndexOf('.');
   if (dot > 0) last = last.slice(0, dot);
-  return `${dir}/${last}`;
+  return dir + last;
 }
 
-app.all('*', (req, res) => {
-  const merged = { ...req.query, ...(Array.isArray(req.parsed) ? {} : req.parsed) };
-  answer(res, 'express', {
+function isPlainObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function reading(req, bodyError) {
+  const query = isPlainObject(req.query) ? req.query : {};
+  const body = bodyError === null && isPlainObject(req.body) ? req.body : {};
+  let host = '';
+  try {
+    host = String(req.hostname ?? '').toLowerCase();
+  } catch {}
+  return {
     method: req.method,
-    path: routedPath(req.path),
-    host: (req.hostname ?? '').toLowerCase(),
-    members: members(merged),
-    body_error: req.bodyError,
-  });
-});
-// an error anywhere (a malformed URI, say) is a reading too, never a 500
+    path: routedPath(req.path ?? req.url),
+    host,
+    members: members({ ...query, ...body }),
+    body_error: bodyError,
+  };
+}
+
+app.all('*', (req, res) => answer(res, NAME, reading(req, null)));
+
+// a body that does not parse (or any other error) is a reading too, never a 4xx/5xx;
+// drain what body-parser left unread first
 app.use((error, req, res, _next) => {
-  answer(res, 'express', { method: req.method, path: req.url, host: '', members: {}, body_error: String(error) });
+  const done = () => {
+    try {
+      answer(res, NAME, reading(req, String(error?.message ?? error)));
+    } catch (inner) {
+      answer(res, NAME, { method: req.method, path: req.url, host: '', members: {}, body_error: `reader: ${inner}` });
+    }
+  };
+  if (req.complete || req.readableEnded) return done();
+  req.on('error', () => {});
+  req.on('end', done);
+  req.resume();
 });
-listen(http.createServer(app));
+
+const server = http.createServer(app);
+listen(server);
