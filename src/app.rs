@@ -13,6 +13,7 @@ use crate::admin::AdminApp;
 use crate::clients::ClientModes;
 use crate::config::Config;
 use crate::identity::jwks::Keys;
+use crate::identity::verifier::Verifier;
 use crate::proxy::Gateway;
 use crate::proxy::head_deadline::HeadDeadlineApp;
 use crate::reload::{ReloadService, Reloader, build_state};
@@ -61,8 +62,8 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side, 1)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
-    let gateway =
-        Gateway::new(state, decision_log, Arc::new(Keys::new(Arc::clone(&side))), Arc::new(ClientModes::new(side)));
+    let tokens = Verifier::new(Arc::new(Keys::new(Arc::clone(&side))));
+    let gateway = Gateway::new(state, decision_log, tokens, Arc::new(ClientModes::new(side)));
     let header_timeout = config_header_timeout;
     let proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
     let mut proxy = pingora::services::listening::Service::new(

@@ -10,6 +10,7 @@
 //! within [`VERIFIED_TTL`].
 
 pub mod jwks;
+pub mod verifier;
 
 use std::sync::Arc;
 use std::time::Duration;

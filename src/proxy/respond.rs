@@ -1,5 +1,6 @@
-//! Every gateway-made response is written here: the policy renders the body
-//! ([`crate::policy::wire`]), this writes it to the session.
+//! Every gateway-made response is made here: the policy renders the body
+//! ([`crate::policy::wire`]), this writes it to the session; and the answers the gateway
+//! makes for its own faults (500, 502, 503, 504) are defined here.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -7,7 +8,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use crate::policy::wire::{self, GatewayResponse};
-use crate::policy::{Api, Rejection};
+use crate::policy::{self, Api, ErrorCode, ReasonCode, Rejection};
 
 /// Writes `rejection` as the answer. `close` drops the connection afterwards: needed when
 /// the request body was not read, or Pingora would drain it before reusing the connection.
@@ -29,4 +30,82 @@ pub async fn write(session: &mut Session, answer: &GatewayResponse, close: bool)
     session.write_response_header(Box::new(header), false).await?;
     session.write_response_body(Some(Bytes::from(answer.body.clone())), true).await?;
     Ok(())
+}
+
+/// 500: the gateway failed itself.
+pub fn internal() -> Rejection {
+    Rejection::new(500, ErrorCode::Internal, ReasonCode::Internal, "the gateway failed to handle the request")
+}
+
+/// 503: the tenant's policy cannot be loaded; fail closed.
+pub fn policy_unavailable() -> Rejection {
+    Rejection::new(
+        503,
+        ErrorCode::PolicyUnavailable,
+        ReasonCode::PolicyUnavailable,
+        "the gateway cannot load this tenant's policy right now; retry later",
+    )
+}
+
+/// 503: the client's current state cannot be learned; fail closed.
+pub fn lookup_failed(detail: &str) -> Rejection {
+    log::warn!("clients_update: {detail}");
+    Rejection::new(
+        503,
+        ErrorCode::PolicyUnavailable,
+        ReasonCode::ClientLookupFailed,
+        "the gateway cannot learn this client's current mode right now; retry later",
+    )
+}
+
+pub struct UpstreamFailure {
+    /// `modegate_upstream_errors_total{kind}`, when the upstream side failed.
+    pub kind: Option<&'static str>,
+    /// What to answer, when the client can still be answered.
+    pub answer: Option<Rejection>,
+}
+
+/// SPEC §11: 502 when the upstream cannot be reached, 504 when it does not answer in time.
+pub fn upstream_failure(e: &Error) -> UpstreamFailure {
+    use pingora::ErrorType::*;
+    let unavailable = |kind| UpstreamFailure {
+        kind: Some(kind),
+        answer: Some(Rejection::new(
+            502,
+            ErrorCode::UpstreamUnavailable,
+            ReasonCode::UpstreamUnavailable,
+            "the authorization server is unavailable; retry later",
+        )),
+    };
+    let timeout = |kind| UpstreamFailure {
+        kind: Some(kind),
+        answer: Some(Rejection::new(
+            504,
+            ErrorCode::UpstreamTimeout,
+            ReasonCode::UpstreamTimeout,
+            "the authorization server did not answer in time",
+        )),
+    };
+    match (e.esource(), e.etype()) {
+        (_, ConnectRefused) => unavailable("connect_refused"),
+        (_, ConnectTimedout) => unavailable("connect_timeout"),
+        (
+            _,
+            ConnectNoRoute | ConnectError | ConnectProxyFailure | BindError | TLSHandshakeFailure
+            | TLSHandshakeTimedout,
+        ) => unavailable("connect_error"),
+        (pingora::ErrorSource::Upstream, ReadTimedout | WriteTimedout) => timeout("read_timeout"),
+        (pingora::ErrorSource::Upstream, _) => unavailable("protocol_error"),
+        (pingora::ErrorSource::Downstream, ReadError | WriteError | ConnectionClosed) => {
+            UpstreamFailure { kind: None, answer: None }
+        }
+        (pingora::ErrorSource::Downstream, ReadTimedout) => {
+            UpstreamFailure { kind: None, answer: Some(policy::body_timeout()) }
+        }
+        (pingora::ErrorSource::Downstream, _) => UpstreamFailure {
+            kind: None,
+            answer: Some(Rejection::invalid_request(ReasonCode::MalformedRequest, "the request could not be read")),
+        },
+        _ => UpstreamFailure { kind: None, answer: Some(internal()) },
+    }
 }

@@ -1,0 +1,65 @@
+//! Creation capture (SPEC §4, §12): the answer to a creation the gateway forwarded is read
+//! as it streams back, and the new client's ownership and mode are remembered.
+
+use bytes::Bytes;
+
+use super::{Ctx, Gateway};
+use crate::policy::{ClientState, Decision, Outcome, RouteId, SecurityMode};
+
+/// Largest creation answer read to learn the new client's id and mode.
+const MAX_CAPTURE_BYTES: usize = 256 * 1024;
+
+/// A creation whose answer is read.
+pub struct Capture {
+    route: RouteId,
+    effective_mode: Option<SecurityMode>,
+    body: Vec<u8>,
+    reading: bool,
+}
+
+/// Creations whose answer tells the new client's id.
+pub fn creation_capture(route: RouteId, decision: &Decision) -> Option<Capture> {
+    let creates = matches!(route, RouteId::ClientsCreate | RouteId::DcrRegister);
+    let forwarded = !matches!(decision.outcome, Outcome::Reject(_));
+    (creates && forwarded).then(|| Capture {
+        route,
+        effective_mode: decision.effective_mode,
+        body: Vec::new(),
+        reading: false,
+    })
+}
+
+/// The upstream's status: only a 200/201 answer tells of a created client.
+pub fn on_status(ctx: &mut Ctx, status: u16) {
+    if let Some(capture) = &mut ctx.capture {
+        capture.reading = status == 200 || status == 201;
+    }
+}
+
+impl Gateway {
+    /// A chunk of the upstream's answer; at its end, the new client is remembered.
+    pub(super) fn capture_chunk(&self, ctx: &mut Ctx, body: &Option<Bytes>, end_of_stream: bool) {
+        let Some(capture) = ctx.capture.as_mut().filter(|c| c.reading) else { return };
+        if let Some(chunk) = body.as_ref() {
+            if capture.body.len() + chunk.len() > MAX_CAPTURE_BYTES {
+                capture.reading = false;
+            } else {
+                capture.body.extend_from_slice(chunk);
+            }
+        }
+        if end_of_stream && capture.reading {
+            self.remember_created(ctx);
+        }
+    }
+
+    /// Reads a creation's answer to remember the new client (SPEC §4 clients_update cache).
+    fn remember_created(&self, ctx: &Ctx) {
+        let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
+        let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else { return };
+        let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else { return };
+        // what the gateway sent: DCR clients and clients with a mode are third-party
+        let third_party = capture.route == RouteId::DcrRegister || capture.effective_mode.is_some();
+        let sent = ClientState { is_first_party: !third_party, mode: capture.effective_mode };
+        self.clients.remember(tenant, client_id, ClientState::from_creation(&document, sent));
+    }
+}

@@ -1,0 +1,62 @@
+//! The one file in both worlds: Pingora's request head and session as the facts the
+//! policy reads.
+
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::Session;
+use time::OffsetDateTime;
+
+use super::Ctx;
+use crate::config::Upstream;
+use crate::policy::RequestHead;
+use crate::policy::hardening::Forwarding;
+
+/// The policy's view of a Pingora request head: the raw target, as it will be forwarded.
+pub fn request_head(header: &RequestHeader) -> RequestHead<'_> {
+    RequestHead {
+        method: header.method.as_str(),
+        target: header.raw_path(),
+        authority: header.uri.authority().map(|a| a.as_str()),
+        headers: &header.headers,
+    }
+}
+
+/// Today, for the date rules.
+pub fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}
+
+/// `Expect: 100-continue`: the client waits for an interim answer before sending the body.
+pub fn expects_continue(header: &RequestHeader) -> bool {
+    header
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+/// SPEC §16: what the forwarded head states of the request: the routed host, the client's
+/// address, the listener's scheme.
+pub fn forwarding<'a>(session: &Session, ctx: &'a Ctx) -> Forwarding<'a> {
+    Forwarding {
+        host: ctx.target.as_ref().and_then(|t| t.host.as_deref()),
+        client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+        proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) { "https" } else { "http" },
+        underscore_headers: ctx.config.as_ref().map_or_else(Default::default, |c| c.server.underscore_headers),
+    }
+}
+
+/// The upstream peer: a resolved address (`HttpPeer::new` would otherwise resolve DNS on
+/// every request), and as SNI and verified name the configured one, else the tenant host.
+pub fn peer(upstream: &Upstream, ctx: &Ctx) -> HttpPeer {
+    let sni = if upstream.sni.is_empty() {
+        ctx.target.as_ref().and_then(|t| t.host.clone()).unwrap_or_default()
+    } else {
+        upstream.sni.clone()
+    };
+    let mut peer = HttpPeer::new(upstream.address, upstream.tls, sni);
+    peer.options.connection_timeout = Some(upstream.connect_timeout);
+    peer.options.read_timeout = Some(upstream.read_timeout);
+    peer.options.write_timeout = Some(upstream.read_timeout);
+    peer
+}

@@ -1,0 +1,96 @@
+//! What an intercepted request leaves behind: its metric labels and its decision record
+//! (SPEC §9, §15), and the request id that ties the record to the caller's logs.
+
+use std::time::Duration;
+
+use pingora::proxy::Session;
+use time::OffsetDateTime;
+
+use super::Ctx;
+use crate::policy::{Decision, Outcome, ReasonCode, Rejection};
+use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
+
+/// The parts of a decision that go into the metrics and the decision log.
+pub struct RecordParts {
+    pub decision: &'static str,
+    pub reason: ReasonCode,
+    requested_mode: Option<&'static str>,
+    effective_mode: Option<&'static str>,
+    injected: Vec<&'static str>,
+}
+
+impl RecordParts {
+    pub fn of_decision(decision: &Decision, shadow: bool) -> Self {
+        RecordParts {
+            decision: decision.label(shadow),
+            reason: decision.reason,
+            requested_mode: decision.requested_mode.map(|m| m.as_str()),
+            effective_mode: decision.effective_mode.map(|m| m.as_str()),
+            injected: match &decision.outcome {
+                Outcome::Inject(patch) => patch.names(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// A fault of the gateway or the upstream (`decision="error"`).
+    pub fn of_error(rejection: &Rejection) -> Self {
+        RecordParts { decision: "error", ..RecordParts::of_rejection(rejection, false) }
+    }
+
+    pub fn of_rejection(rejection: &Rejection, shadow: bool) -> Self {
+        RecordParts {
+            decision: if shadow { "would_reject" } else { "reject" },
+            reason: rejection.reason,
+            requested_mode: None,
+            effective_mode: None,
+            injected: Vec::new(),
+        }
+    }
+}
+
+/// Counts the request and, for an intercepted one, writes its decision record.
+pub fn write(log: &DecisionLog, session: &Session, ctx: &mut Ctx, route: &'static str, elapsed: Duration) {
+    let metrics = metrics();
+    metrics.request_duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    let Some(parts) = ctx.record.take() else {
+        metrics.requests.with_label_values(&[route, "forward", ReasonCode::Passthrough.as_str()]).inc();
+        return;
+    };
+    metrics.requests.with_label_values(&[route, parts.decision, parts.reason.as_str()]).inc();
+    let tenant = ctx.tenant.as_deref();
+    log.write(&DecisionRecord {
+        time: OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        decision_id: crate::telemetry::decision_log::next_decision_id(),
+        generation: ctx.generation,
+        request_id: request_id(session),
+        tenant: tenant.map(|t| t.id.clone()),
+        customer: tenant.map(|t| t.customer.clone()),
+        route,
+        decision: parts.decision,
+        reason: parts.reason.as_str(),
+        enforcement: tenant.map(|t| t.enforcement.as_str()),
+        requested_mode: parts.requested_mode,
+        effective_mode: parts.effective_mode,
+        injected: parts.injected,
+        sub: ctx.claims.as_ref().and_then(|c| c.sub.clone()),
+        azp: ctx.claims.as_ref().and_then(|c| c.azp.clone()),
+        status,
+        upstream_status: ctx.upstream_status,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
+    });
+}
+
+/// The caller's `x-request-id` when it is a short printable token, else a fresh one.
+fn request_id(session: &Session) -> String {
+    let given = session.req_header().headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    match given {
+        Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_owned(),
+        _ => {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            format!("mg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+        }
+    }
+}
