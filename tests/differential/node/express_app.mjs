@@ -39,9 +39,9 @@ function isPlainObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function reading(req, bodyError) {
+function reading(req, bodyError, bodyParsed = bodyError === null) {
   const query = isPlainObject(req.query) ? req.query : {};
-  const body = bodyError === null && isPlainObject(req.body) ? req.body : {};
+  const body = bodyParsed && isPlainObject(req.body) ? req.body : {};
   let host = '';
   try {
     host = String(req.hostname ?? '').toLowerCase();
@@ -62,7 +62,10 @@ app.all('*', (req, res) => answer(res, NAME, reading(req, null)));
 app.use((error, req, res, _next) => {
   const done = () => {
     try {
-      answer(res, NAME, reading(req, String(error?.message ?? error)));
+      // body-parser's errors carry a `type` (entity.parse.failed, charset.unsupported, …);
+      // any other error (a path that does not decode, say) leaves a parsed body in place
+      const fromBody = typeof error?.type === 'string';
+      answer(res, NAME, reading(req, String(error?.message ?? error), !fromBody));
     } catch (inner) {
       answer(res, NAME, { method: req.method, path: req.url, host: '', members: {}, body_error: `reader: ${inner}` });
     }
@@ -73,5 +76,5 @@ app.use((error, req, res, _next) => {
   req.resume();
 });
 
-const server = http.createServer(app);
-listen(server);
+// requireHostHeader: false, so that a request without Host still gets a reading
+listen(http.createServer({ requireHostHeader: false }, app));
