@@ -30,7 +30,7 @@ fn body(size: usize) -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let config = config::parse(CONFIG).expect("bench config").0;
-    let tenant = config.tenants.by_host("t.test").expect("tenant").clone();
+    let tenant = config.tenants.by_host("t.test").expect("tenant").policy.clone();
     let today = time::macros::date!(2026 - 11 - 28);
 
     let mut group = c.benchmark_group("core");
@@ -61,9 +61,9 @@ fn benches(c: &mut Criterion) {
     c.bench_function("classify_and_plan", |b| {
         b.iter(|| {
             let head = RequestHead { method: "POST", target: black_box(target), authority: None, headers: &headers };
-            let target = policy::classify(&head, &config.routes).expect("target");
+            let target = policy::classify(&head, &config.policy.routes).expect("target");
             let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h));
-            policy::plan(&head, &target, tenant.map(|t| t.as_ref()), &config)
+            policy::plan(&head, &target, tenant.map(|t| &t.policy), &config.policy)
         })
     });
 }

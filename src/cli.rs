@@ -293,7 +293,8 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
             .and_then(|id| policy::ClientState::from_client_id(&id))
             .map(policy::CurrentClient::of_state),
     };
-    let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current_client);
+    let tenants = |host: &str| config.tenants.by_host(host).map(|t| &t.policy);
+    let evaluation = policy::evaluate(&head, body.as_bytes(), &config.policy, tenants, today, current_client);
     let route = evaluation.target.as_ref().map_or("refused", policy::Classification::route_label);
     let api = evaluation.target.as_ref().map_or(policy::Api::Management, policy::Classification::api);
     let mut output = json!({

@@ -46,7 +46,7 @@ impl ClientModes {
     /// Remembers a client the gateway saw created (an upstream 201).
     pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState) {
         if ClientState::from_client_id(client_id).is_none() {
-            self.known.insert((tenant.id.clone(), client_id.to_owned()), state);
+            self.known.insert((tenant.policy.id.clone(), client_id.to_owned()), state);
         }
     }
 
@@ -71,7 +71,7 @@ impl ClientModes {
         if let Some(state) = ClientState::from_client_id(client_id) {
             return Ok(Lookup::Known(state));
         }
-        let key = (tenant.id.clone(), client_id.to_owned());
+        let key = (tenant.policy.id.clone(), client_id.to_owned());
         if let Some(state) = self.known.get(&key) {
             return Ok(Lookup::Known(state));
         }

@@ -17,6 +17,7 @@ pub mod decision;
 pub mod fold;
 pub mod hardening;
 pub mod host;
+pub mod inputs;
 pub mod members;
 pub mod reason;
 pub mod route;
@@ -38,7 +39,7 @@ pub use route_id::{Api, RouteId};
 pub use rules::Facts;
 pub use strict_profile::{ForbiddenMember, StrictProfile};
 
-use crate::config::{Config, DcrAccess, Enforcement, PolicySettings, Tenant, UnknownTenant};
+use inputs::{DcrAccess, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
 
 /// The parts of a request head the policy reads.
 #[derive(Debug, Clone, Copy)]
@@ -134,14 +135,19 @@ pub enum Plan {
 }
 
 /// Step 2 (SPEC §2 tenants, §3 limits, §4 enforcement).
-pub fn plan(head: &RequestHead<'_>, target: &Classification, tenant: Option<&Tenant>, config: &Config) -> Plan {
+pub fn plan(
+    head: &RequestHead<'_>,
+    target: &Classification,
+    tenant: Option<&TenantPolicy>,
+    settings: &PolicySettings,
+) -> Plan {
     let route = match &target.route {
         RouteMatch::Passthrough => return Plan::Passthrough,
         RouteMatch::Intercepted(route) => Some(*route),
         RouteMatch::Refused(_) => None,
     };
     let Some(tenant) = tenant else {
-        return match config.policy.unknown_tenant {
+        return match settings.unknown_tenant {
             UnknownTenant::Passthrough => Plan::Passthrough,
             UnknownTenant::Reject => match &target.route {
                 RouteMatch::Refused(rejection) => Plan::Reject(rejection.clone()),
@@ -156,7 +162,7 @@ pub fn plan(head: &RequestHead<'_>, target: &Classification, tenant: Option<&Ten
     };
     let verdict = match (&target.route, route) {
         (RouteMatch::Refused(rejection), _) => Err(rejection.clone()),
-        (_, Some(route)) => check_head(head, config.server.max_body_bytes).map(|()| route),
+        (_, Some(route)) => check_head(head, settings.max_body_bytes).map(|()| route),
         (_, None) => return Plan::Passthrough,
     };
     match (tenant.enforcement, verdict) {
@@ -169,7 +175,7 @@ pub fn plan(head: &RequestHead<'_>, target: &Classification, tenant: Option<&Ten
 
 /// Whether the route needs a verified bearer token (SPEC §6): every intercepted Management
 /// API route, and DCR where the tenant sets `dcr_access = "token"`.
-pub fn needs_token(route: RouteId, tenant: &Tenant) -> bool {
+pub fn needs_token(route: RouteId, tenant: &TenantPolicy) -> bool {
     route.api() == Api::Management || tenant.dcr_access == DcrAccess::Token
 }
 
@@ -253,7 +259,7 @@ fn is_json_media_type(value: &str) -> bool {
 pub fn decide(
     route: RouteId,
     raw: &[u8],
-    tenant: &Tenant,
+    tenant: &TenantPolicy,
     settings: &PolicySettings,
     today: Date,
     current_client: Option<&CurrentClient>,
@@ -321,35 +327,36 @@ pub enum Verdict {
     Decided { decision: Decision, upstream_body: Option<Vec<u8>> },
 }
 
-/// `current_client` stands in for the lookup the proxy would make on `clients_update`.
-pub fn evaluate(
+/// `tenants` finds a tenant by host (the inline list, a table in tests); `current_client`
+/// stands in for the lookup the proxy would make on `clients_update`.
+pub fn evaluate<'t>(
     head: &RequestHead<'_>,
     body: &[u8],
-    config: &Config,
+    settings: &PolicySettings,
+    tenants: impl Fn(&str) -> Option<&'t TenantPolicy>,
     today: Date,
     current_client: Option<CurrentClient>,
 ) -> Evaluation {
-    let target = match classify(head, &config.routes) {
+    let target = match classify(head, &settings.routes) {
         Ok(target) => target,
         Err(rejection) => {
             return Evaluation { target: None, tenant: None, verdict: Verdict::HeadReject(rejection), shadow: false };
         }
     };
-    let tenant = target.host.as_deref().and_then(|host| config.tenants.by_host(host));
+    let tenant = target.host.as_deref().and_then(tenants);
     let tenant_id = tenant.map(|t| t.id.clone());
-    let (verdict, shadow) = match plan(head, &target, tenant.map(|t| t.as_ref()), config) {
+    let (verdict, shadow) = match plan(head, &target, tenant, settings) {
         Plan::Passthrough => (Verdict::Passthrough, false),
         Plan::Reject(rejection) => (Verdict::HeadReject(rejection), false),
         Plan::ShadowReject(rejection) => (Verdict::HeadReject(rejection), true),
         Plan::ReadBody { route, shadow } => match tenant {
-            Some(tenant) if body.len() <= config.server.max_body_bytes => {
+            Some(tenant) if body.len() <= settings.max_body_bytes => {
                 let replace = head.method.eq_ignore_ascii_case("PUT");
-                let (decision, object) =
-                    decide(route, body, tenant, &config.policy, today, current_client.as_ref(), replace);
+                let (decision, object) = decide(route, body, tenant, settings, today, current_client.as_ref(), replace);
                 let upstream_body = decision.upstream_body(body, object.as_ref()).map(|b| b.into_owned());
                 (Verdict::Decided { decision, upstream_body }, shadow)
             }
-            _ => (Verdict::HeadReject(too_large(config.server.max_body_bytes)), shadow),
+            _ => (Verdict::HeadReject(too_large(settings.max_body_bytes)), shadow),
         },
     };
     Evaluation { target: Some(target), tenant: tenant_id, verdict, shadow }

@@ -115,7 +115,7 @@ impl ProxyHttp for Gateway {
         ctx.generation = state.generation;
         let header = session.req_header();
         let head = convert::request_head(header);
-        let target = match policy::classify(&head, &config.routes) {
+        let target = match policy::classify(&head, &config.policy.routes) {
             Ok(target) => target,
             Err(rejection) => return self.refuse(session, ctx, &rejection, false).await,
         };
@@ -130,7 +130,7 @@ impl ProxyHttp for Gateway {
                 }
             },
         };
-        let plan = policy::plan(&head, &target, tenant.as_deref(), &config);
+        let plan = policy::plan(&head, &target, tenant.as_deref().map(|t| &t.policy), &config.policy);
         ctx.target = Some(target);
         ctx.tenant = tenant.clone();
         match plan {

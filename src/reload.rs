@@ -29,7 +29,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// readiness carried into a new one when they did. Runs off the async threads.
 pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>, generation: u64) -> State {
     let config = Arc::new(config);
-    match &config.policy.source {
+    match &config.source {
         SourceKind::Inline => State {
             tenants: Arc::new(InlineSource::new(config.tenants.clone())),
             http: None,

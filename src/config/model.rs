@@ -10,14 +10,16 @@ use std::time::Duration;
 use time::Date;
 
 use crate::policy::hardening::UnderscoreHeaders;
-use crate::policy::{GovernedNames, RouteTable, SecurityMode, StrictProfile};
+pub use crate::policy::inputs::{DcrAccess, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: Server,
     pub upstream: Upstream,
+    /// What the rules read besides the tenant (the policy's own type).
     pub policy: PolicySettings,
-    pub routes: RouteTable,
+    /// Where tenants come from.
+    pub source: SourceKind,
     pub log: LogSettings,
     pub tenants: Tenants,
 }
@@ -59,24 +61,6 @@ pub struct Upstream {
     pub ca_file: Option<PathBuf>,
 }
 
-/// The settings the rules read besides the tenant.
-#[derive(Debug, Clone)]
-pub struct PolicySettings {
-    pub eligibility_cutoff: Date,
-    pub strict_default_from: Date,
-    pub unknown_tenant: UnknownTenant,
-    pub source: SourceKind,
-    pub strict_profile: StrictProfile,
-    /// The member names the rules read, derived from `strict_profile` (SPEC §16).
-    pub governed: GovernedNames,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownTenant {
-    Reject,
-    Passthrough,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
     Inline,
@@ -106,29 +90,6 @@ pub struct LogSettings {
     pub decisions: DecisionLogTarget,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enforcement {
-    Enforce,
-    Shadow,
-    Off,
-}
-
-impl Enforcement {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Enforcement::Enforce => "enforce",
-            Enforcement::Shadow => "shadow",
-            Enforcement::Off => "off",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DcrAccess {
-    Open,
-    Token,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiPermission {
     pub audience: String,
@@ -136,38 +97,15 @@ pub struct ApiPermission {
     pub subject_type: String,
 }
 
-/// One tenant, with its customer's eligibility resolved: the plain data the rules read.
+/// One tenant: its policy (what the rules read) and what only the gateway needs (its
+/// keys, the grants behind `has_default_api_permissions`, the date it first used
+/// third-party applications).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
-    pub id: String,
-    pub customer: String,
-    /// The customer may create permissive applications (SPEC §1).
-    pub customer_eligible: bool,
-    pub hosts: Vec<String>,
+    pub policy: TenantPolicy,
     pub third_party_apps_since: Option<Date>,
-    pub permissive_by_default: bool,
-    pub dcr_security_mode: Option<SecurityMode>,
-    pub dcr_access: DcrAccess,
-    pub enforcement: Enforcement,
     pub default_api_permissions: Vec<ApiPermission>,
-    pub allow_strict_dcr_without_defaults: bool,
-    pub inject_dcr_mode: bool,
     pub token: TokenSettings,
-}
-
-impl Tenant {
-    /// The mode every DCR client of the tenant gets (SPEC §4 dcr_register).
-    pub fn dcr_mode(&self) -> SecurityMode {
-        self.dcr_security_mode.unwrap_or(if self.customer_eligible {
-            SecurityMode::Permissive
-        } else {
-            SecurityMode::Strict
-        })
-    }
-
-    pub fn has_default_api_permissions(&self) -> bool {
-        !self.default_api_permissions.is_empty()
-    }
 }
 
 /// SPEC §6 token rules of a tenant; defaults derive from the first host.
@@ -219,7 +157,7 @@ impl Tenants {
     pub fn new(list: Vec<Arc<Tenant>>) -> Self {
         let mut by_host = HashMap::new();
         for tenant in &list {
-            for host in &tenant.hosts {
+            for host in &tenant.policy.hosts {
                 by_host.insert(host.clone(), Arc::clone(tenant));
             }
         }

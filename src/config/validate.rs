@@ -64,19 +64,23 @@ pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
     let routes = validate_routes(routes, head_rules, problems);
     let log = validate_log(log, problems);
     // an invalid cut-off still lets the tenants be checked, against the default one
-    let cutoff = policy.as_ref().map_or_else(default_cutoff, |p| p.eligibility_cutoff);
+    let cutoff = policy.as_ref().map_or_else(default_cutoff, |(p, _)| p.eligibility_cutoff);
     let tenants = Some(validate_tenants(customers, tenants, cutoff, problems));
     if !problems.is_empty() {
         return None;
     }
-    Some(Config {
-        server: server?,
-        upstream: upstream?,
-        policy: policy?,
+    let server = server?;
+    let (policy, source) = policy?;
+    let policy = PolicySettings {
+        eligibility_cutoff: policy.eligibility_cutoff,
+        strict_default_from: policy.strict_default_from,
+        unknown_tenant: policy.unknown_tenant,
+        governed: GovernedNames::new(&policy.strict_profile),
+        strict_profile: policy.strict_profile,
+        max_body_bytes: server.max_body_bytes,
         routes: routes?,
-        log: log?,
-        tenants: tenants?,
-    })
+    };
+    Some(Config { server, upstream: upstream?, policy, source, log: log?, tenants: tenants? })
 }
 
 fn socket_addr(path: &str, text: &str, problems: &mut Problems) -> Option<SocketAddr> {
@@ -234,7 +238,15 @@ pub fn parse_date(path: &str, raw: &RawDate, problems: &mut Problems) -> Option<
     }
 }
 
-fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySettings> {
+/// `[policy]` as read from the file, before the server's body limit and the routes join it.
+struct PolicyPart {
+    eligibility_cutoff: Date,
+    strict_default_from: Date,
+    unknown_tenant: UnknownTenant,
+    strict_profile: StrictProfile,
+}
+
+fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<(PolicyPart, SourceKind)> {
     let RawPolicy { eligibility_cutoff, strict_default_from, unknown_tenant, source, http, strict_profile } = raw;
     let before = problems.len();
     let eligibility_cutoff = parse_date("policy.eligibility_cutoff", &eligibility_cutoff, problems);
@@ -292,15 +304,13 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<PolicySett
     if problems.len() > before {
         return None;
     }
-    let strict_profile = StrictProfile::with_extra(extra);
-    Some(PolicySettings {
+    let part = PolicyPart {
         eligibility_cutoff: eligibility_cutoff?,
         strict_default_from: strict_default_from?,
         unknown_tenant: unknown_tenant?,
-        source: source?,
-        governed: GovernedNames::new(&strict_profile),
-        strict_profile,
-    })
+        strict_profile: StrictProfile::with_extra(extra),
+    };
+    Some((part, source?))
 }
 
 fn validate_routes(
@@ -528,21 +538,21 @@ pub fn validate_tenant(
     if problems.len() > before {
         return None;
     }
-    Some(Tenant {
+    let policy = TenantPolicy {
         id,
         customer,
         customer_eligible: customer_eligible?,
         hosts: normal_hosts,
-        third_party_apps_since: since,
         permissive_by_default,
         dcr_security_mode,
         dcr_access: dcr_access?,
         enforcement: enforcement?,
-        default_api_permissions: permissions,
+        has_default_api_permissions: !permissions.is_empty(),
         allow_strict_dcr_without_defaults,
         inject_dcr_mode,
-        token,
-    })
+        management_audience: token.audience.clone(),
+    };
+    Some(Tenant { policy, third_party_apps_since: since, default_api_permissions: permissions, token })
 }
 
 fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Problems) -> TokenSettings {

@@ -170,7 +170,7 @@ impl Source {
         let authority = parsed.authority().ok_or(TokenError::KeysUnavailable)?;
         let host = crate::policy::host::normalise_host(authority.as_str()).ok_or(TokenError::KeysUnavailable)?;
         let path = parsed.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        if tenant.hosts.contains(&host) {
+        if tenant.policy.hosts.contains(&host) {
             return Ok(Source { target: Endpoint::upstream(upstream, authority.host()), path });
         }
         let tls = match parsed.scheme_str() {

@@ -47,7 +47,7 @@ impl Verifier {
     async fn verify(&self, headers: &HeaderMap, config: &Config, tenant: &Tenant) -> Result<Claims, TokenError> {
         let token = bearer(headers)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let key = VerifiedTokens::key(&tenant.id, &tenant.token, token);
+        let key = VerifiedTokens::key(&tenant.policy.id, &tenant.token, token);
         if let Some(claims) = self.verified.get(&key, now) {
             return Ok(claims);
         }

@@ -11,14 +11,14 @@ use serde_json::Value;
 use time::Date;
 
 use super::body::JsonObject;
+use super::inputs::TenantPolicy;
 use super::strict_profile::{StrictProfile, wrong_type};
 use super::{ReasonCode, Rejection, SecurityMode};
-use crate::config::Tenant;
 
 /// Everything a rule may read besides the body.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
-    pub tenant: &'a Tenant,
+    pub tenant: &'a TenantPolicy,
     pub today: Date,
     pub eligibility_cutoff: Date,
     pub strict_default_from: Date,

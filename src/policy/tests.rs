@@ -1,7 +1,5 @@
 //! The rules of SPEC §4 and §5, one row each, through the same `decide` the proxy calls.
 
-use std::sync::Arc;
-
 use serde_json::json;
 use time::macros::date;
 
@@ -54,8 +52,8 @@ fn config() -> Config {
     config::parse(CONFIG).unwrap().0
 }
 
-fn tenant(config: &Config, host: &str) -> Arc<config::Tenant> {
-    Arc::clone(config.tenants.by_host(host).unwrap())
+fn tenant(config: &Config, host: &str) -> TenantPolicy {
+    config.tenants.by_host(host).unwrap().policy.clone()
 }
 
 const BEFORE_STRICT_DATE: Date = date!(2026 - 09 - 01);
@@ -684,9 +682,9 @@ fn plan_checks_the_head() {
     let run = |pairs: &[(&'static str, &str)]| {
         let map = headers(pairs);
         let head = head("POST", uri, &map);
-        let target = classify(&head, &config.routes).unwrap();
+        let target = classify(&head, &config.policy.routes).unwrap();
         let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h)).cloned();
-        plan(&head, &target, tenant.as_deref(), &config)
+        plan(&head, &target, tenant.as_deref().map(|t| &t.policy), &config.policy)
     };
     let reason = |plan: Plan| match plan {
         Plan::Reject(rejection) => rejection.reason.as_str(),
@@ -719,7 +717,8 @@ fn evaluate_runs_the_whole_pipeline() {
     let evaluation = evaluate(
         &head("POST", uri, &map),
         br#"{"redirect_uris":["https://a.test"]}"#,
-        &config,
+        &config.policy,
+        |host| config.tenants.by_host(host).map(|t| &t.policy),
         AFTER_STRICT_DATE,
         None,
     );

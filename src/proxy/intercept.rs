@@ -41,7 +41,7 @@ impl Gateway {
         route: RouteId,
         shadow: bool,
     ) -> Result<bool> {
-        if policy::needs_token(route, tenant) {
+        if policy::needs_token(route, &tenant.policy) {
             match self.tokens.authorize(&session.req_header().headers, config, tenant, route).await {
                 Ok(claims) => ctx.claims = Some(claims),
                 Err(rejection) if shadow => ctx.record = Some(RecordParts::of_rejection(&rejection, true)),
@@ -89,7 +89,7 @@ impl Gateway {
             _ => None,
         };
         let decide = |current: Option<&CurrentClient>| {
-            policy::decide(route, body, tenant, &config.policy, convert::today(), current, replace)
+            policy::decide(route, body, &tenant.policy, &config.policy, convert::today(), current, replace)
         };
         let (decision, object) = decide(current.as_ref());
         let (Some(current), Some(parsed)) = (&current, &object) else { return Ok((decision, object)) };
@@ -231,7 +231,7 @@ fn lookup_parts<'a>(session: &'a Session, config: &Config) -> Result<(String, St
         .path()
         .and_then(policy::route::client_id)
         .ok_or_else(|| respond::lookup_failed("no client id in the path"))?;
-    let host = policy::classify(&head, &config.routes).ok().and_then(|target| target.host).unwrap_or_default();
+    let host = policy::classify(&head, &config.policy.routes).ok().and_then(|target| target.host).unwrap_or_default();
     let authorization = header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     Ok((host, client_id, authorization))
 }

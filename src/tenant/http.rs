@@ -319,9 +319,9 @@ pub fn parse_document(host: &str, body: &[u8]) -> Result<Tenant, String> {
     }
     let tenant = validate_tenant("tenant", raw, Some(eligible), &mut problems);
     if let Some(tenant) = &tenant
-        && !tenant.hosts.iter().any(|h| h == host)
+        && !tenant.policy.hosts.iter().any(|h| h == host)
     {
-        problems.push("tenant.hosts", format!("does not claim `{host}`, the host it was asked for"));
+        problems.push("tenant.policy.hosts", format!("does not claim `{host}`, the host it was asked for"));
     }
     match tenant {
         Some(tenant) if problems.is_empty() => Ok(tenant),
@@ -340,7 +340,7 @@ mod tests {
     fn documents_are_validated_like_the_file() {
         let good = br#"{"id":"acme","customer":"cus_acme","permissive_eligible":true,"hosts":["acme.test"],"dcr_security_mode":"permissive"}"#;
         let tenant = parse_document("acme.test", good).unwrap();
-        assert!(tenant.customer_eligible);
+        assert!(tenant.policy.customer_eligible);
         assert_eq!(tenant.token.issuer, "https://acme.test/");
         let cases: [(&[u8], &str); 6] = [
             (br#"{"id":"a","customer":"c","hosts":["acme.test"]}"#, "`permissive_eligible` (a boolean) is required"),

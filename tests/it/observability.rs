@@ -24,15 +24,16 @@ fn requests_are_counted_by_route_decision_and_reason() {
     gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"is_first_party":false}"#);
     gateway.post_json("globex.example.test", "/api/v2/clients", r#"{"is_first_party":false,"sso":true}"#);
     gateway.post_json("globex.example.test", "/elsewhere", "{}");
-    let sample = |route: &str, decision: &str, reason: &str| {
-        gateway.metric(&format!(
-            "modegate_requests_total{{decision=\"{decision}\",reason=\"{reason}\",route=\"{route}\"}}"
-        ))
+    let sample = |route: &str, decision: &str, reason: &str, expected: f64| {
+        gateway.wait_metric(
+            &format!("modegate_requests_total{{decision=\"{decision}\",reason=\"{reason}\",route=\"{route}\"}}"),
+            expected,
+        )
     };
-    assert_eq!(sample("clients_create", "inject", "mode_injected"), 2.0);
-    assert_eq!(sample("clients_create", "reject", "strict_profile"), 1.0);
-    assert_eq!(sample("passthrough", "forward", "passthrough"), 1.0);
-    assert_eq!(gateway.metric("modegate_request_duration_seconds_count{route=\"clients_create\"}"), 3.0);
+    assert_eq!(sample("clients_create", "inject", "mode_injected", 2.0), 2.0);
+    assert_eq!(sample("clients_create", "reject", "strict_profile", 1.0), 1.0);
+    assert_eq!(sample("passthrough", "forward", "passthrough", 1.0), 1.0);
+    assert_eq!(gateway.wait_metric("modegate_request_duration_seconds_count{route=\"clients_create\"}", 3.0), 3.0);
     let metrics = gateway.admin_get("/metrics").unwrap().body_text();
     assert!(!metrics.contains("globex"), "no tenant ids in labels");
 }

@@ -53,7 +53,7 @@ fn check(body: &JsonObject, facts: &Facts<'_>) -> Result<(), Rejection> {
 /// `https://{host}/api/v2/` for every host of the tenant, compared as [`api_key`] reads them.
 fn is_management_api(audience: &str, facts: &Facts<'_>) -> bool {
     let audience = api_key(audience);
-    let configured = api_key(&facts.tenant.token.audience);
+    let configured = api_key(&facts.tenant.management_audience);
     audience == configured
         || facts.tenant.hosts.iter().any(|host| audience == api_key(&format!("https://{host}/api/v2/")))
 }

@@ -67,7 +67,7 @@ fn decide_inner(body: &JsonObject, facts: &Facts<'_>, mode: SecurityMode) -> Res
 fn check_strict(body: &JsonObject, facts: &Facts<'_>, patch: &mut Patch) -> Result<(), Rejection> {
     // SPEC §4: always, whatever `allow_strict_dcr_without_defaults` says (it lets an
     // operator *set* strict DCR on tenant settings; registrations stay closed)
-    if !facts.tenant.has_default_api_permissions() {
+    if !facts.tenant.has_default_api_permissions {
         return Err(Rejection::new(
             403,
             ErrorCode::AccessDenied,

@@ -20,7 +20,7 @@ pub fn decide(body: &JsonObject, facts: &Facts<'_>) -> Decision {
             Decision::reject(not_eligible(facts, "`dynamic_client_registration_security_mode: \"permissive\"`"))
         }
         Some(SecurityMode::Strict)
-            if !facts.tenant.has_default_api_permissions() && !facts.tenant.allow_strict_dcr_without_defaults =>
+            if !facts.tenant.has_default_api_permissions && !facts.tenant.allow_strict_dcr_without_defaults =>
         {
             Decision::reject(Rejection::invalid_body(
                 ReasonCode::StrictDcrWithoutDefaults,

@@ -50,7 +50,8 @@ pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
     let current =
         policy::route::client_id(&clean).and_then(|id| ClientState::from_client_id(&id)).map(CurrentClient::of_state);
     let today = time::OffsetDateTime::now_utc().date();
-    let evaluation = policy::evaluate(&head, body.as_bytes(), config, today, current);
+    let tenants = |host: &str| config.tenants.by_host(host).map(|t| &t.policy);
+    let evaluation = policy::evaluate(&head, body.as_bytes(), &config.policy, tenants, today, current);
     let what = format!("{} read `{method} {clean}` on `{}` with {body}", reading.reader, reading.host);
     match evaluation.verdict {
         Verdict::Passthrough => None,

@@ -180,6 +180,19 @@ impl Gateway {
         text.lines().find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
     }
 
+    /// Polls one metric sample until it equals `expected` (requests are counted after their
+    /// answer is written, so a counter may trail the response by a moment); its last value.
+    pub fn wait_metric(&self, sample: &str, expected: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let value = self.metric(sample);
+            if value == expected || Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends one request on a fresh connection and returns the response.
     pub fn send(&self, raw: &[u8]) -> Message {
         let mut client = Client::connect(self.addr);
