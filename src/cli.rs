@@ -148,8 +148,8 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 
 fn reference(listen: &str, hosts: &[String], key: &Path, tls: Option<(&str, &str)>) -> anyhow::Result<()> {
     let pem = std::fs::read(key).with_context(|| format!("{}", key.display()))?;
-    let tenants: Vec<_> = hosts.iter().map(|h| crate::reference::ReferenceTenant::demo(h)).collect();
-    let reference = crate::reference::ReferenceServer::new(&pem, &tenants)?;
+    let tenants: Vec<_> = hosts.iter().map(|h| crate::demo::reference::ReferenceTenant::demo(h)).collect();
+    let reference = crate::demo::reference::ReferenceServer::new(&pem, &tenants)?;
     let conf =
         pingora::server::configuration::ServerConf { threads: 1, grace_period_seconds: Some(0), ..Default::default() };
     let mut server =

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::app::{self, RunOptions};
 use crate::config;
-use crate::reference::{MANAGEMENT_SCOPES, ReferenceServer, ReferenceTenant};
+pub mod reference;
+
+use reference::{MANAGEMENT_SCOPES, ReferenceServer, ReferenceTenant};
 
 /// The demo's default files.
 pub const CONFIG: &str = "config/demo.toml";

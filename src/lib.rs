@@ -13,6 +13,7 @@
 //! - [`admin`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`telemetry`]: metric definitions and the decision log.
 //! - [`reload`]: SIGHUP, `POST /-/reload` and file changes swap the configuration.
+//! - [`demo`]: `modegate demo` and the reference authorization server it fronts (not the product).
 //! - [`app`]: assembles the Pingora server from a configuration.
 //! - [`cli`]: `run`, `check`, `decide`.
 //!
@@ -34,7 +35,6 @@ pub mod demo;
 pub mod identity;
 pub mod policy;
 pub mod proxy;
-pub mod reference;
 pub mod reload;
 pub mod telemetry;
 pub mod tenant;

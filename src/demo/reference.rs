@@ -10,6 +10,8 @@
 //! - `POST /oidc/register`: open dynamic registration (RFC 7591 answer shape).
 //!
 //! It is not hardened for production: it is the upstream a gateway would stand in front of.
+//! It checks its own tokens with its own code (`jsonwebtoken` and its own key), so that as a
+//! test oracle it shares no verification code with the gateway it tests.
 
 pub mod store;
 
@@ -21,14 +23,12 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use http::Response;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::TokenSettings;
-use crate::identity::{self, KeySet};
 use store::TenantStore;
 
 /// The key id of the reference server's signing key.
@@ -64,7 +64,7 @@ impl ReferenceTenant {
 pub struct ReferenceServer {
     key: EncodingKey,
     jwks: String,
-    keys: KeySet,
+    verifying: DecodingKey,
     tenants: Mutex<HashMap<String, TenantStore>>,
     counter: AtomicU64,
 }
@@ -76,10 +76,10 @@ impl ReferenceServer {
         let mut jwk =
             Jwk::from_encoding_key(&key, Algorithm::RS256).map_err(|e| anyhow::anyhow!("reference JWK: {e}"))?;
         jwk.common.key_id = Some(KID.to_owned());
+        let verifying = DecodingKey::from_jwk(&jwk).map_err(|e| anyhow::anyhow!("reference JWK: {e}"))?;
         let jwks = serde_json::to_string(&JwkSet { keys: vec![jwk] })?;
-        let keys = KeySet::from_jwks(jwks.as_bytes()).map_err(|e| anyhow::anyhow!("reference JWKS: {e}"))?;
         let tenants = tenants.iter().map(|t| (t.host.clone(), TenantStore::new(t.clone()))).collect();
-        Ok(ReferenceServer { key, jwks, keys, tenants: Mutex::new(tenants), counter: AtomicU64::new(1) })
+        Ok(ReferenceServer { key, jwks, verifying, tenants: Mutex::new(tenants), counter: AtomicU64::new(1) })
     }
 
     /// A Management API token for `host`, as `POST /oauth/token` would issue it.
@@ -197,17 +197,19 @@ impl ReferenceServer {
         else {
             return Err(error(401, "Unauthorized", "Missing authentication", "missing_authentication"));
         };
-        let rules = TokenSettings::new(
-            format!("https://{host}/"),
-            format!("https://{host}/api/v2/"),
-            String::new(),
-            None,
-            vec!["RS256".into()],
-            std::time::Duration::ZERO,
-        );
-        let claims = identity::verify(token.trim(), &rules, &self.keys, now())
-            .map_err(|_| error(401, "Unauthorized", "Invalid token", "invalid_token"))?;
-        claims.require_scope(scope).map_err(|r| error(403, "Forbidden", &r.message, "insufficient_scope"))
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[format!("https://{host}/")]);
+        validation.set_audience(&[format!("https://{host}/api/v2/")]);
+        let claims = jsonwebtoken::decode::<Value>(token.trim(), &self.verifying, &validation)
+            .map_err(|_| error(401, "Unauthorized", "Invalid token", "invalid_token"))?
+            .claims;
+        let granted = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
+        if granted.split_whitespace().any(|s| s == scope) {
+            Ok(())
+        } else {
+            let message = format!("Insufficient scope, expected any of: {scope}");
+            Err(error(403, "Forbidden", &message, "insufficient_scope"))
+        }
     }
 
     fn token(&self, tenant: &TenantStore, host: &str, body: &[u8]) -> (u16, Value) {
@@ -227,10 +229,8 @@ impl ReferenceServer {
         // the audience may name the host with a port (`https://localhost:8443/api/v2/`, as
         // SDKs build it from their `domain`); tokens carry the canonical one
         let requested: Option<http::Uri> = field("audience").parse().ok();
-        let same_host = requested
-            .as_ref()
-            .and_then(|u| u.authority())
-            .and_then(|a| crate::policy::host::normalise_host(a.as_str()));
+        let same_host =
+            requested.as_ref().and_then(|u| u.authority()).map(|a| a.host().trim_end_matches('.').to_ascii_lowercase());
         let is_management =
             same_host.as_deref() == Some(host) && requested.as_ref().is_some_and(|u| u.path() == "/api/v2/");
         if !is_management {
@@ -283,18 +283,28 @@ fn error(status: u16, error: &str, message: &str, code: &str) -> (u16, Value) {
     (status, json!({"statusCode": status, "error": error, "message": message, "errorCode": code}))
 }
 
+/// A `Host` header as this server reads it: lowercase, without port or trailing dot.
+fn host_name(value: &str) -> String {
+    let value = value.trim();
+    let name = match value.rsplit_once(':') {
+        Some((name, port))
+            if !name.ends_with(']') || value.starts_with('[') && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            name
+        }
+        _ => value,
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
 #[async_trait]
 impl ServeHttp for ReferenceServer {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let header = session.req_header();
         let method = header.method.as_str().to_owned();
         let target = String::from_utf8_lossy(header.raw_path()).into_owned();
-        let host = header
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::policy::host::normalise_host)
-            .unwrap_or_default();
+        let host =
+            header.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).map(host_name).unwrap_or_default();
         let authorization =
             header.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = BytesMut::new();
