@@ -14,7 +14,7 @@ use super::err::Problems;
 use super::model::*;
 use super::raw::*;
 use crate::policy::hardening::UnderscoreHeaders;
-use crate::policy::route::normalise;
+use crate::policy::route::{MAX_ROUTE_SEGMENT_LEN, MAX_ROUTE_SEGMENTS, normalise};
 use crate::policy::{ForbiddenMember, GovernedNames, RouteTable, SecurityMode, StrictProfile, host::normalise_host};
 
 /// Pingora replays a pre-read body from a buffer of at most this many bytes.
@@ -334,6 +334,15 @@ fn validate_routes(
     let mut paths = Vec::new();
     for (index, path) in dcr_paths.iter().enumerate() {
         match normalise(path) {
+            Ok(normal)
+                if normal.split('/').count() > MAX_ROUTE_SEGMENTS + 1
+                    || normal.split('/').any(|segment| segment.len() > MAX_ROUTE_SEGMENT_LEN) =>
+            {
+                problems.push(
+                    &format!("routes.dcr_paths[{index}]"),
+                    format!("`{path}` is deeper than {MAX_ROUTE_SEGMENTS} segments or has one longer than {MAX_ROUTE_SEGMENT_LEN} characters"),
+                )
+            }
             Ok(normal) if normal != "/" => paths.push(normal),
             Ok(_) => problems.push(&format!("routes.dcr_paths[{index}]"), "`/` cannot be a DCR path"),
             Err(hazard) => problems.push_help(

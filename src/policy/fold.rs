@@ -19,7 +19,19 @@ pub fn skeleton(name: &str) -> String {
         // the common case: no normalisation tables needed
         return name.chars().filter(keep).map(|c| c.to_ascii_lowercase()).collect();
     }
-    name.nfkc().filter(keep).flat_map(char::to_lowercase).collect()
+    name.nfkc().filter(keep).map(fold_to_ascii).flat_map(char::to_lowercase).collect()
+}
+
+/// The non-ASCII letters whose simple case mapping is ASCII, as Java's `equalsIgnoreCase`,
+/// Python's `re.I` and Go's `EqualFold` (for `ſ` and `K`) match them: `ſ`→s, `K`→k, `İ`→i,
+/// `ı`→i.
+pub fn fold_to_ascii(c: char) -> char {
+    match c {
+        '\u{017F}' => 's',
+        '\u{212A}' => 'k',
+        '\u{0130}' | '\u{0131}' => 'i',
+        other => other,
+    }
 }
 
 /// Whether a path character reads as a separator or a dot to a Unicode-normalising

@@ -18,6 +18,18 @@ use super::{ReasonCode, Rejection};
 /// Headers through which a client could name another host than the one routed by.
 pub const FORWARDED_HOST_HEADERS: [&str; 4] = ["x-forwarded-host", "x-original-host", "x-host", "x-forwarded-server"];
 
+/// Headers through which a client could name another path than the one routed by: URL
+/// rewriting (IIS, Yii, Zend, Symfony), Envoy's original path, Spring's forwarded prefix.
+pub const FORWARDED_PATH_HEADERS: [&str; 7] = [
+    "x-rewrite-url",
+    "x-original-url",
+    "x-original-uri",
+    "x-forwarded-path",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-envoy-original-path",
+];
+
 /// Headers whose removal by a `Connection` nomination would change what the policy read.
 const NOMINATION_GUARDED: [&str; 8] = [
     "host",
@@ -129,14 +141,16 @@ pub struct Forwarding<'a> {
     pub underscore_headers: UnderscoreHeaders,
 }
 
-/// SPEC §16 "Host" and "Methods": drops header names with `_`, replaces every
-/// client-sent forwarded host, and states the host, client and scheme the gateway saw.
+/// SPEC §16 "Host" and "Methods": drops header names with `_` and every client-sent
+/// forwarded host or rewritten path, and states the host, client and scheme the gateway saw.
 pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec<HeaderEdit> {
     let mut edits = Vec::new();
     for name in headers.keys() {
         let cgi = cgi_name(name.as_str());
         let underscore = name.as_str().contains('_') && forwarding.underscore_headers == UnderscoreHeaders::Drop;
-        if underscore || (FORWARDED_HOST_HEADERS.contains(&cgi.as_str()) && cgi != name.as_str()) {
+        let claims = FORWARDED_HOST_HEADERS.contains(&cgi.as_str()) || FORWARDED_PATH_HEADERS.contains(&cgi.as_str());
+        // exact spellings of the host headers are replaced below; everything else goes
+        if underscore || (claims && !(FORWARDED_HOST_HEADERS.contains(&name.as_str()))) {
             edits.push(HeaderEdit::Remove(name.clone()));
         }
     }
@@ -165,29 +179,15 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
         chain.push(ip.to_string());
         set(&mut edits, "x-forwarded-for", chain.join(", "));
     }
-    set(&mut edits, "forwarded", forwarded_value(headers, forwarding));
+    set(&mut edits, "forwarded", forwarded_value(forwarding));
     edits
 }
 
-/// The client's `Forwarded` elements without their `host=` and `proto=` (a client may
-/// not state them), followed by the gateway's own element (RFC 7239).
-fn forwarded_value(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> String {
-    let mut elements: Vec<String> = Vec::new();
-    for value in headers.get_all("forwarded") {
-        for element in String::from_utf8_lossy(value.as_bytes()).split(',') {
-            let kept: Vec<&str> = element
-                .split(';')
-                .map(str::trim)
-                .filter(|pair| {
-                    let name = pair.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
-                    !pair.is_empty() && name != "host" && name != "proto"
-                })
-                .collect();
-            if !kept.is_empty() {
-                elements.push(kept.join(";"));
-            }
-        }
-    }
+/// The gateway's own `Forwarded` element (RFC 7239), replacing whatever the client sent:
+/// readers that search the whole header for `host=` (Spring's `ForwardedHeaderUtils`,
+/// Vert.x, Reactor Netty) would find one inside a client parameter such as `xhost=`, so
+/// no client element is kept (the client chain is in `X-Forwarded-For`).
+fn forwarded_value(forwarding: &Forwarding<'_>) -> String {
     let mut own = Vec::new();
     match forwarding.client_ip {
         Some(IpAddr::V6(ip)) => own.push(format!("for=\"[{ip}]\"")),
@@ -198,8 +198,7 @@ fn forwarded_value(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> String {
         own.push(format!("host={host}"));
     }
     own.push(format!("proto={}", forwarding.proto));
-    elements.push(own.join(";"));
-    elements.join(", ")
+    own.join(";")
 }
 
 #[cfg(test)]
@@ -243,7 +242,9 @@ mod tests {
             ("x-forwarded-host", "other.test"),
             ("x_forwarded_host", "other.test"),
             ("x-original-host", "other.test"),
-            ("forwarded", "for=1.2.3.4;host=other.test;proto=https, by=x"),
+            ("forwarded", "for=1.2.3.4;xhost=other.test, by=x"),
+            ("x-rewrite-url", "/oidc/register"),
+            ("X_Original_URL", "/oidc/register"),
             ("x-forwarded-for", "1.2.3.4"),
             ("x_custom", "1"),
         ]);
@@ -262,8 +263,9 @@ mod tests {
             .collect();
         assert!(removed.contains(&"x_forwarded_host") && removed.contains(&"x_custom"), "{removed:?}");
         assert!(removed.contains(&"x-original-host"), "{removed:?}");
+        assert!(removed.contains(&"x-rewrite-url") && removed.contains(&"x_original_url"), "{removed:?}");
         assert!(set.contains(&("x-forwarded-host", "acme.test")), "{set:?}");
         assert!(set.contains(&("x-forwarded-for", "1.2.3.4, 127.0.0.1")), "{set:?}");
-        assert!(set.contains(&("forwarded", "for=1.2.3.4, by=x, for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");
+        assert!(set.contains(&("forwarded", "for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");
     }
 }

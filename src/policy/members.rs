@@ -3,9 +3,10 @@
 //! The rules read members by their exact names; an upstream may not. So, at any depth:
 //! a name that folds ([`skeleton`]) onto a governed name without being it is refused
 //! (`THIRD_PARTY_SECURITY_MODE`, `ſso`, `s\u{200B}so`); the names that JavaScript merging
-//! code turns into prototypes (`__proto__`, `constructor`, `prototype`) and the
-//! method-override member `_method` are refused; and every governed member must have its
-//! documented JSON type, so that no coercing binder reads `"false"` as `false`.
+//! code turns into prototypes (`__proto__`, `constructor`, `prototype`), the method-override
+//! member `_method`, MongoDB update operators (`$set`) and dotted paths
+//! (`jwt_configuration.alg`) are refused; and every governed member must have its documented
+//! JSON type, so that no coercing binder reads `"false"` as `false`.
 
 use std::collections::HashMap;
 
@@ -112,11 +113,24 @@ impl GovernedNames {
 
     fn check_names(&self, members: &Map<String, Value>, depth: usize) -> Result<(), Rejection> {
         for (name, value) in members {
-            if RESERVED_NAMES.contains(&name.as_str()) {
+            if RESERVED_NAMES.contains(&name.as_str()) || name.starts_with('$') {
+                // `$set`, `$rename`…: MongoDB (Mongoose) reads them as update operators
                 return Err(Rejection::invalid_body(
                     ReasonCode::ReservedMember,
                     format!(
-                        "the member name `{name}` is not accepted: some servers read it as an instruction; remove it"
+                        "the member name `{}` is not accepted: some servers read it as an instruction; remove it",
+                        shorten(name)
+                    ),
+                ));
+            }
+            if name.contains('.') {
+                // `jwt_configuration.alg`, `grant_types.0`: document stores and flatten-style
+                // binders read a dotted name as a path into the object
+                return Err(Rejection::invalid_body(
+                    ReasonCode::AmbiguousMember,
+                    format!(
+                        "the member name `{}` contains a `.`, which some servers read as a path into the object; nest the member instead",
+                        shorten(&name.escape_debug().to_string())
                     ),
                 ));
             }
@@ -187,6 +201,12 @@ mod tests {
             (r#"{"name":"x","__proto__":{"is_first_party":false}}"#, Err(ReservedMember)),
             (r#"{"a":{"constructor":{"prototype":{}}}}"#, Err(ReservedMember)),
             (r#"{"_method":"PATCH"}"#, Err(ReservedMember)),
+            (r#"{"$set":{"third_party_security_mode":"permissive"}}"#, Err(ReservedMember)),
+            (r#"{"name":"x","client_metadata":{"$rename":{"a":"b"}}}"#, Err(ReservedMember)),
+            (r#"{"jwt_configuration.alg":"HS256"}"#, Err(AmbiguousMember)),
+            (r#"{"grant_types.0":"password"}"#, Err(AmbiguousMember)),
+            (r#"{"addons":{"samlp.x":{}}}"#, Err(AmbiguousMember)),
+            (r#"{"name":"price $5","description":"a.b"}"#, Ok(())),
             (r#"{"sso":"false"}"#, Err(InvalidType)),
             (r#"{"sso":null}"#, Ok(())),
             (r#"{"grant_types":"client_credentials"}"#, Err(InvalidType)),

@@ -8,7 +8,7 @@
 use percent_encoding::percent_decode;
 use unicode_normalization::UnicodeNormalization;
 
-use super::fold::{folds_to_path_syntax, is_ignorable};
+use super::fold::{fold_to_ascii, folds_to_path_syntax, is_ignorable};
 use super::{ReasonCode, Rejection, RouteId};
 
 /// Prefixes under which ambiguous paths and method-override headers are refused.
@@ -339,11 +339,14 @@ fn segments(raw_path: impl AsRef<[u8]>) -> Result<Vec<String>, PathHazard> {
 }
 
 /// The most generous readings of a path, as lenient upstreams could see it: repeated
-/// percent-decoding, overlong UTF-8 decoded, NFKC, control and invisible characters
-/// removed, `\\` read as a separator or not, `;…` parameters dropped, segments trimmed of
-/// white space, `..` stopping at the root; and, for format-suffix routers, the path cut at
-/// each `.` (what counts as the last segment depends on the separators a server knows).
-/// Used only to decide whether a path could reach a protected route.
+/// percent-decoding, overlong UTF-8 decoded, NFKC, the non-ASCII letters that case-
+/// insensitive comparison matches to ASCII (`fold::fold_to_ascii`), control and invisible
+/// characters removed, `\\` read as a separator or not, `;…` parameters dropped, segments
+/// trimmed of white space, `..` stopping at the root; and, for format-suffix routers, the
+/// path cut at each `.` ([`cut_readings`]: what counts as the last segment depends on the
+/// separators a server knows). Used only to decide whether a path could reach a protected
+/// or intercepted route. Linear in the path's length: a hostile path costs the caller, not
+/// the gateway.
 fn generous_readings(raw_path: &[u8]) -> Vec<String> {
     let mut bytes = raw_path.to_vec();
     // decode repeatedly so that double encoding is seen through too
@@ -357,17 +360,56 @@ fn generous_readings(raw_path: &[u8]) -> Vec<String> {
     let visible: String = String::from_utf8_lossy(&decode_overlong(&bytes))
         .nfkc()
         .filter(|c| !(c.is_control() || is_ignorable(*c)))
+        .map(fold_to_ascii)
         .flat_map(char::to_lowercase)
         .collect();
     let raw_lossy = String::from_utf8_lossy(raw_path).to_lowercase();
     let mut readings = Vec::new();
     for text in [visible.replace('\\', "/"), visible, raw_lossy] {
-        for (at, _) in text.match_indices('.') {
-            readings.push(lenient_segments(text.get(..at).unwrap_or_default()));
-        }
         readings.push(lenient_segments(&text));
+        readings.extend(cut_readings(&text));
     }
     readings
+}
+
+/// Segments of a reading that routes and protected prefixes can look at: no route or
+/// prefix is deeper or has longer segments (configuration refuses DCR paths beyond these).
+pub const MAX_ROUTE_SEGMENTS: usize = 8;
+pub const MAX_ROUTE_SEGMENT_LEN: usize = 128;
+
+/// The readings of `text` cut at each `.` (a suffix router's "last segment" ends there), in
+/// one pass: each candidate is the segment stack so far plus the cut segment, kept to its
+/// first [`MAX_ROUTE_SEGMENTS`] segments with longer segments replaced by `~`, and each
+/// distinct candidate is returned once.
+fn cut_readings(text: &str) -> Vec<String> {
+    let mut stack: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut emit = |stack: &[&str], partial: &str| {
+        let mut path = String::new();
+        let parts = stack.iter().copied().chain((!matches!(partial, "" | "." | "..")).then_some(partial));
+        for segment in parts.take(MAX_ROUTE_SEGMENTS) {
+            path.push('/');
+            path.push_str(if segment.len() > MAX_ROUTE_SEGMENT_LEN { "~" } else { segment });
+        }
+        if seen.insert(path.clone()) {
+            out.push(path);
+        }
+    };
+    for raw in text.split('/') {
+        for (at, _) in raw.match_indices('.') {
+            let partial = raw.get(..at).unwrap_or_default();
+            emit(&stack, partial.split(';').next().unwrap_or_default().trim());
+        }
+        match raw.split(';').next().unwrap_or_default().trim() {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            segment => stack.push(segment),
+        }
+    }
+    out
 }
 
 /// `text` split on `/`, with `;…` parameters dropped, segments trimmed of white space,
