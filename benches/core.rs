@@ -157,5 +157,21 @@ fn tenant_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(core, benches, token_benches, tenant_benches);
+/// Route classification of hostile paths (SPEC §16 readings): the cost must grow linearly
+/// with the path, so that a long path costs its sender, not the gateway. Compare the two
+/// sizes' times: ten times the path should take about ten times as long.
+fn hostile_path_benches(c: &mut Criterion) {
+    let table = policy::RouteTable::new(vec!["/reg".to_owned()]);
+    let mut group = c.benchmark_group("classify_hostile_path");
+    for segments in [2_000usize, 20_000] {
+        let dotted = format!("/x/{}", "/a.".repeat(segments));
+        group.throughput(Throughput::Bytes(dotted.len() as u64));
+        group.bench_with_input(BenchmarkId::new("dotted_segments", dotted.len()), &dotted, |b, path| {
+            b.iter(|| table.classify("POST", black_box(path.as_bytes()), policy::MethodHints::default()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(core, benches, token_benches, tenant_benches, hostile_path_benches);
 criterion_main!(core);
