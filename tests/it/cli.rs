@@ -189,3 +189,22 @@ fn policy_tests_pass_and_a_wrong_expectation_fails_with_a_diff() {
     assert!(stdout.contains("reason: + \"permissive_not_eligible\""), "{stdout}");
     assert!(stdout.ends_with("0 passed, 1 failed\n"), "{stdout}");
 }
+
+/// Issue 9, finding 6: `ttl_s = 40000000000` passed `check`, then `run` exited 101 inside the
+/// cache library. `check` now refuses it, and `run` refuses it the same way (exit 64).
+#[test]
+fn settings_that_used_to_panic_at_start_are_refused_by_check_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = [\"127.0.0.1:1\"]\nadmin_listen = \"127.0.0.1:2\"\n[upstream]\naddress = \"127.0.0.1:3\"\n\
+         [policy]\nsource = \"http\"\n[policy.http]\nttl_s = 40000000000\n",
+    )
+    .unwrap();
+    for command in ["check", "run"] {
+        let (code, stdout, stderr) = modegate(&[command, "--config", path.to_str().unwrap()], "");
+        assert_eq!(code, 64, "{command}: {stdout}{stderr}");
+        assert!(format!("{stdout}{stderr}").contains("policy.http.ttl_s"), "{command}: {stdout}{stderr}");
+    }
+}
