@@ -148,6 +148,35 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Issue 10: `decide` never panics on objects made of the members the rules read (so the
+    /// injection path runs, not only the parser), on every route, for strict, permissive and
+    /// unknown clients; whatever it forwards is one strict JSON object again, and deciding on
+    /// it again changes nothing (injection is idempotent).
+    #[test]
+    fn decide_never_panics_and_injection_is_idempotent(body in object_strategy(), which in 0usize..3) {
+        let config = super::config();
+        let raw = serde_json::to_vec(&body).unwrap_or_default();
+        let current = [
+            Some(CurrentClient::of_state(ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) })),
+            Some(CurrentClient::of_state(ClientState { is_first_party: false, mode: Some(SecurityMode::Permissive) })),
+            None,
+        ];
+        for host in ["old.test", "new.test", "strict.test"] {
+            let tenant = super::tenant(&config, host);
+            for route in RouteId::ALL {
+                let today = time::macros::date!(2026 - 11 - 01);
+                let client = current.get(which).cloned().flatten();
+                let (decision, object) = decide(route, &raw, &tenant, &config.policy, today, client.as_ref(), false);
+                let Some(forwarded) = decision.upstream_body(&raw, object.as_ref()) else { continue };
+                prop_assert!(parse_object(&forwarded).is_ok(), "{route:?} forwarded a body that is not one object");
+                let (again, _) = decide(route, &forwarded, &tenant, &config.policy, today, client.as_ref(), false);
+                prop_assert!(!matches!(again.outcome, Outcome::Inject(_)), "{route:?} would inject twice");
+            }
+        }
+    }
+}
+
 /// The test's own fold: NFKC, lowercase, no invisible characters or word separators.
 fn fold(name: &str) -> String {
     name.nfkc()
