@@ -224,6 +224,8 @@ hosts = ["bad host", "ok.test", "OK.test"]
         assert!(found.iter().any(|f| f == line), "missing `{line}` in {found:#?}");
     }
     assert!(found.iter().any(|f| f.starts_with("policy.strict_profile[1]: the value after `=`")), "{found:#?}");
+    // every config problem of this file, in order, pinned (update with INSTA_UPDATE=always)
+    insta::assert_snapshot!("every_problem_is_listed", found.join("\n"));
 }
 
 #[test]

@@ -546,6 +546,7 @@ fn rules_table() {
         put(PERMISSIVE_CLIENT, r#"{"name":"x"}"#, Reject(400, "replace_incomplete")),
         put(FIRST_PARTY_CLIENT, r#"{"name":"x"}"#, Forward("update_allowed")),
     ];
+    let mut messages = Vec::new();
     for (index, case) in cases.iter().enumerate() {
         let tenant = tenant(&config, case.host);
         let current = case.client.map(|state| CurrentClient {
@@ -583,11 +584,13 @@ fn rules_table() {
                     "{row}: {}",
                     rejection.message
                 );
-                assert!(!rejection.message.is_empty());
+                messages.push(format!("{row}\n  {} {}: {}", rejection.status, reason, rejection.message));
             }
             (expected, got) => panic!("{row}: expected {expected:?}, got {got:?}"),
         }
     }
+    // every user-facing rejection message, pinned (update with INSTA_UPDATE=always)
+    insta::assert_snapshot!("rule_rejection_messages", messages.join("\n"));
 }
 
 #[test]
