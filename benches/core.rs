@@ -60,7 +60,13 @@ fn benches(c: &mut Criterion) {
     headers.insert("content-type", "application/json".parse().expect("ct"));
     c.bench_function("classify_and_plan", |b| {
         b.iter(|| {
-            let head = RequestHead { method: "POST", target: black_box(target), authority: None, headers: &headers };
+            let head = RequestHead {
+                method: "POST",
+                target: black_box(target),
+                authority: None,
+                headers: &headers,
+                body_follows: false,
+            };
             let target = policy::classify(&head, &config.policy.routes).expect("target");
             let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h));
             policy::plan(&head, &target, tenant.map(|t| &t.policy), &config.policy)

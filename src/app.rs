@@ -58,14 +58,17 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let admin_listen = config.server.admin_listen;
     let side = Arc::new(SideClient::new(config.upstream.ca_file.as_deref()));
     let tls = config.server.tls.clone();
-    let config_header_timeout = config.server.header_read_timeout;
+    let header_timeout = config.server.header_read_timeout;
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side, 1)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
     let tokens = Verifier::new(Arc::new(Keys::new(Arc::clone(&side))));
     let gateway = Gateway::new(state, decision_log, tokens, Arc::new(ClientModes::new(side)));
-    let header_timeout = config_header_timeout;
-    let proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
+    let mut proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
+    // SPEC §11, §16: an HTTP/2 connection that goes idle is closed after the head deadline
+    let mut options = pingora::apps::HttpServerOptions::default();
+    options.h2_idle_timeout = Some(header_timeout);
+    proxy_app.server_options = Some(options);
     let mut proxy = pingora::services::listening::Service::new(
         "modegate proxy".to_owned(),
         HeadDeadlineApp::new(proxy_app, header_timeout),

@@ -277,7 +277,13 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
     if !headers.contains_key(http::header::CONTENT_LENGTH) && !headers.contains_key(http::header::TRANSFER_ENCODING) {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
-    let head = RequestHead { method, target: path.as_bytes(), authority: None, headers: &headers };
+    let head = RequestHead {
+        method,
+        target: path.as_bytes(),
+        authority: None,
+        headers: &headers,
+        body_follows: !body.is_empty(),
+    };
     // clients_update: the current state comes from the `tpc_` prefix or from the input's
     // `current_client` ({"is_first_party":…,"third_party_security_mode":…, and optionally the
     // current `grant_types` and `token_endpoint_auth_method`); without either the update is

@@ -51,6 +51,9 @@ pub struct RequestHead<'a> {
     /// target carries its authority in `target`.
     pub authority: Option<&'a str>,
     pub headers: &'a HeaderMap,
+    /// The framing says a body follows: a `Content-Length` above 0, chunked, or an HTTP/2
+    /// `HEADERS` frame without `END_STREAM` (which no header shows).
+    pub body_follows: bool,
 }
 
 impl<'a> RequestHead<'a> {
@@ -93,11 +96,12 @@ impl Classification {
 /// head that another server would read differently, refused on every route.
 pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Classification, Rejection> {
     let (authority, path): (Option<&str>, &[u8]) = match route::target_form(head.target) {
-        // SPEC §16: WHATWG URL parsers (Node's `new URL`) read `//host/path` as an authority
-        route::TargetForm::Origin { path } if path.starts_with(b"//") => {
+        // SPEC §16: WHATWG URL parsers (Node's `new URL`) read `//host/path` as an authority,
+        // and `\` as `/` in http(s) URLs, so `/\host/path` too
+        route::TargetForm::Origin { path } if matches!(path.get(1), Some(b'/' | b'\\')) => {
             return Err(Rejection::invalid_request(
                 ReasonCode::AmbiguousPath,
-                "the request target starts with `//`, which some servers read as a host name; send a single `/`",
+                "the request target starts with `//` or `/\\`, which some servers read as a host name; send a single `/`",
             ));
         }
         route::TargetForm::Origin { path } => (head.authority, path),

@@ -113,8 +113,9 @@ impl ProxyHttp for Gateway {
         let config = Arc::clone(&state.config);
         ctx.config = Some(Arc::clone(&config));
         ctx.generation = state.generation;
+        let body_follows = !session.is_body_empty();
         let header = session.req_header();
-        let head = convert::request_head(header);
+        let head = convert::request_head(header, body_follows);
         let target = match policy::classify(&head, &config.policy.routes) {
             Ok(target) => target,
             Err(rejection) => return self.refuse(session, ctx, &rejection, false).await,

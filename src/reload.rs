@@ -146,6 +146,7 @@ fn warn_restart_only(old: &Config, new: &Config) {
         ("server.threads", old.server.threads != new.server.threads),
         ("server.grace_period_s", old.server.grace_period != new.server.grace_period),
         ("server.upgrade_sock", old.server.upgrade_sock != new.server.upgrade_sock),
+        ("server.header_read_timeout_ms", old.server.header_read_timeout != new.server.header_read_timeout),
         ("server.tls", tls(old) != tls(new)),
         ("upstream.ca_file", old.upstream.ca_file != new.upstream.ca_file),
         ("log.decisions", old.log.decisions != new.log.decisions),

@@ -60,6 +60,11 @@ impl UnderscoreHeaders {
     }
 }
 
+/// Whether a (CGI-spelled) header name names a host or a path for the request.
+fn claims_anything(cgi: &str) -> bool {
+    FORWARDED_HOST_HEADERS.contains(&cgi) || FORWARDED_PATH_HEADERS.contains(&cgi)
+}
+
 /// A header name as CGI-style servers read it: lowercase, `_` as `-`.
 fn cgi_name(name: &str) -> String {
     name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect()
@@ -74,7 +79,7 @@ pub fn has_method_override(headers: &HeaderMap) -> bool {
 /// where none belongs, and upgrades.
 pub fn check_head(head: &RequestHead<'_>, path: &[u8], routes: &RouteTable) -> Result<(), Rejection> {
     check_connection(head.headers)?;
-    if !routes.allow_bodies_on_get && carries_body(head.headers) && takes_no_body(head.method) {
+    if !routes.allow_bodies_on_get && (head.body_follows || carries_body(head.headers)) && takes_no_body(head.method) {
         return Err(Rejection::invalid_request(
             ReasonCode::BodyNotAllowed,
             format!("a {} request carries no body here; some servers would read it as a second request", head.method),
@@ -133,7 +138,8 @@ pub enum HeaderEdit {
 /// claimed.
 #[derive(Debug, Clone, Copy)]
 pub struct Forwarding<'a> {
-    /// The host the policy routed by (SPEC §2), `None` when the request named none.
+    /// The authority the policy routed by (SPEC §2), as the client sent it (port
+    /// included), `None` when the request named none.
     pub host: Option<&'a str>,
     pub client_ip: Option<IpAddr>,
     /// `http` or `https`: the scheme of the listener.
@@ -147,7 +153,13 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
     let mut edits = Vec::new();
     for name in headers.keys() {
         let cgi = cgi_name(name.as_str());
-        let underscore = name.as_str().contains('_') && forwarding.underscore_headers == UnderscoreHeaders::Drop;
+        // in `forward` mode, an underscore spelling of a header the policy reads or the
+        // gateway sets still goes: Puma, CGI mappers fold it onto the real one
+        let sensitive = NOMINATION_GUARDED.contains(&cgi.as_str())
+            || METHOD_OVERRIDE_HEADERS.contains(&cgi.as_str())
+            || matches!(cgi.as_str(), "x-forwarded-proto" | "x-forwarded-port" | "x-real-ip");
+        let underscore = name.as_str().contains('_')
+            && (forwarding.underscore_headers == UnderscoreHeaders::Drop || sensitive || claims_anything(&cgi));
         let claims = FORWARDED_HOST_HEADERS.contains(&cgi.as_str()) || FORWARDED_PATH_HEADERS.contains(&cgi.as_str());
         // exact spellings of the host headers are replaced below; everything else goes
         if underscore || (claims && !(FORWARDED_HOST_HEADERS.contains(&name.as_str()))) {
@@ -170,14 +182,15 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
     }
     set(&mut edits, "x-forwarded-proto", forwarding.proto.to_owned());
     if let Some(ip) = forwarding.client_ip {
-        let earlier: Vec<String> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-            .collect();
-        let mut chain = earlier.into_iter().filter(|v| !v.is_empty()).collect::<Vec<_>>();
+        let earlier: Vec<&str> =
+            headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).map(str::trim).collect();
+        let mut chain: Vec<String> = earlier.into_iter().filter(|v| !v.is_empty()).map(str::to_owned).collect();
         chain.push(ip.to_string());
-        set(&mut edits, "x-forwarded-for", chain.join(", "));
+        // a client chain that is not visible ASCII is dropped, never passed on without our hop
+        match HeaderValue::from_str(&chain.join(", ")) {
+            Ok(value) => edits.push(HeaderEdit::Set(HeaderName::from_static("x-forwarded-for"), value)),
+            Err(_) => set(&mut edits, "x-forwarded-for", ip.to_string()),
+        }
     }
     set(&mut edits, "forwarded", forwarded_value(forwarding));
     edits
@@ -195,7 +208,8 @@ fn forwarded_value(forwarding: &Forwarding<'_>) -> String {
         None => {}
     }
     if let Some(host) = forwarding.host {
-        own.push(format!("host={host}"));
+        // RFC 7239: a value with `:` or `[` is a quoted-string
+        if host.contains([':', '[']) { own.push(format!("host=\"{host}\"")) } else { own.push(format!("host={host}")) }
     }
     own.push(format!("proto={}", forwarding.proto));
     own.join(";")
@@ -215,7 +229,7 @@ mod tests {
 
     fn check(method: &str, pairs: &[(&str, &str)]) -> Result<(), ReasonCode> {
         let headers = headers(pairs);
-        let head = RequestHead { method, target: b"/x", authority: None, headers: &headers };
+        let head = RequestHead { method, target: b"/x", authority: None, headers: &headers, body_follows: false };
         check_head(&head, b"/x", &RouteTable::default()).map_err(|r| r.reason)
     }
 
@@ -230,6 +244,10 @@ mod tests {
         assert_eq!(check("GET", &[("content-length", "5")]), Err(BodyNotAllowed));
         assert_eq!(check("delete", &[("transfer-encoding", "chunked")]), Err(BodyNotAllowed));
         assert_eq!(check("POST", &[("content-length", "5")]), Ok(()));
+        // HTTP/2: DATA frames without any length header (review finding)
+        let empty = HeaderMap::new();
+        let h2_get = RequestHead { method: "GET", target: b"/x", authority: None, headers: &empty, body_follows: true };
+        assert_eq!(check_head(&h2_get, b"/x", &RouteTable::default()).map_err(|r| r.reason), Err(BodyNotAllowed));
         assert_eq!(check("GET", &[("upgrade", "websocket"), ("connection", "upgrade")]), Err(UpgradeNotAllowed));
         assert!(has_method_override(&headers(&[("x_http_method_override", "PATCH")])));
         assert!(has_method_override(&headers(&[("X-Method-Override", "PATCH")])));

@@ -20,6 +20,12 @@ use super::{ReasonCode, Rejection};
 /// middleware, refused wherever they appear.
 pub const RESERVED_NAMES: [&str; 4] = ["__proto__", "constructor", "prototype", "_method"];
 
+/// Members the rules read only at the top level. Nested anywhere else they are refused:
+/// frameworks unwrap a nested object into the parameters (Rails' `params.require(:client)`
+/// reads `{"client":{"is_first_party":false,…}}`), so a nested copy has a second reading.
+pub const TOP_LEVEL_ONLY: [&str; 4] =
+    ["is_first_party", "third_party_security_mode", "dynamic_client_registration_security_mode", "default_for"];
+
 /// The JSON type a governed member must have. `null` stands for "absent" on every member
 /// but those the rules type-check themselves (`is_first_party` and the modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +140,14 @@ impl GovernedNames {
                     ),
                 ));
             }
+            if depth > 1 && TOP_LEVEL_ONLY.contains(&name.as_str()) {
+                return Err(Rejection::invalid_body(
+                    ReasonCode::AmbiguousMember,
+                    format!(
+                        "`{name}` is read only at the top level of the body; a nested copy reads as the real one to some servers; remove it"
+                    ),
+                ));
+            }
             if let Some(governed) = self.by_skeleton.get(&skeleton(name))
                 && governed != name
             {
@@ -207,6 +221,11 @@ mod tests {
             (r#"{"grant_types.0":"password"}"#, Err(AmbiguousMember)),
             (r#"{"addons":{"samlp.x":{}}}"#, Err(AmbiguousMember)),
             (r#"{"name":"price $5","description":"a.b"}"#, Ok(())),
+            (
+                r#"{"name":"x","client":{"is_first_party":false,"third_party_security_mode":"permissive"}}"#,
+                Err(AmbiguousMember),
+            ),
+            (r#"{"addons":{"samlp":{"audience":"urn:x"}}}"#, Ok(())),
             (r#"{"sso":"false"}"#, Err(InvalidType)),
             (r#"{"sso":null}"#, Ok(())),
             (r#"{"grant_types":"client_credentials"}"#, Err(InvalidType)),

@@ -667,7 +667,7 @@ fn eligibility_is_per_customer() {
 }
 
 fn head<'a>(method: &'a str, target: &'a str, headers: &'a HeaderMap) -> RequestHead<'a> {
-    RequestHead { method, target: target.as_bytes(), authority: None, headers }
+    RequestHead { method, target: target.as_bytes(), authority: None, headers, body_follows: false }
 }
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -12,12 +12,15 @@ use crate::policy::RequestHead;
 use crate::policy::hardening::Forwarding;
 
 /// The policy's view of a Pingora request head: the raw target, as it will be forwarded.
-pub fn request_head(header: &RequestHeader) -> RequestHead<'_> {
+/// `body_follows`: what the session's framing says (`Session::is_body_empty`, which needs
+/// the session mutably, so the caller asks it first).
+pub fn request_head(header: &RequestHeader, body_follows: bool) -> RequestHead<'_> {
     RequestHead {
         method: header.method.as_str(),
         target: header.raw_path(),
         authority: header.uri.authority().map(|a| a.as_str()),
         headers: &header.headers,
+        body_follows,
     }
 }
 
@@ -37,9 +40,14 @@ pub fn expects_continue(header: &RequestHeader) -> bool {
 
 /// SPEC §16: what the forwarded head states of the request: the routed host, the client's
 /// address, the listener's scheme.
-pub fn forwarding<'a>(session: &Session, ctx: &'a Ctx) -> Forwarding<'a> {
+pub fn forwarding<'a>(session: &'a Session, ctx: &'a Ctx) -> Forwarding<'a> {
     Forwarding {
-        host: ctx.target.as_ref().and_then(|t| t.host.as_deref()),
+        // the authority routed by, port kept: absolute-form target first, else `Host`
+        host: ctx.target.as_ref().and_then(|t| t.host.as_ref()).and_then(|_| {
+            let header = session.req_header();
+            let authority = header.uri.authority().map(|a| a.as_str());
+            authority.or_else(|| header.headers.get(http::header::HOST).and_then(|v| v.to_str().ok())).map(str::trim)
+        }),
         client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
         proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) { "https" } else { "http" },
         underscore_headers: ctx.config.as_ref().map_or_else(Default::default, |c| c.server.underscore_headers),

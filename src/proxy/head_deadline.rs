@@ -15,7 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -78,8 +78,10 @@ pub struct HeadDeadline {
     /// Milliseconds since [`epoch`] when the head must be in; 0 when disarmed. Atomic
     /// because the proxy phases reach the stream through a shared reference.
     deadline_ms: AtomicU64,
-    /// Whether bytes of a head arrived since the deadline was armed.
-    head_started: bool,
+    /// Whether bytes arrived while the deadline was armed: a head has begun, and a 408 is
+    /// owed if it does not complete. Reset on every arming, so an idle kept-alive
+    /// connection is closed silently.
+    head_started: AtomicBool,
     sleep: Pin<Box<Sleep>>,
 }
 
@@ -100,7 +102,7 @@ impl HeadDeadline {
             inner,
             timeout,
             deadline_ms: AtomicU64::new(0),
-            head_started: false,
+            head_started: AtomicBool::new(false),
             sleep: Box::pin(tokio::time::sleep(timeout)),
         };
         deadline.arm();
@@ -108,6 +110,7 @@ impl HeadDeadline {
     }
 
     fn arm(&self) {
+        self.head_started.store(false, Ordering::Release);
         let at = (Instant::now() + self.timeout).duration_since(epoch());
         let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX).max(1);
         self.deadline_ms.store(ms, Ordering::Release);
@@ -117,7 +120,6 @@ impl HeadDeadline {
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let ms = self.deadline_ms.load(Ordering::Acquire);
         if ms == 0 {
-            self.head_started = false;
             return Poll::Pending;
         }
         let when = epoch() + Duration::from_millis(ms);
@@ -133,7 +135,7 @@ impl AsyncRead for HeadDeadline {
         let this = &mut *self;
         if this.poll_expired(cx).is_ready() {
             this.deadline_ms.store(0, Ordering::Release);
-            if this.head_started {
+            if this.head_started.load(Ordering::Acquire) {
                 // best effort: the socket's send buffer is empty while a head is awaited
                 let _ = Pin::new(&mut this.inner).poll_write(cx, REQUEST_TIMEOUT);
                 let _ = Pin::new(&mut this.inner).poll_flush(cx);
@@ -143,10 +145,11 @@ impl AsyncRead for HeadDeadline {
                 "the request head did not arrive in time",
             )));
         }
+        let armed = this.deadline_ms.load(Ordering::Acquire) != 0;
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.head_started = true;
+        if armed && buf.filled().len() > before {
+            this.head_started.store(true, Ordering::Release);
         }
         read
     }

@@ -226,7 +226,7 @@ impl Gateway {
 /// path and the caller's own `Authorization`.
 fn lookup_parts<'a>(session: &'a Session, config: &Config) -> Result<(String, String, Option<&'a str>), Rejection> {
     let header = session.req_header();
-    let head = convert::request_head(header);
+    let head = convert::request_head(header, false);
     let client_id = head
         .path()
         .and_then(policy::route::client_id)

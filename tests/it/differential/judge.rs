@@ -45,7 +45,13 @@ pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
     }
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     let method = reading.method.to_ascii_uppercase();
-    let head = RequestHead { method: &method, target: clean.as_bytes(), authority: None, headers: &headers };
+    let head = RequestHead {
+        method: &method,
+        target: clean.as_bytes(),
+        authority: None,
+        headers: &headers,
+        body_follows: false,
+    };
     let body = Value::Object(reading.members.clone()).to_string();
     let current =
         policy::route::client_id(&clean).and_then(|id| ClientState::from_client_id(&id)).map(CurrentClient::of_state);

@@ -129,7 +129,7 @@ type Mutation = fn(&Variant, usize) -> Option<Variant>;
 
 /// Every mutation class, each with a number of spellings chosen by its second argument.
 pub const MUTATIONS: &[(&str, Mutation, usize)] = &[
-    ("path", mutate_path, 22),
+    ("path", mutate_path, 23),
     ("override", mutate_override, 12),
     ("host", mutate_host, 6),
     ("fold", mutate_member, 14),
@@ -165,6 +165,7 @@ fn mutate_path(v: &Variant, which: usize) -> Option<Variant> {
         19 => format!("{dir}/{}", last.replace('s', "%C5%BF")),
         20 => format!("{path}%00"),
         21 => format!("{dir}/{last}%E2%80%A4json"),
+        22 => format!("/\\{other}{path}"),
         _ => return None,
     };
     let query = v.target.strip_prefix(v.path()).unwrap_or_default().to_owned();
