@@ -2,6 +2,7 @@
 //! folding rules. The readers here are written independently of the gateway's own
 //! generous reading (`route::lenient_normalise`), each the way one family of servers reads.
 
+use http::HeaderMap;
 use percent_encoding::percent_decode;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -65,6 +66,10 @@ fn readings(raw: &str) -> Vec<String> {
         repeated = percent_decode(repeated.as_bytes()).decode_utf8_lossy().into_owned();
     }
     let overlong = raw.replace("%C0%AF", "/").replace("%c0%af", "/");
+    let whatwg = url::Url::parse("http://gateway.test/")
+        .and_then(|base| base.join(raw))
+        .map(|url| percent_decode(url.path().as_bytes()).decode_utf8_lossy().into_owned())
+        .unwrap_or_default();
     let overlong = percent_decode(overlong.as_bytes()).decode_utf8_lossy().into_owned();
     let visible = |text: &str| -> String { text.chars().filter(|c| !(c.is_control() || is_ignorable(*c))).collect() };
     let nfkc = |text: &str| -> String { text.nfkc().collect() };
@@ -110,12 +115,22 @@ proptest! {
     ) {
         let raw = format!("/{}", pieces.concat());
         let table = RouteTable::new(vec!["/reg".to_owned()]);
-        let gateway = table.classify(method, raw.as_bytes(), MethodHints::default());
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, http::HeaderValue::from_static("gateway.test"));
+        let head = RequestHead { method, target: raw.as_bytes(), authority: None, headers: &headers, body_follows: false };
+        let gateway = match classify(&head, &table) {
+            Ok(target) => target.route,
+            Err(_) => return Ok(()),
+        };
         let allowed = match &gateway {
             RouteMatch::Refused(_) => return Ok(()),
             RouteMatch::Passthrough => None,
             RouteMatch::Intercepted(route) => Some(*route),
         };
+        // WHATWG (Node's `new URL(target, base)`): an accepted target names no other host
+        if let Ok(url) = url::Url::parse("http://gateway.test/").and_then(|base| base.join(&raw)) {
+            prop_assert_eq!(url.host_str(), Some("gateway.test"), "{} names another host to a WHATWG parser", raw);
+        }
         for reading in readings(&raw) {
             if let Some(route) = route_of_reading(&table, method, &reading) {
                 prop_assert_eq!(Some(route), allowed, "{} read as {:?}: {:?}, gateway: {:?}", raw, reading, route, gateway);
