@@ -304,6 +304,13 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<(PolicyPar
     if problems.len() > before {
         return None;
     }
+    for collision in GovernedNames::collisions(&StrictProfile::with_extra(extra.clone())) {
+        problems.push_help(
+            "policy.strict_profile",
+            format!("{collision} once case, separators and Unicode are folded"),
+            "name the member exactly as the API spells it",
+        );
+    }
     let part = PolicyPart {
         eligibility_cutoff: eligibility_cutoff?,
         strict_default_from: strict_default_from?,

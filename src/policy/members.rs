@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::fold::skeleton;
-use super::strict_profile::{StrictProfile, shorten, wrong_type};
+use super::strict_profile::{StrictProfile, get_path, shorten, wrong_type};
 use super::{ReasonCode, Rejection};
 
 /// Names that mean something to JavaScript object merging or to method-override
@@ -101,6 +101,9 @@ pub const GOVERNED: &[(&str, Option<Kind>)] = &[
 pub struct GovernedNames {
     /// skeleton → the exact name (one path segment) it stands for
     by_skeleton: HashMap<String, String>,
+    /// Members added by `policy.strict_profile` with a value: the JSON type that value has,
+    /// so that `"true"` cannot stand for `true` where the profile compares values.
+    configured_types: Vec<(String, &'static str)>,
 }
 
 impl GovernedNames {
@@ -108,13 +111,46 @@ impl GovernedNames {
         let paths = GOVERNED.iter().map(|(path, _)| *path).chain(profile.forbidden.iter().map(|m| m.path.as_str()));
         let by_skeleton =
             paths.flat_map(|path| path.split('.')).map(|name| (skeleton(name), name.to_owned())).collect();
-        GovernedNames { by_skeleton }
+        let configured_types = profile
+            .forbidden
+            .iter()
+            .filter_map(|member| Some((member.path.clone(), super::body::json_type(member.value.as_ref()?))))
+            .collect();
+        GovernedNames { by_skeleton, configured_types }
+    }
+
+    /// Configured profile members whose name folds onto another governed name (`client-id`
+    /// beside `client_id`): two governed names with one reading. `check` refuses them.
+    pub fn collisions(profile: &StrictProfile) -> Vec<String> {
+        let mut seen: HashMap<String, String> = GOVERNED
+            .iter()
+            .flat_map(|(path, _)| path.split('.'))
+            .map(|name| (skeleton(name), name.to_owned()))
+            .collect();
+        let mut found = Vec::new();
+        for name in profile.forbidden.iter().flat_map(|member| member.path.split('.')) {
+            match seen.get(&skeleton(name)) {
+                Some(other) if other != name => found.push(format!("`{name}` reads as `{other}`")),
+                _ => {
+                    seen.insert(skeleton(name), name.to_owned());
+                }
+            }
+        }
+        found
     }
 
     /// SPEC §16: names with a second reading, reserved names, and governed types.
     pub fn check(&self, members: &Map<String, Value>) -> Result<(), Rejection> {
         self.check_names(members, 1)?;
-        check_types(members)
+        check_types(members)?;
+        for (path, expected) in &self.configured_types {
+            match get_path(members, path) {
+                None | Some(Value::Null) => {}
+                Some(value) if super::body::json_type(value) == *expected => {}
+                Some(value) => return Err(wrong_type(path, expected, value)),
+            }
+        }
+        Ok(())
     }
 
     fn check_names(&self, members: &Map<String, Value>, depth: usize) -> Result<(), Rejection> {
@@ -176,13 +212,7 @@ impl GovernedNames {
 fn check_types(members: &Map<String, Value>) -> Result<(), Rejection> {
     for (path, kind) in GOVERNED {
         let Some(kind) = kind else { continue };
-        let mut parts = path.split('.');
-        let Some(first) = parts.next() else { continue };
-        let mut value = members.get(first);
-        for part in parts {
-            value = value.and_then(Value::as_object).and_then(|object| object.get(part));
-        }
-        match value {
+        match get_path(members, path) {
             None | Some(Value::Null) => {}
             Some(value) if kind.matches(value) => {}
             Some(value) => return Err(wrong_type(path, kind.describe(), value)),
@@ -234,6 +264,18 @@ mod tests {
         ] {
             assert_eq!(check(body), expected, "{body}");
         }
+    }
+
+    #[test]
+    fn configured_profile_values_are_typed_and_collisions_found() {
+        let typed = crate::policy::ForbiddenMember::parse("custom_flag = true").unwrap();
+        let names = GovernedNames::new(&StrictProfile::with_extra(vec![typed]));
+        let members: Map<String, Value> = serde_json::from_str(r#"{"custom_flag":"true"}"#).unwrap();
+        assert_eq!(names.check(&members).unwrap_err().reason, ReasonCode::InvalidType);
+        let members: Map<String, Value> = serde_json::from_str(r#"{"custom_flag":false}"#).unwrap();
+        assert!(names.check(&members).is_ok());
+        let colliding = crate::policy::ForbiddenMember::parse("client-id").unwrap();
+        assert_eq!(GovernedNames::collisions(&StrictProfile::with_extra(vec![colliding])).len(), 1);
     }
 
     #[test]

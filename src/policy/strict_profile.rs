@@ -178,7 +178,7 @@ impl StrictProfile {
 }
 
 /// Follows a dotted path (`jwt_configuration.alg`) through nested objects.
-fn get_path<'a>(members: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+pub fn get_path<'a>(members: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let mut value = members.get(parts.next()?)?;
     for part in parts {

@@ -84,6 +84,7 @@ fn readings(raw: &str) -> Vec<String> {
         format!("{dir}/{stem}")
     };
     vec![
+        whatwg,                    // Node's `new URL`: dot segments resolved, `\` as `/`
         once.clone(),              // Node, Go: one decoding
         once.replace('\\', "/"),   // WHATWG: `\` is `/` in special URLs
         no_params(&once),          // Java servlet containers
