@@ -158,11 +158,10 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
         let sensitive = NOMINATION_GUARDED.contains(&cgi.as_str())
             || METHOD_OVERRIDE_HEADERS.contains(&cgi.as_str())
             || matches!(cgi.as_str(), "x-forwarded-proto" | "x-forwarded-port" | "x-real-ip");
-        let underscore = name.as_str().contains('_')
-            && (forwarding.underscore_headers == UnderscoreHeaders::Drop || sensitive || claims_anything(&cgi));
-        let claims = FORWARDED_HOST_HEADERS.contains(&cgi.as_str()) || FORWARDED_PATH_HEADERS.contains(&cgi.as_str());
-        // exact spellings of the host headers are replaced below; everything else goes
-        if underscore || (claims && !(FORWARDED_HOST_HEADERS.contains(&name.as_str()))) {
+        let underscore =
+            name.as_str().contains('_') && (forwarding.underscore_headers == UnderscoreHeaders::Drop || sensitive);
+        // every client-sent host or path claim goes, in any spelling; ours is set below
+        if underscore || claims_anything(&cgi) {
             edits.push(HeaderEdit::Remove(name.clone()));
         }
     }
@@ -171,11 +170,6 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
             edits.push(HeaderEdit::Set(HeaderName::from_static(name), value));
         }
     };
-    for name in ["x-original-host", "x-host", "x-forwarded-server"] {
-        if headers.contains_key(name) {
-            edits.push(HeaderEdit::Remove(HeaderName::from_static(name)));
-        }
-    }
     match forwarding.host {
         Some(host) => set(&mut edits, "x-forwarded-host", host.to_owned()),
         None => edits.push(HeaderEdit::Remove(HeaderName::from_static("x-forwarded-host"))),
