@@ -60,19 +60,28 @@ impl UnderscoreHeaders {
     }
 }
 
-/// Whether a (CGI-spelled) header name names a host or a path for the request.
-fn claims_anything(cgi: &str) -> bool {
-    FORWARDED_HOST_HEADERS.contains(&cgi) || FORWARDED_PATH_HEADERS.contains(&cgi)
+/// Whether a header name, in any spelling, names a host or a path for the request.
+fn claims_anything(name: &str) -> bool {
+    cgi_in(name, &FORWARDED_HOST_HEADERS) || cgi_in(name, &FORWARDED_PATH_HEADERS)
 }
 
-/// A header name as CGI-style servers read it: lowercase, `_` as `-`.
-fn cgi_name(name: &str) -> String {
-    name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect()
+/// Whether `name` reads as `canonical` (lowercase, `-`-separated) to CGI-style servers,
+/// which lowercase names and read `_` as `-`. Allocation-free: it runs per header.
+fn cgi_eq(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len()
+        && name
+            .bytes()
+            .zip(canonical.bytes())
+            .all(|(a, b)| if a == b'_' { b == b'-' } else { a.to_ascii_lowercase() == b })
+}
+
+fn cgi_in(name: &str, canonical: &[&str]) -> bool {
+    canonical.iter().any(|c| cgi_eq(name, c))
 }
 
 /// Whether any header, in any spelling, is a method-override header.
 pub fn has_method_override(headers: &HeaderMap) -> bool {
-    headers.keys().any(|name| METHOD_OVERRIDE_HEADERS.contains(&cgi_name(name.as_str()).as_str()))
+    headers.keys().any(|name| cgi_in(name.as_str(), &METHOD_OVERRIDE_HEADERS))
 }
 
 /// SPEC §16 checks on the head that hold on every route: hop-by-hop nominations, bodies
@@ -100,10 +109,10 @@ fn check_connection(headers: &HeaderMap) -> Result<(), Rejection> {
     for value in headers.get_all(CONNECTION) {
         let text = String::from_utf8_lossy(value.as_bytes());
         for token in text.split(',') {
-            let token = cgi_name(token.trim());
-            let guarded = NOMINATION_GUARDED.contains(&token.as_str())
-                || FORWARDED_HOST_HEADERS.contains(&token.as_str())
-                || METHOD_OVERRIDE_HEADERS.contains(&token.as_str());
+            let token = token.trim();
+            let guarded = cgi_in(token, &NOMINATION_GUARDED)
+                || cgi_in(token, &FORWARDED_HOST_HEADERS)
+                || cgi_in(token, &METHOD_OVERRIDE_HEADERS);
             if guarded {
                 return Err(Rejection::invalid_request(
                     ReasonCode::HopByHopHeader,
@@ -123,8 +132,9 @@ fn carries_body(headers: &HeaderMap) -> bool {
 }
 
 fn takes_no_body(method: &str) -> bool {
-    let method = method.to_ascii_uppercase();
-    [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS, Method::TRACE].iter().any(|m| m.as_str() == method)
+    [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS, Method::TRACE]
+        .iter()
+        .any(|m| m.as_str().eq_ignore_ascii_case(method))
 }
 
 /// One change to the forwarded request head.
@@ -152,16 +162,16 @@ pub struct Forwarding<'a> {
 pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec<HeaderEdit> {
     let mut edits = Vec::new();
     for name in headers.keys() {
-        let cgi = cgi_name(name.as_str());
+        let name_text = name.as_str();
         // in `forward` mode, an underscore spelling of a header the policy reads or the
         // gateway sets still goes: Puma, CGI mappers fold it onto the real one
-        let sensitive = NOMINATION_GUARDED.contains(&cgi.as_str())
-            || METHOD_OVERRIDE_HEADERS.contains(&cgi.as_str())
-            || matches!(cgi.as_str(), "x-forwarded-proto" | "x-forwarded-port" | "x-real-ip");
-        let underscore =
-            name.as_str().contains('_') && (forwarding.underscore_headers == UnderscoreHeaders::Drop || sensitive);
+        let underscore = name_text.contains('_')
+            && (forwarding.underscore_headers == UnderscoreHeaders::Drop
+                || cgi_in(name_text, &NOMINATION_GUARDED)
+                || cgi_in(name_text, &METHOD_OVERRIDE_HEADERS)
+                || cgi_in(name_text, &["x-forwarded-proto", "x-forwarded-port", "x-real-ip"]));
         // every client-sent host or path claim goes, in any spelling; ours is set below
-        if underscore || claims_anything(&cgi) {
+        if underscore || claims_anything(name_text) {
             edits.push(HeaderEdit::Remove(name.clone()));
         }
     }
@@ -174,7 +184,10 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
         Some(host) => set(&mut edits, "x-forwarded-host", host.to_owned()),
         None => edits.push(HeaderEdit::Remove(HeaderName::from_static("x-forwarded-host"))),
     }
-    set(&mut edits, "x-forwarded-proto", forwarding.proto.to_owned());
+    edits.push(HeaderEdit::Set(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(forwarding.proto),
+    ));
     if let Some(ip) = forwarding.client_ip {
         let earlier: Vec<&str> =
             headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).map(str::trim).collect();

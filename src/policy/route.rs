@@ -115,7 +115,19 @@ impl RouteTable {
         // SPEC §16: protected if any reading of the path is, the most generous included
         // nothing another server could read differently: no escapes, dots or odd bytes
         let plain = raw_path.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'~'));
-        let readings = if plain { Vec::new() } else { generous_readings(raw_path) };
+        let dotted =
+            raw_path.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'~' | b'.'));
+        let readings = if plain {
+            Vec::new()
+        } else if dotted {
+            // `/.well-known/…`, `/app.js`: nothing to decode or fold, only the dot cuts
+            let lower = String::from_utf8_lossy(raw_path).to_ascii_lowercase();
+            let mut readings = cut_readings(&lower);
+            readings.push(lenient_segments(&lower));
+            readings
+        } else {
+            generous_readings(raw_path)
+        };
         let protected = match &normalised {
             Ok(path) if self.is_protected(path) => true,
             _ => readings.iter().any(|path| self.is_protected(path)),
