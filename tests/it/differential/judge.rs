@@ -33,10 +33,12 @@ impl Reading {
 
 /// `Some(why)` when the reading is a change the policy forbids.
 pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
-    // the reader's path is decoded: re-encode what would otherwise be decoded twice
-    let path = reading.path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+    // the reader's path is decoded: re-encode what would otherwise be decoded twice, and read
+    // `\` as `/` and drop `;` parameters as lenient routers do, rather than skip such paths
+    let lenient: Vec<&str> = reading.path.split(['/', '\\']).map(|s| s.split(';').next().unwrap_or_default()).collect();
+    let path = lenient.join("/").replace('%', "%25").replace('?', "%3F").replace('#', "%23");
     let Ok(clean) = policy::route::normalise(&path) else {
-        // no route of the policy's reads like this; the upstream's router would not match one either
+        // control characters or the like: no route of the policy's reads like this
         return None;
     };
     let mut headers = HeaderMap::new();
