@@ -92,6 +92,11 @@ impl Classification {
     }
 }
 
+/// Longest request path (the query excluded) the gateway reads: no API has a longer one,
+/// and reading a path's generous readings costs time in its length (SPEC §11: hostile input
+/// costs its sender, not the gateway).
+pub const MAX_PATH_BYTES: usize = 8 * 1024;
+
 /// Step 1 (SPEC §2, §16). `Err` is an ambiguous host, a target in no usable form, or a
 /// head that another server would read differently, refused on every route.
 pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Classification, Rejection> {
@@ -114,6 +119,14 @@ pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Classific
             ));
         }
     };
+    if path.len() > MAX_PATH_BYTES {
+        return Err(Rejection::new(
+            414,
+            ErrorCode::InvalidRequest,
+            ReasonCode::PathTooLong,
+            format!("the request path is longer than {MAX_PATH_BYTES} bytes"),
+        ));
+    }
     let host = host::request_host(authority, head.headers)?;
     hardening::check_head(head, path, routes)?;
     let hints = MethodHints {

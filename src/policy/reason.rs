@@ -42,6 +42,7 @@ reason_codes! {
     AmbiguousHost => "ambiguous_host",
     InvalidHost => "invalid_host",
     AmbiguousPath => "ambiguous_path",
+    PathTooLong => "path_too_long",
     PathSuffix => "path_suffix",
     QueryNotAllowed => "query_not_allowed",
     MethodOverride => "method_override",
