@@ -18,6 +18,17 @@ use super::{ReasonCode, Rejection};
 /// Headers through which a client could name another host than the one routed by.
 pub const FORWARDED_HOST_HEADERS: [&str; 4] = ["x-forwarded-host", "x-original-host", "x-host", "x-forwarded-server"];
 
+/// Headers through which a client could name another scheme or port than the listener's:
+/// Rack reads `X-Forwarded-Ssl` and `X-Forwarded-Scheme` before `X-Forwarded-Proto`.
+pub const FORWARDED_SCHEME_HEADERS: [&str; 6] = [
+    "front-end-https",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-url-scheme",
+    "x-forwarded-protocol",
+    "x-forwarded-port",
+];
+
 /// Headers through which a client could name another path than the one routed by: URL
 /// rewriting (IIS, Yii, Zend, Symfony), Envoy's original path, Spring's forwarded prefix.
 pub const FORWARDED_PATH_HEADERS: [&str; 7] = [
@@ -60,9 +71,11 @@ impl UnderscoreHeaders {
     }
 }
 
-/// Whether a header name, in any spelling, names a host or a path for the request.
+/// Whether a header name, in any spelling, names a host, a path or a scheme for the request.
 fn claims_anything(name: &str) -> bool {
-    cgi_in(name, &FORWARDED_HOST_HEADERS) || cgi_in(name, &FORWARDED_PATH_HEADERS)
+    cgi_in(name, &FORWARDED_HOST_HEADERS)
+        || cgi_in(name, &FORWARDED_PATH_HEADERS)
+        || cgi_in(name, &FORWARDED_SCHEME_HEADERS)
 }
 
 /// Whether `name` reads as `canonical` (lowercase, `-`-separated) to CGI-style servers,
@@ -88,6 +101,17 @@ pub fn has_method_override(headers: &HeaderMap) -> bool {
 /// where none belongs, and upgrades.
 pub fn check_head(head: &RequestHead<'_>, path: &[u8], routes: &RouteTable) -> Result<(), Rejection> {
     check_connection(head.headers)?;
+    // `Content-Length: 5, 5` or two of them: servers that take the list wait for a body
+    // that never comes; one plain number only, on every route
+    let mut lengths = head.headers.get_all(CONTENT_LENGTH).iter();
+    let single =
+        lengths.next().is_none_or(|value| !value.is_empty() && value.as_bytes().iter().all(u8::is_ascii_digit));
+    if !single || lengths.next().is_some() {
+        return Err(Rejection::invalid_request(
+            ReasonCode::AmbiguousFraming,
+            "the Content-Length header is not one number; send exactly one",
+        ));
+    }
     if !routes.allow_bodies_on_get && (head.body_follows || carries_body(head.headers)) && takes_no_body(head.method) {
         return Err(Rejection::invalid_request(
             ReasonCode::BodyNotAllowed,
@@ -251,6 +275,8 @@ mod tests {
         assert_eq!(check("GET", &[("content-length", "5")]), Err(BodyNotAllowed));
         assert_eq!(check("delete", &[("transfer-encoding", "chunked")]), Err(BodyNotAllowed));
         assert_eq!(check("POST", &[("content-length", "5")]), Ok(()));
+        assert_eq!(check("POST", &[("content-length", "5, 5")]), Err(AmbiguousFraming));
+        assert_eq!(check("POST", &[("content-length", "5"), ("content-length", "5")]), Err(AmbiguousFraming));
         // HTTP/2: DATA frames without any length header (review finding)
         let empty = HeaderMap::new();
         let h2_get = RequestHead { method: "GET", target: b"/x", authority: None, headers: &empty, body_follows: true };
@@ -269,6 +295,7 @@ mod tests {
             ("x-original-host", "other.test"),
             ("forwarded", "for=1.2.3.4;xhost=other.test, by=x"),
             ("x-rewrite-url", "/oidc/register"),
+            ("x-forwarded-ssl", "on"),
             ("X_Original_URL", "/oidc/register"),
             ("x-forwarded-for", "1.2.3.4"),
             ("x_custom", "1"),
@@ -289,6 +316,7 @@ mod tests {
         assert!(removed.contains(&"x_forwarded_host") && removed.contains(&"x_custom"), "{removed:?}");
         assert!(removed.contains(&"x-original-host"), "{removed:?}");
         assert!(removed.contains(&"x-rewrite-url") && removed.contains(&"x_original_url"), "{removed:?}");
+        assert!(removed.contains(&"x-forwarded-ssl"), "{removed:?}");
         assert!(set.contains(&("x-forwarded-host", "acme.test")), "{set:?}");
         assert!(set.contains(&("x-forwarded-for", "1.2.3.4, 127.0.0.1")), "{set:?}");
         assert!(set.contains(&("forwarded", "for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");

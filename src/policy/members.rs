@@ -165,13 +165,14 @@ impl GovernedNames {
                     ),
                 ));
             }
-            if name.contains('.') {
-                // `jwt_configuration.alg`, `grant_types.0`: document stores and flatten-style
-                // binders read a dotted name as a path into the object
+            if name.contains(['.', '[', ']']) {
+                // `jwt_configuration.alg`, `grant_types.0`, `jwt_configuration[alg]`,
+                // `grant_types[]`: document stores, lodash `_.set` and Spring's binder read
+                // them as a path into the object
                 return Err(Rejection::invalid_body(
                     ReasonCode::AmbiguousMember,
                     format!(
-                        "the member name `{}` contains a `.`, which some servers read as a path into the object; nest the member instead",
+                        "the member name `{}` contains `.`, `[` or `]`, which some servers read as a path into the object; nest the member instead",
                         shorten(&name.escape_debug().to_string())
                     ),
                 ));
@@ -250,6 +251,8 @@ mod tests {
             (r#"{"jwt_configuration.alg":"HS256"}"#, Err(AmbiguousMember)),
             (r#"{"grant_types.0":"password"}"#, Err(AmbiguousMember)),
             (r#"{"addons":{"samlp.x":{}}}"#, Err(AmbiguousMember)),
+            (r#"{"jwt_configuration[alg]":"HS256"}"#, Err(AmbiguousMember)),
+            (r#"{"grant_types[]":"password"}"#, Err(AmbiguousMember)),
             (r#"{"name":"price $5","description":"a.b"}"#, Ok(())),
             (
                 r#"{"name":"x","client":{"is_first_party":false,"third_party_security_mode":"permissive"}}"#,

@@ -392,28 +392,50 @@ pub const MAX_ROUTE_SEGMENT_LEN: usize = 128;
 /// The readings of `text` cut at each `.` (a suffix router's "last segment" ends there), in
 /// one pass: each candidate is the segment stack so far plus the cut segment, kept to its
 /// first [`MAX_ROUTE_SEGMENTS`] segments with longer segments replaced by `~`, and each
-/// distinct candidate is returned once.
+/// distinct candidate is returned once. Only the first dot of a run is a cut (a router that
+/// cuts at a later one leaves trailing dots, which trimming routers drop), and each cut costs
+/// at most one short candidate, so a path of dots costs time linear in its length.
 fn cut_readings(text: &str) -> Vec<String> {
+    fn capped(segment: &str) -> &str {
+        if segment.len() > MAX_ROUTE_SEGMENT_LEN { "~" } else { segment }
+    }
     let mut stack: Vec<&str> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    let mut emit = |stack: &[&str], partial: &str| {
-        let mut path = String::new();
-        let parts = stack.iter().copied().chain((!matches!(partial, "" | "." | "..")).then_some(partial));
-        for segment in parts.take(MAX_ROUTE_SEGMENTS) {
-            path.push('/');
-            path.push_str(if segment.len() > MAX_ROUTE_SEGMENT_LEN { "~" } else { segment });
-        }
-        if seen.insert(path.clone()) {
-            out.push(path);
-        }
-    };
     for raw in text.split('/') {
-        for (at, _) in raw.match_indices('.') {
-            let partial = raw.get(..at).unwrap_or_default();
-            emit(&stack, partial.split(';').next().unwrap_or_default().trim());
+        let body = raw.split(';').next().unwrap_or_default();
+        let dots_in_parameters = raw.get(body.len()..).is_some_and(|rest| rest.contains('.'));
+        if body.contains('.') || dots_in_parameters {
+            let mut prefix = String::new();
+            for segment in stack.iter().take(MAX_ROUTE_SEGMENTS) {
+                prefix.push('/');
+                prefix.push_str(capped(segment));
+            }
+            let room = stack.len() < MAX_ROUTE_SEGMENTS;
+            let start = body.len() - body.trim_start().len();
+            let mut candidate = |partial: &str| {
+                let mut path = prefix.clone();
+                if room && !matches!(partial, "" | "." | "..") {
+                    path.push('/');
+                    path.push_str(capped(partial));
+                }
+                if seen.insert(path.clone()) {
+                    out.push(path);
+                }
+            };
+            let bytes = body.as_bytes();
+            for (at, _) in body.match_indices('.') {
+                if at > 0 && bytes.get(at - 1) == Some(&b'.') {
+                    continue;
+                }
+                candidate(body.get(start.min(at)..at).unwrap_or_default().trim_end());
+            }
+            if dots_in_parameters {
+                // a cut inside `;…` parameters leaves the segment without them
+                candidate(body.trim());
+            }
         }
-        match raw.split(';').next().unwrap_or_default().trim() {
+        match body.trim() {
             "" | "." => {}
             ".." => {
                 stack.pop();

@@ -682,10 +682,14 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 fn plan_checks_the_head() {
     let config = config();
     let uri = "/api/v2/clients";
+    // a head refused by `classify` (on every route) shows as a rejection of the plan
     let run = |pairs: &[(&'static str, &str)]| {
         let map = headers(pairs);
         let head = head("POST", uri, &map);
-        let target = classify(&head, &config.policy.routes).unwrap();
+        let target = match classify(&head, &config.policy.routes) {
+            Ok(target) => target,
+            Err(rejection) => return Plan::Reject(rejection),
+        };
         let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h)).cloned();
         plan(&head, &target, tenant.as_deref().map(|t| &t.policy), &config.policy)
     };

@@ -379,3 +379,43 @@ fn attack_findings_are_closed() {
     assert_eq!((status(&response), response.header("x-modegate-reason")), (414, Some("path_too_long")));
     assert_eq!(upstream.requests().len(), 2, "only the two passthrough requests reached the upstream");
 }
+
+/// Found by the second outside attack (issue 8 review, round 2).
+#[test]
+fn second_round_findings_are_closed() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    // 1. bracket paths in member names (lodash `_.set`, Spring's binder)
+    for body in [
+        r#"{"name":"a","is_first_party":false,"jwt_configuration[alg]":"HS256"}"#,
+        r#"{"name":"a","is_first_party":false,"grant_types[]":"password"}"#,
+    ] {
+        let response = gateway.post_json("globex.example.test", "/api/v2/clients", body);
+        assert_eq!(
+            (status(&response), response.header("x-modegate-reason")),
+            (400, Some("ambiguous_member")),
+            "{body}"
+        );
+    }
+    // 2. a path of dot-only segments is answered, at a cost measured in the benchmarks
+    let dots: String = (0..60).map(|_| format!("/{}", ".".repeat(127))).collect();
+    assert_eq!(status(&gateway.send(&request("GET", &dots, "nobody.invalid", &[], b""))), 200);
+    // 3. client scheme headers never reach the upstream (Rack reads X-Forwarded-Ssl first)
+    let schemes = [
+        ("X-Forwarded-Ssl", "on"),
+        ("X-Forwarded-Scheme", "https"),
+        ("Front-End-Https", "on"),
+        ("X-Forwarded-Port", "443"),
+    ];
+    assert_eq!(status(&gateway.send(&request("GET", "/userinfo", "globex.example.test", &schemes, b""))), 200);
+    let seen = upstream.requests().pop().unwrap();
+    for (name, _) in schemes {
+        assert_eq!(seen.header(name), None, "{name} was forwarded");
+    }
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    // 4. a Content-Length list, on a passthrough route too
+    let raw = b"POST /userinfo HTTP/1.1\r\nHost: globex.example.test\r\nContent-Length: 2, 2\r\n\r\n{}";
+    let response = gateway.send(raw);
+    assert_eq!(status(&response), 400);
+    assert_eq!(upstream.requests().len(), 2, "only the two passthrough GETs reached the upstream");
+}
