@@ -116,40 +116,51 @@ impl HeadDeadline {
         self.deadline_ms.store(ms, Ordering::Release);
     }
 
-    /// `Ready` once the armed deadline has passed.
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let ms = self.deadline_ms.load(Ordering::Acquire);
-        if ms == 0 {
-            return Poll::Pending;
+    /// The armed deadline, if any.
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(epoch() + Duration::from_millis(ms)),
         }
-        let when = epoch() + Duration::from_millis(ms);
-        if self.sleep.deadline() != when {
-            self.sleep.as_mut().reset(when);
+    }
+
+    /// Gives up the read: the deadline passed while a head was awaited.
+    fn expire(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.deadline_ms.store(0, Ordering::Release);
+        if self.head_started.load(Ordering::Acquire) {
+            // best effort: the socket's send buffer is empty while a head is awaited
+            let _ = Pin::new(&mut self.inner).poll_write(cx, REQUEST_TIMEOUT);
+            let _ = Pin::new(&mut self.inner).poll_flush(cx);
         }
-        self.sleep.as_mut().poll(cx)
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the request head did not arrive in time")))
     }
 }
 
 impl AsyncRead for HeadDeadline {
+    /// The clock is checked on every read (a trickle of bytes never blocks long enough for
+    /// a timer to fire); the timer is touched only when the read would block, so a busy
+    /// connection pays a clock read per read, not a timer registration.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.poll_expired(cx).is_ready() {
-            this.deadline_ms.store(0, Ordering::Release);
-            if this.head_started.load(Ordering::Acquire) {
-                // best effort: the socket's send buffer is empty while a head is awaited
-                let _ = Pin::new(&mut this.inner).poll_write(cx, REQUEST_TIMEOUT);
-                let _ = Pin::new(&mut this.inner).poll_flush(cx);
-            }
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the request head did not arrive in time",
-            )));
+        let deadline = this.deadline();
+        if deadline.is_some_and(|when| Instant::now() >= when) {
+            return this.expire(cx);
         }
-        let armed = this.deadline_ms.load(Ordering::Acquire) != 0;
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if armed && buf.filled().len() > before {
-            this.head_started.store(true, Ordering::Release);
+        match (&read, deadline) {
+            (Poll::Ready(_), Some(_)) if buf.filled().len() > before => {
+                this.head_started.store(true, Ordering::Release);
+            }
+            (Poll::Pending, Some(when)) => {
+                if this.sleep.deadline() != when {
+                    this.sleep.as_mut().reset(when);
+                }
+                if this.sleep.as_mut().poll(cx).is_ready() {
+                    return this.expire(cx);
+                }
+            }
+            _ => {}
         }
         read
     }
