@@ -6,8 +6,9 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::HeaderMap;
 use modegate::config;
-use modegate::policy::{self, RequestHead, RouteId, parse_object};
+use modegate::policy::{self, Pipeline, RequestHead, RouteId, Step, parse_object};
 use std::hint::black_box;
+use std::sync::Arc;
 
 const CONFIG: &str = r#"
 [[customers]]
@@ -46,9 +47,9 @@ fn benches(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("decide_and_inject", size), &raw, |b, raw| {
             b.iter(|| {
-                let (decision, object) =
+                let decision =
                     policy::decide(RouteId::ClientsCreate, black_box(raw), &tenant, &config.policy, today, None, false);
-                decision.upstream_body(raw, object.as_ref()).map(|body| body.len())
+                decision.upstream_body(raw).map(|body| body.len())
             })
         });
     }
@@ -67,9 +68,14 @@ fn benches(c: &mut Criterion) {
                 headers: &headers,
                 body_follows: false,
             };
-            let target = policy::classify(&head, &config.policy.routes).expect("target");
-            let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h));
-            policy::plan(&head, &target, tenant.map(|t| &t.policy), &config.policy)
+            // the pipeline up to its first need after the tenant (the token)
+            let (mut pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), today);
+            match step {
+                Step::NeedTenant { host } => {
+                    pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))))
+                }
+                other => other,
+            }
         })
     });
 }

@@ -5,6 +5,7 @@ mod policy_tests;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -14,7 +15,7 @@ use time::Date;
 use time::macros::format_description;
 
 use crate::config::{self, Config};
-use crate::policy::{self, Outcome, RequestHead, Verdict, wire};
+use crate::policy::{self, RequestHead, Step, UpstreamBody, wire};
 
 /// Exit codes, after sysexits.h.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,12 +300,12 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
             .and_then(|id| policy::ClientState::from_client_id(&id))
             .map(policy::CurrentClient::of_state),
     };
-    let tenants = |host: &str| config.tenants.by_host(host).map(|t| &t.policy);
-    let evaluation = policy::evaluate(&head, body.as_bytes(), &config.policy, tenants, today, current_client);
-    let route = evaluation.target.as_ref().map_or("refused", policy::Classification::route_label);
-    let api = evaluation.target.as_ref().map_or(policy::Api::Management, policy::Classification::api);
+    let tenants = |host: &str| config.tenants.by_host(host).map(|t| Arc::clone(&t.policy));
+    let evaluation =
+        policy::evaluate(&head, body.as_bytes(), Arc::clone(&config.policy), tenants, today, current_client);
+    let api = evaluation.api;
     let mut output = json!({
-        "route": route,
+        "route": evaluation.route,
         "tenant": evaluation.tenant,
         "shadow": evaluation.shadow,
         "token_checks": "skipped: decide makes no network calls and verifies no tokens",
@@ -318,47 +319,40 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
             "headers": { "content-type": wire::CONTENT_TYPE, wire::REASON_HEADER: answer.reason },
         })
     };
-    let fields = match &evaluation.verdict {
-        Verdict::Passthrough => {
-            json!({ "decision": "passthrough", "reason": "passthrough", "status": null, "body": body })
-        }
-        Verdict::HeadReject(rejection) if evaluation.shadow => json!({
-            "decision": "would_reject", "reason": rejection.reason.as_str(), "status": null, "body": body,
-            "would_answer": answer(rejection),
-        }),
-        Verdict::HeadReject(rejection) => {
-            json!({ "decision": "reject", "reason": rejection.reason.as_str(), "status": rejection.status, "response": answer(rejection) })
-        }
-        Verdict::Decided { decision, upstream_body } => {
-            let label = decision.label(evaluation.shadow);
-            let mut fields = serde_json::Map::new();
-            fields.insert("decision".into(), json!(label));
-            fields.insert("reason".into(), json!(decision.reason.as_str()));
-            fields.insert("requested_mode".into(), json!(decision.requested_mode.map(|m| m.as_str())));
-            fields.insert("effective_mode".into(), json!(decision.effective_mode.map(|m| m.as_str())));
-            match (&decision.outcome, evaluation.shadow) {
-                (Outcome::Reject(rejection), false) => {
-                    fields.insert("status".into(), json!(rejection.status));
-                    fields.insert("response".into(), answer(rejection));
-                }
-                (outcome, shadow) => {
-                    fields.insert("status".into(), Value::Null);
-                    // shadow mode forwards the original bytes whatever the decision
-                    let forwarded = if shadow { body.as_bytes() } else { upstream_body.as_deref().unwrap_or_default() };
-                    fields.insert("body".into(), json!(String::from_utf8_lossy(forwarded)));
-                    if let Outcome::Inject(patch) = outcome {
-                        fields.insert("injected".into(), json!(patch.names()));
-                    }
-                    if let (Outcome::Reject(rejection), true) = (outcome, shadow) {
-                        fields.insert("would_answer".into(), answer(rejection));
-                    }
-                }
-            }
-            Value::Object(fields)
-        }
+    let describe = |record: Option<&policy::Record>| {
+        let mut fields = serde_json::Map::new();
+        fields.insert("decision".into(), json!(record.map_or("passthrough", |r| r.decision)));
+        fields.insert("reason".into(), json!(record.map_or(policy::ReasonCode::Passthrough, |r| r.reason).as_str()));
+        let mode = |mode: Option<policy::SecurityMode>| json!(mode.map(|m| m.as_str()));
+        fields.insert("requested_mode".into(), mode(record.and_then(|r| r.requested_mode)));
+        fields.insert("effective_mode".into(), mode(record.and_then(|r| r.effective_mode)));
+        fields.insert("injected".into(), json!(record.map(|r| r.injected.clone()).unwrap_or_default()));
+        fields
     };
-    if let (Some(out), Value::Object(extra)) = (output.as_object_mut(), fields) {
-        out.extend(extra);
+    let fields = match &evaluation.end {
+        Step::Respond { rejection, record, .. } => {
+            let mut fields = describe(Some(record));
+            fields.insert("status".into(), json!(rejection.status));
+            fields.insert("response".into(), answer(rejection));
+            fields
+        }
+        Step::Forward { body: forwarded, record, .. } => {
+            let mut fields = describe(record.as_ref());
+            fields.insert("status".into(), Value::Null);
+            let forwarded = match forwarded {
+                UpstreamBody::Untouched => body.to_owned(),
+                UpstreamBody::Decided(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            fields.insert("body".into(), json!(forwarded));
+            if let Some(would) = record.as_ref().and_then(|r| r.would_answer.as_ref()) {
+                fields.insert("would_answer".into(), answer(would));
+            }
+            fields
+        }
+        _ => bail!("internal: the pipeline stopped before its end"),
+    };
+    if let Some(out) = output.as_object_mut() {
+        out.extend(fields);
     } else {
         bail!("internal: decision output is not an object");
     }

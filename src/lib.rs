@@ -19,12 +19,11 @@
 //!
 //! # A request's path
 //!
-//! `proxy::request_filter` builds a [`policy::RequestHead`], asks [`policy::classify`] for
-//! the host and route, looks the tenant up, and asks [`policy::plan`] what to do before any
-//! body byte is read. Intercepted bodies are read whole (bounded in size and time), then
-//! [`policy::decide`] returns a [`policy::Decision`]: forward the original bytes, forward
-//! them with members appended, or answer with the upstream's own error shape. Only then is
-//! the upstream contacted.
+//! `proxy::request_filter` builds a [`policy::RequestHead`] and starts a
+//! [`policy::Pipeline`], then answers what it asks for (the tenant, the token, the body read
+//! whole, the client's state) until it ends: forward the original bytes, forward them with
+//! members appended, or answer with the upstream's own error shape. Only then is the
+//! upstream contacted.
 
 pub mod admin;
 pub mod app;

@@ -1,15 +1,16 @@
 //! The policy core: facts in, decision out.
 //!
 //! This module and its children must not name `pingora`, `tokio`, `moka` or do I/O (CI
-//! greps for it). The proxy, `modegate decide`, the tests and the benchmarks all call the
-//! same three steps, in this order:
+//! greps for it). The proxy, `modegate decide`, the tests and the benchmarks all drive the
+//! same [`Pipeline`]: a request's steps as a value, each answering what it needs next
+//! (tenant, token, body, client) or how the request ends. Its parts:
 //!
-//! 1. [`classify`]: the request's host and route, from the head alone (SPEC §2);
-//! 2. [`plan`]: with the tenant looked up, whether to pass through, refuse from the
-//!    head (size, media type, tenant), or read the body (SPEC §3);
+//! 1. [`classify`]: the request's host and route, from the head alone (SPEC §2, §16);
+//! 2. the plan (in [`pipeline`]): with the tenant looked up, whether to pass through,
+//!    refuse from the head (size, media type, tenant), or read the body (SPEC §3);
 //! 3. [`decide`]: with the whole body, the rule of the route (SPEC §4, §5).
 //!
-//! [`evaluate`] runs all three for a request held in memory.
+//! [`evaluate`] drives the pipeline for a request held in memory.
 
 pub mod body;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod hardening;
 pub mod host;
 pub mod inputs;
 pub mod members;
+pub mod pipeline;
 pub mod reason;
 pub mod route;
 pub mod route_id;
@@ -31,15 +33,16 @@ use time::Date;
 
 pub use body::{BodyError, JsonObject, parse_object};
 pub use client::{COMBINED_MEMBERS, ClientState, CurrentClient};
-pub use decision::{Decision, Outcome, Patch, Rejection, SecurityMode};
+pub use decision::{Decision, Injection, Outcome, Patch, Rejection, SecurityMode};
 pub use members::GovernedNames;
+pub use pipeline::{BodyFailure, Creation, Evaluation, Pipeline, Record, Step, UpstreamBody, evaluate};
 pub use reason::{ErrorCode, ReasonCode};
 pub use route::{MethodHints, RouteMatch, RouteTable};
 pub use route_id::{Api, RouteId};
 pub use rules::Facts;
 pub use strict_profile::{ForbiddenMember, StrictProfile};
 
-use inputs::{DcrAccess, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
+use inputs::{DcrAccess, PolicySettings, TenantPolicy};
 
 /// The parts of a request head the policy reads.
 #[derive(Debug, Clone, Copy)]
@@ -137,59 +140,6 @@ pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Classific
     Ok(Classification { host, route })
 }
 
-/// Step 2 output: what to do before any body byte is read.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
-    /// Proxy untouched: not intercepted, an `off` tenant, or an unknown tenant let through.
-    Passthrough,
-    /// Answer now; the upstream sees nothing.
-    Reject(Rejection),
-    /// Shadow mode: log this would-be rejection and proxy untouched.
-    ShadowReject(Rejection),
-    /// Read the whole body, then [`decide`]. In shadow mode the body is observed as it
-    /// streams and the decision is only logged.
-    ReadBody { route: RouteId, shadow: bool },
-}
-
-/// Step 2 (SPEC §2 tenants, §3 limits, §4 enforcement).
-pub fn plan(
-    head: &RequestHead<'_>,
-    target: &Classification,
-    tenant: Option<&TenantPolicy>,
-    settings: &PolicySettings,
-) -> Plan {
-    let route = match &target.route {
-        RouteMatch::Passthrough => return Plan::Passthrough,
-        RouteMatch::Intercepted(route) => Some(*route),
-        RouteMatch::Refused(_) => None,
-    };
-    let Some(tenant) = tenant else {
-        return match settings.unknown_tenant {
-            UnknownTenant::Passthrough => Plan::Passthrough,
-            UnknownTenant::Reject => match &target.route {
-                RouteMatch::Refused(rejection) => Plan::Reject(rejection.clone()),
-                _ => Plan::Reject(Rejection::new(
-                    404,
-                    ErrorCode::UnknownTenant,
-                    ReasonCode::UnknownTenant,
-                    "no tenant is configured for this host; check the host name",
-                )),
-            },
-        };
-    };
-    let verdict = match (&target.route, route) {
-        (RouteMatch::Refused(rejection), _) => Err(rejection.clone()),
-        (_, Some(route)) => check_head(head, settings.max_body_bytes).map(|()| route),
-        (_, None) => return Plan::Passthrough,
-    };
-    match (tenant.enforcement, verdict) {
-        (Enforcement::Off, _) => Plan::Passthrough,
-        (Enforcement::Enforce, Err(rejection)) => Plan::Reject(rejection),
-        (Enforcement::Shadow, Err(rejection)) => Plan::ShadowReject(rejection),
-        (enforcement, Ok(route)) => Plan::ReadBody { route, shadow: enforcement == Enforcement::Shadow },
-    }
-}
-
 /// Whether the route needs a verified bearer token (SPEC §6): every intercepted Management
 /// API route, and DCR where the tenant sets `dcr_access = "token"`.
 pub fn needs_token(route: RouteId, tenant: &TenantPolicy) -> bool {
@@ -197,7 +147,7 @@ pub fn needs_token(route: RouteId, tenant: &TenantPolicy) -> bool {
 }
 
 /// SPEC §3 checks that need only the head: framing, media type, encoding, declared size.
-fn check_head(head: &RequestHead<'_>, max_body_bytes: usize) -> Result<(), Rejection> {
+pub(crate) fn check_head(head: &RequestHead<'_>, max_body_bytes: usize) -> Result<(), Rejection> {
     let headers = head.headers;
     if headers.contains_key(http::header::TRANSFER_ENCODING) && headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(Rejection::invalid_request(
@@ -270,9 +220,27 @@ fn is_json_media_type(value: &str) -> bool {
     })
 }
 
-/// Step 3: the rule of `route` applied to the whole body. `current_client` is what is known
-/// of the client a `clients_update` changes (`None`: the upstream does not know it);
-/// `replace`: the update is a `PUT`.
+/// 500: the gateway failed itself.
+pub fn internal() -> Rejection {
+    Rejection::new(500, ErrorCode::Internal, ReasonCode::Internal, "the gateway failed to handle the request")
+}
+
+/// SPEC §3: a body that is not one strict JSON object.
+pub fn body_rejection(route: RouteId, error: BodyError) -> Rejection {
+    let reason = match error {
+        BodyError::Duplicate(_) => ReasonCode::DuplicateMember,
+        BodyError::TooDeep => ReasonCode::TooDeep,
+        BodyError::NotAnObject(_) => ReasonCode::NotAnObject,
+        _ => ReasonCode::InvalidJson,
+    };
+    let code = if route == RouteId::DcrRegister { ErrorCode::InvalidClientMetadata } else { ErrorCode::InvalidBody };
+    Rejection::new(400, code, reason, error.to_string())
+}
+
+/// The rule of `route` applied to a whole body (SPEC §3–§5). `current_client` is what is
+/// known of the client a `clients_update` changes (`None`: the upstream does not know it);
+/// `replace`: the update is a `PUT`. An `Inject` decision carries where to splice, so
+/// [`Decision::upstream_body`] needs only the original bytes.
 pub fn decide(
     route: RouteId,
     raw: &[u8],
@@ -281,23 +249,25 @@ pub fn decide(
     today: Date,
     current_client: Option<&CurrentClient>,
     replace: bool,
-) -> (Decision, Option<JsonObject>) {
-    let object = match parse_object(raw) {
-        Ok(object) => object,
-        Err(error) => {
-            let reason = match error {
-                BodyError::Duplicate(_) => ReasonCode::DuplicateMember,
-                BodyError::TooDeep => ReasonCode::TooDeep,
-                BodyError::NotAnObject(_) => ReasonCode::NotAnObject,
-                _ => ReasonCode::InvalidJson,
-            };
-            let code =
-                if route == RouteId::DcrRegister { ErrorCode::InvalidClientMetadata } else { ErrorCode::InvalidBody };
-            return (Decision::reject(Rejection::new(400, code, reason, error.to_string())), None);
-        }
-    };
+) -> Decision {
+    match parse_object(raw) {
+        Ok(object) => decide_object(route, &object, tenant, settings, today, current_client, replace),
+        Err(error) => Decision::reject(body_rejection(route, error)),
+    }
+}
+
+/// [`decide`] on a body already parsed.
+pub(crate) fn decide_object(
+    route: RouteId,
+    object: &JsonObject,
+    tenant: &TenantPolicy,
+    settings: &PolicySettings,
+    today: Date,
+    current_client: Option<&CurrentClient>,
+    replace: bool,
+) -> Decision {
     if let Err(rejection) = settings.governed.check(&object.members) {
-        return (Decision::reject(rejection), None);
+        return Decision::reject(rejection);
     }
     let facts = Facts {
         tenant,
@@ -307,11 +277,11 @@ pub fn decide(
         strict_profile: &settings.strict_profile,
     };
     let mut decision = match route {
-        RouteId::ClientsCreate => rules::clients_create::decide(&object, &facts),
-        RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(&object, &facts),
-        RouteId::ClientGrantsCreate => rules::client_grants::decide(&object, &facts),
-        RouteId::DcrRegister => rules::dcr_register::decide(&object, &facts),
-        RouteId::ClientsUpdate => rules::clients_update::decide(&object, &facts, current_client, replace),
+        RouteId::ClientsCreate => rules::clients_create::decide(object, &facts),
+        RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(object, &facts),
+        RouteId::ClientGrantsCreate => rules::client_grants::decide(object, &facts),
+        RouteId::DcrRegister => rules::dcr_register::decide(object, &facts),
+        RouteId::ClientsUpdate => rules::clients_update::decide(object, &facts, current_client, replace),
     };
     // SPEC §15: the record keeps the mode the request asked for, on rejections too
     if decision.requested_mode.is_none() {
@@ -321,62 +291,7 @@ pub fn decide(
         };
         decision.requested_mode = object.get(member).and_then(|v| v.as_str()).and_then(SecurityMode::from_wire);
     }
-    (decision, Some(object))
-}
-
-/// The whole pipeline for a request held in memory (`modegate decide`, tests, benches).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
-    pub target: Option<Classification>,
-    pub tenant: Option<String>,
-    /// What happens to the request.
-    pub verdict: Verdict,
-    pub shadow: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// Proxied untouched, no rule applies.
-    Passthrough,
-    /// Refused from the head (or its shadow would-be refusal).
-    HeadReject(Rejection),
-    /// A body decision, with the bytes the upstream would receive (`None` on reject).
-    Decided { decision: Decision, upstream_body: Option<Vec<u8>> },
-}
-
-/// `tenants` finds a tenant by host (the inline list, a table in tests); `current_client`
-/// stands in for the lookup the proxy would make on `clients_update`.
-pub fn evaluate<'t>(
-    head: &RequestHead<'_>,
-    body: &[u8],
-    settings: &PolicySettings,
-    tenants: impl Fn(&str) -> Option<&'t TenantPolicy>,
-    today: Date,
-    current_client: Option<CurrentClient>,
-) -> Evaluation {
-    let target = match classify(head, &settings.routes) {
-        Ok(target) => target,
-        Err(rejection) => {
-            return Evaluation { target: None, tenant: None, verdict: Verdict::HeadReject(rejection), shadow: false };
-        }
-    };
-    let tenant = target.host.as_deref().and_then(tenants);
-    let tenant_id = tenant.map(|t| t.id.clone());
-    let (verdict, shadow) = match plan(head, &target, tenant, settings) {
-        Plan::Passthrough => (Verdict::Passthrough, false),
-        Plan::Reject(rejection) => (Verdict::HeadReject(rejection), false),
-        Plan::ShadowReject(rejection) => (Verdict::HeadReject(rejection), true),
-        Plan::ReadBody { route, shadow } => match tenant {
-            Some(tenant) if body.len() <= settings.max_body_bytes => {
-                let replace = head.method.eq_ignore_ascii_case("PUT");
-                let (decision, object) = decide(route, body, tenant, settings, today, current_client.as_ref(), replace);
-                let upstream_body = decision.upstream_body(body, object.as_ref()).map(|b| b.into_owned());
-                (Verdict::Decided { decision, upstream_body }, shadow)
-            }
-            _ => (Verdict::HeadReject(too_large(settings.max_body_bytes)), shadow),
-        },
-    };
-    Evaluation { target: Some(target), tenant: tenant_id, verdict, shadow }
+    decision
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 
 pub mod capture;
 pub mod convert;
+pub mod drive;
 pub mod head_deadline;
-pub mod intercept;
 pub mod record;
 pub mod respond;
 
@@ -27,12 +27,11 @@ use crate::config::{Config, Tenant};
 use crate::identity::Claims;
 use crate::identity::verifier::Verifier;
 use crate::policy::hardening::{self, HeaderEdit};
-use crate::policy::{self, Api, Classification, Plan};
+use crate::policy::{Api, Pipeline, Record};
 use crate::telemetry::{DecisionLog, metrics};
 use crate::tenant::TenantSource;
 use capture::Capture;
-use intercept::Observed;
-use record::RecordParts;
+use drive::Observed;
 
 /// What the proxy serves with; swapped whole on reload, so a request keeps the one it
 /// started with.
@@ -55,15 +54,18 @@ pub struct Gateway {
 /// Per-request state shared across phases.
 pub struct Ctx {
     started: Instant,
+    /// What the request is served with, kept whole for a shadow decision after the body.
+    state: Option<Arc<State>>,
     config: Option<Arc<Config>>,
-    target: Option<Classification>,
+    /// The request's way through the policy, once it has ended (or is observing).
+    pipeline: Option<Pipeline>,
     tenant: Option<Arc<Tenant>>,
     /// The body to send upstream, when the gateway read it (original or injected bytes).
     upstream_body: Option<Bytes>,
     /// Shadow mode: the body as it streams past, up to the size limit.
     observed: Option<Observed>,
     /// Set for intercepted requests: what goes into the metrics and the decision log.
-    record: Option<RecordParts>,
+    record: Option<Record>,
     upstream_status: Option<u16>,
     claims: Option<Claims>,
     /// The configuration generation the request was decided under.
@@ -94,8 +96,9 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
+            state: None,
             config: None,
-            target: None,
+            pipeline: None,
             tenant: None,
             upstream_body: None,
             observed: None,
@@ -114,38 +117,10 @@ impl ProxyHttp for Gateway {
         ctx.config = Some(Arc::clone(&config));
         ctx.generation = state.generation;
         let body_follows = !session.is_body_empty();
-        let header = session.req_header();
-        let head = convert::request_head(header, body_follows);
-        let target = match policy::classify(&head, &config.policy.routes) {
-            Ok(target) => target,
-            Err(rejection) => return self.refuse(session, ctx, &rejection, false).await,
-        };
-        let tenant = match (&target.route, &target.host) {
-            (policy::RouteMatch::Passthrough, _) | (_, None) => None,
-            (_, Some(host)) => match state.tenants.tenant_for_host(host).await {
-                Ok(tenant) => tenant,
-                Err(e) => {
-                    log::warn!("tenant source: {e}");
-                    ctx.target = Some(target);
-                    return self.refuse(session, ctx, &respond::policy_unavailable(), false).await;
-                }
-            },
-        };
-        let plan = policy::plan(&head, &target, tenant.as_deref().map(|t| &t.policy), &config.policy);
-        ctx.target = Some(target);
-        ctx.tenant = tenant.clone();
-        match plan {
-            Plan::Passthrough => Ok(false),
-            Plan::Reject(rejection) => self.refuse(session, ctx, &rejection, false).await,
-            Plan::ShadowReject(rejection) => {
-                ctx.record = Some(RecordParts::of_rejection(&rejection, true));
-                Ok(false)
-            }
-            Plan::ReadBody { route, shadow } => match tenant {
-                Some(tenant) => self.intercept(session, ctx, &config, &tenant, route, shadow).await,
-                None => self.refuse(session, ctx, &respond::internal(), false).await,
-            },
-        }
+        let head = convert::request_head(session.req_header(), body_follows);
+        let (pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), convert::today());
+        ctx.state = Some(Arc::clone(&state));
+        self.drive(session, ctx, &state, pipeline, step).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -190,8 +165,7 @@ impl ProxyHttp for Gateway {
             *body = Some(if end_of_stream { decided.clone() } else { Bytes::new() });
             return Ok(());
         }
-        self.observe_chunk(session, ctx, body, end_of_stream).await;
-        Ok(())
+        self.observe_chunk(session, ctx, body, end_of_stream).await
     }
 
     async fn upstream_response_filter(
@@ -227,12 +201,12 @@ impl ProxyHttp for Gateway {
         };
         let code = rejection.status;
         if session.response_written().is_none() {
-            let api = ctx.target.as_ref().map_or(Api::Management, Classification::api);
+            let api = ctx.pipeline.as_ref().map_or(Api::Management, Pipeline::api);
             if let Err(write_error) = respond::reject(session, &rejection, api, true).await {
                 log::debug!("cannot answer the client: {write_error}");
             }
         }
-        ctx.record = Some(RecordParts::of_error(&rejection));
+        ctx.record = Some(Record::of_error(&rejection));
         FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 
@@ -245,7 +219,7 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         head_deadline::request_ended(session.as_downstream().stream());
         let elapsed = ctx.started.elapsed();
-        let route = ctx.target.as_ref().map_or("refused", Classification::route_label);
+        let route = ctx.pipeline.as_ref().map_or("refused", Pipeline::route_label);
         record::write(&self.decision_log, session, ctx, route, elapsed);
     }
 }

@@ -17,7 +17,7 @@ pub struct Config {
     pub server: Server,
     pub upstream: Upstream,
     /// What the rules read besides the tenant (the policy's own type).
-    pub policy: PolicySettings,
+    pub policy: Arc<PolicySettings>,
     /// Where tenants come from.
     pub source: SourceKind,
     pub log: LogSettings,
@@ -102,7 +102,7 @@ pub struct ApiPermission {
 /// third-party applications).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
-    pub policy: TenantPolicy,
+    pub policy: Arc<TenantPolicy>,
     pub third_party_apps_since: Option<Date>,
     pub default_api_permissions: Vec<ApiPermission>,
     pub token: TokenSettings,

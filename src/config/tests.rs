@@ -224,8 +224,30 @@ hosts = ["bad host", "ok.test", "OK.test"]
         assert!(found.iter().any(|f| f == line), "missing `{line}` in {found:#?}");
     }
     assert!(found.iter().any(|f| f.starts_with("policy.strict_profile[1]: the value after `=`")), "{found:#?}");
-    // every config problem of this file, in order, pinned (update with INSTA_UPDATE=always)
-    insta::assert_snapshot!("every_problem_is_listed", found.join("\n"));
+    // every config problem of this file, in order, pinned (inline: on a change, insta prints the new text to paste here)
+    insta::assert_snapshot!(found.join("\n"), @r###"
+    server.admin_listen: `x` is not an address
+    server.threads: 0 is out of range
+    server.body_read_timeout_ms: 0 is out of range
+    upstream.address: `no port here` does not resolve to an address
+    policy.source: `ldap` is not a choice
+    policy.strict_profile[0]: `` is not a member path such as `addons` or `jwt_configuration.scopes`
+    policy.strict_profile[1]: the value after `=` in `a.b = {oops` is not JSON: key must be a string at line 1 column 2
+    routes.dcr_paths[0]: `/` cannot be a DCR path
+    routes.dcr_paths[1]: `/a%2Fb` contains an encoded `/`
+    customers[c]: customer `c` is defined twice
+    tenants[t].hosts: a tenant needs at least one host
+    tenants[t].dcr_security_mode: `lax` is not a mode
+    tenants[t].dcr_access: `maybe` is not a choice
+    tenants[t].default_api_permissions[0].audience: an audience is needed
+    tenants[t].default_api_permissions[0].subject_type: `robot` is not a choice
+    tenants[t].token.algorithms: `none` is not allowed
+    tenants[t].token.algorithms: `HS256` is not allowed
+    tenants[t].token.jwks: is not a JWKS document
+    tenants[t]: tenant `t` is defined twice
+    tenants[t].hosts: `bad host` is not a host name
+    tenants[t].hosts: host `ok.test` is listed twice
+    "###);
 }
 
 #[test]

@@ -80,7 +80,14 @@ pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
         max_body_bytes: server.max_body_bytes,
         routes: routes?,
     };
-    Some(Config { server, upstream: upstream?, policy, source, log: log?, tenants: tenants? })
+    Some(Config {
+        server,
+        upstream: upstream?,
+        policy: std::sync::Arc::new(policy),
+        source,
+        log: log?,
+        tenants: tenants?,
+    })
 }
 
 fn socket_addr(path: &str, text: &str, problems: &mut Problems) -> Option<SocketAddr> {
@@ -568,7 +575,12 @@ pub fn validate_tenant(
         inject_dcr_mode,
         management_audience: token.audience.clone(),
     };
-    Some(Tenant { policy, third_party_apps_since: since, default_api_permissions: permissions, token })
+    Some(Tenant {
+        policy: std::sync::Arc::new(policy),
+        third_party_apps_since: since,
+        default_api_permissions: permissions,
+        token,
+    })
 }
 
 fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Problems) -> TokenSettings {

@@ -64,10 +64,30 @@ impl JsonObject {
 
     /// The original bytes with `patch`'s members appended to the top-level object.
     pub fn inject(&self, original: &[u8], patch: &Patch) -> Vec<u8> {
+        self.splice().apply(original, patch)
+    }
+
+    /// Where members are appended to this object's original bytes.
+    pub fn splice(&self) -> Splice {
+        Splice { close_brace: self.close_brace, empty: self.members.is_empty() }
+    }
+}
+
+/// Where an injection goes in a parsed body's bytes: before the closing brace of the
+/// top-level object, after a comma unless the object is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    close_brace: usize,
+    empty: bool,
+}
+
+impl Splice {
+    /// `original` (the bytes the object was parsed from) with `patch`'s members appended.
+    pub fn apply(&self, original: &[u8], patch: &Patch) -> Vec<u8> {
         let (head, tail) = original.split_at(self.close_brace.min(original.len()));
         let mut out = Vec::with_capacity(original.len() + 64 * patch.members.len());
         out.extend_from_slice(head);
-        let mut first = self.members.is_empty();
+        let mut first = self.empty;
         for (name, value) in &patch.members {
             if !first {
                 out.push(b',');

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::body::JsonObject;
+use super::body::{JsonObject, Splice};
 use super::reason::{ErrorCode, ReasonCode};
 
 /// `third_party_security_mode`: fixed when the client is created.
@@ -83,13 +83,27 @@ impl Patch {
     }
 }
 
+/// Members to append to a parsed body, and where they go in its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Injection {
+    pub patch: Patch,
+    pub splice: Splice,
+}
+
+impl Injection {
+    /// The original bytes with the patch's members appended.
+    pub fn apply(&self, original: &[u8]) -> Vec<u8> {
+        self.splice.apply(original, &self.patch)
+    }
+}
+
 /// What to do with an intercepted request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Send the original bytes upstream.
     Forward,
     /// Send the original object with these members appended.
-    Inject(Patch),
+    Inject(Injection),
     /// Answer the client; send nothing upstream.
     Reject(Rejection),
 }
@@ -116,12 +130,13 @@ impl Decision {
         Decision { outcome: Outcome::Reject(rejection), reason, requested_mode: None, effective_mode: None }
     }
 
-    /// Forward, or inject when the patch holds anything.
-    pub fn forward_or_inject(patch: Patch, forward: ReasonCode, inject: ReasonCode) -> Self {
+    /// Forward, or inject into `object` when the patch holds anything.
+    pub fn forward_or_inject(object: &JsonObject, patch: Patch, forward: ReasonCode, inject: ReasonCode) -> Self {
         if patch.is_empty() {
             Decision::forward(forward)
         } else {
-            Decision { outcome: Outcome::Inject(patch), reason: inject, requested_mode: None, effective_mode: None }
+            let injection = Injection { patch, splice: object.splice() };
+            Decision { outcome: Outcome::Inject(injection), reason: inject, requested_mode: None, effective_mode: None }
         }
     }
 
@@ -132,12 +147,11 @@ impl Decision {
     }
 
     /// The bytes the upstream receives when the decision is applied, or `None` on a reject.
-    pub fn upstream_body<'a>(&self, original: &'a [u8], object: Option<&JsonObject>) -> Option<Cow<'a, [u8]>> {
-        match (&self.outcome, object) {
-            (Outcome::Forward, _) => Some(Cow::Borrowed(original)),
-            (Outcome::Inject(patch), Some(object)) => Some(Cow::Owned(object.inject(original, patch))),
-            // an injection is only ever decided on a parsed object
-            (Outcome::Inject(_), None) | (Outcome::Reject(_), _) => None,
+    pub fn upstream_body<'a>(&self, original: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+        match &self.outcome {
+            Outcome::Forward => Some(Cow::Borrowed(original)),
+            Outcome::Inject(injection) => Some(Cow::Owned(injection.apply(original))),
+            Outcome::Reject(_) => None,
         }
     }
 

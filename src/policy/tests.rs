@@ -1,5 +1,7 @@
 //! The rules of SPEC §4 and §5, one row each, through the same `decide` the proxy calls.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use time::macros::date;
 
@@ -53,7 +55,7 @@ fn config() -> Config {
 }
 
 fn tenant(config: &Config, host: &str) -> TenantPolicy {
-    config.tenants.by_host(host).unwrap().policy.clone()
+    TenantPolicy::clone(&config.tenants.by_host(host).unwrap().policy)
 }
 
 const BEFORE_STRICT_DATE: Date = date!(2026 - 09 - 01);
@@ -553,7 +555,7 @@ fn rules_table() {
             state,
             members: serde_json::from_str(case.current_members).unwrap_or_default(),
         });
-        let (decision, object) = decide(
+        let decision = decide(
             case.route,
             case.body.as_bytes(),
             &tenant,
@@ -565,12 +567,12 @@ fn rules_table() {
         let row = format!("row {index}: {:?} {} {}", case.route, case.host, case.body);
         match (&case.expect, &decision.outcome) {
             (Forward(reason), Outcome::Forward) => assert_eq!(decision.reason.as_str(), *reason, "{row}"),
-            (Inject(reason, members), Outcome::Inject(patch)) => {
+            (Inject(reason, members), Outcome::Inject(Injection { patch, .. })) => {
                 assert_eq!(decision.reason.as_str(), *reason, "{row}");
                 let injected: serde_json::Map<String, serde_json::Value> =
                     patch.members.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect();
                 assert_eq!(&serde_json::Value::Object(injected), members, "{row}");
-                let body = decision.upstream_body(case.body.as_bytes(), object.as_ref()).unwrap();
+                let body = decision.upstream_body(case.body.as_bytes()).unwrap();
                 let reparsed = parse_object(&body).unwrap();
                 assert!(body.starts_with(&case.body.as_bytes()[..case.body.len() - 1]), "{row}: prefix kept");
                 for (name, value) in &patch.members {
@@ -589,8 +591,117 @@ fn rules_table() {
             (expected, got) => panic!("{row}: expected {expected:?}, got {got:?}"),
         }
     }
-    // every user-facing rejection message, pinned (update with INSTA_UPDATE=always)
-    insta::assert_snapshot!("rule_rejection_messages", messages.join("\n"));
+    // every user-facing rejection message, pinned (inline: on a change, insta prints the new text to paste here)
+    insta::assert_snapshot!(messages.join("\n"), @r###"
+    row 2: ClientsCreate old.test {"third_party_security_mode":"strict"}
+      400 mode_on_first_party: `third_party_security_mode` applies only to third-party applications; remove it or set `is_first_party: false`
+    row 7: ClientsCreate old.test {"is_first_party":false,"sso":true}
+      400 strict_profile: `sso` is not available to strict third-party applications; remove it
+    row 8: ClientsCreate strict.test {"is_first_party":false,"third_party_security_mode":"permissive"}
+      400 permissive_not_eligible: `third_party_security_mode: "permissive"`: customer `ineligible` is not eligible for permissive third-party applications (only customers that used third-party applications before 2026-04-23); use `strict`
+    row 12: ClientsCreate strict.test {"is_first_party":"false"}
+      400 invalid_type: `is_first_party` must be a boolean, not a string
+    row 13: ClientsCreate strict.test {"is_first_party":false,"third_party_security_mode":"Strict"}
+      400 invalid_type: `third_party_security_mode` must be `strict` or `permissive` (lowercase)
+    row 14: ClientsCreate strict.test {"is_first_party":false,"third_party_security_mode":null}
+      400 invalid_type: `third_party_security_mode` must be the string `strict` or `permissive`, not null
+    row 16: ClientsCreate strict.test {"is_first_party":false,"grant_types":["password"]}
+      400 strict_profile: `grant_types` contains `password`, which strict third-party applications cannot use; allowed: authorization_code, refresh_token, client_credentials
+    row 17: ClientsCreate strict.test {"is_first_party":false,"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}
+      400 strict_profile: `grant_types` contains `client_credentials` with `token_endpoint_auth_method: "none"`; client credentials need a confidential client
+    row 18: ClientsCreate strict.test {"is_first_party":false,"app_type":"resource_server"}
+      400 strict_profile: `app_type` `resource_server` is not available to strict third-party applications; allowed: regular_web, spa, native, non_interactive
+    row 19: ClientsCreate strict.test {"is_first_party":false,"jwt_configuration":{"alg":"HS256"}}
+      400 strict_profile: `jwt_configuration.alg` must be `RS256` for strict third-party applications
+    row 21: ClientsCreate strict.test {"is_first_party":false,"jwt_configuration":{"scopes":{}}}
+      400 strict_profile: `jwt_configuration.scopes` is not available to strict third-party applications; remove it
+    row 22: ClientsCreate strict.test {"is_first_party":false,"refresh_token":{"expiration_type":"non-expiring"}}
+      400 strict_profile: `refresh_token.expiration_type: "non-expiring"` is not available to strict third-party applications; remove it
+    row 23: ClientsCreate strict.test {"is_first_party":false,"refresh_token":{"expiration_type":"expiring","infinite_idle_token_lifetime":true}}
+      400 strict_profile: `refresh_token.infinite_idle_token_lifetime: true` is not available to strict third-party applications; remove it
+    row 25: ClientsCreate strict.test {"is_first_party":false,"allowed_origins":["https://*.a.test"]}
+      400 strict_profile: `allowed_origins` contains a `*` wildcard, which strict third-party applications cannot use; list each URL
+    row 26: ClientsCreate strict.test {"is_first_party":false,"web_origins":["*"]}
+      400 strict_profile: `web_origins` contains a `*` wildcard, which strict third-party applications cannot use; list each URL
+    row 27: ClientsCreate strict.test {"is_first_party":false,"allowed_logout_urls":["https://a.test/*"]}
+      400 strict_profile: `allowed_logout_urls` contains a `*` wildcard, which strict third-party applications cannot use; list each URL
+    row 28: ClientsCreate strict.test {"is_first_party":false,"callbacks":"https://a.test"}
+      400 invalid_type: `callbacks` must be an array of strings, not a string
+    row 29: ClientsCreate strict.test {"is_first_party":false,"require_pushed_authorization_requests":false}
+      400 strict_profile: `require_pushed_authorization_requests` is not available to strict third-party applications; remove it
+    row 30: ClientsCreate strict.test {"is_first_party":false,"oidc_logout":{}}
+      400 strict_profile: `oidc_logout` is not available to strict third-party applications; remove it
+    row 31: ClientsCreate strict.test {"is_first_party":false,"oidc_backchannel_logout":{}}
+      400 strict_profile: `oidc_backchannel_logout` is not available to strict third-party applications; remove it
+    row 32: ClientsCreate strict.test {"is_first_party":false,"cross_origin_authentication":true}
+      400 strict_profile: `cross_origin_authentication: true` is not available to strict third-party applications; remove it
+    row 34: ClientsCreate strict.test {"is_first_party":false,"cross_origin_loc":"https://a.test"}
+      400 strict_profile: `cross_origin_loc` is not available to strict third-party applications; remove it
+    row 35: ClientsCreate strict.test {"is_first_party":false,"token_exchange":{}}
+      400 strict_profile: `token_exchange` is not available to strict third-party applications; remove it
+    row 36: ClientsCreate strict.test {"is_first_party":false,"native_social_login":{}}
+      400 strict_profile: `native_social_login` is not available to strict third-party applications; remove it
+    row 37: ClientsCreate strict.test {"is_first_party":false,"client_authentication_methods":{"tls_client_auth":{}}}
+      400 strict_profile: `client_authentication_methods.tls_client_auth` is not available to strict third-party applications; remove it
+    row 38: ClientsCreate strict.test {"is_first_party":false,"client_authentication_methods":{"self_signed_tls_client_auth":{}}}
+      400 strict_profile: `client_authentication_methods.self_signed_tls_client_auth` is not available to strict third-party applications; remove it
+    row 41: TenantSettingsUpdate strict.test {"dynamic_client_registration_security_mode":"permissive"}
+      400 permissive_not_eligible: `dynamic_client_registration_security_mode: "permissive"`: customer `ineligible` is not eligible for permissive third-party applications (only customers that used third-party applications before 2026-04-23); use `strict`
+    row 44: TenantSettingsUpdate bare.test {"dynamic_client_registration_security_mode":"strict"}
+      400 strict_dcr_without_defaults: strict dynamic client registration needs default API permissions: create client grants with `default_for: "third_party_clients"` first
+    row 45: TenantSettingsUpdate bare.test {"dynamic_client_registration_security_mode":"lax"}
+      400 invalid_dcr_mode: `dynamic_client_registration_security_mode` must be `strict` or `permissive` (lowercase)
+    row 48: ClientGrantsCreate old.test {"audience":"https://api.old.test","default_for":"first_party_clients"}
+      400 invalid_default_for: `default_for` must be `third_party_clients`
+    row 49: ClientGrantsCreate old.test {"audience":"https://api.old.test","default_for":"third_party_clients","client_id":null}
+      400 default_grant_with_client_id: a grant carries either `client_id` or `default_for`, not both; remove `client_id` for a default grant
+    row 50: ClientGrantsCreate old.test {"audience":"https://old.test/api/v2/","default_for":"third_party_clients"}
+      400 default_grant_management_api: default API permissions cannot target the Management API; choose one of your own APIs
+    row 55: DcrRegister bare.test {"redirect_uris":["https://a.test/cb"]}
+      403 strict_dcr_without_defaults: registration is closed: this tenant registers strict clients, which can reach no API until default API permissions are configured; ask the tenant owner to configure them first
+    row 56: DcrRegister strict.test {"redirect_uris":["https://a.test/cb"],"third_party_security_mode":"permissive"}
+      400 dcr_mode_mismatch: this tenant registers `strict` clients; remove `third_party_security_mode` or set it to `strict`
+    row 57: DcrRegister strict.test {"redirect_uris":["https://a.test/cb"],"is_first_party":true}
+      400 dcr_first_party: dynamically registered clients are always third-party; remove `is_first_party`
+    row 58: DcrRegister strict.test {"redirect_uris":["https://a.test/cb"],"grant_types":["implicit"]}
+      400 dcr_grant_types: grant type `implicit` is not available to strict registrations; use `authorization_code` and `refresh_token`
+    row 59: DcrRegister strict.test {"redirect_uris":["https://a.test/cb"],"response_types":["token"]}
+      400 dcr_response_types: `response_types` must be exactly ["code"] for strict registrations
+    row 60: DcrRegister strict.test {"redirect_uris":["https://a.test/cb"],"token_endpoint_auth_method":"tls_client_auth"}
+      400 dcr_auth_method: `token_endpoint_auth_method` must be one of none, client_secret_post, client_secret_basic
+    row 61: DcrRegister strict.test {"redirect_uris":["http://a.test/cb"]}
+      400 invalid_redirect_uri: redirect URI `http://a.test/cb` uses `http`, which is allowed only for localhost, 127.0.0.1 or [::1]; use `https`
+    row 62: DcrRegister strict.test {"redirect_uris":["https://a.test/cb"],"app_type":"resource_server"}
+      400 strict_profile: `app_type` `resource_server` is not available to strict third-party applications; allowed: regular_web, spa, native, non_interactive
+    row 64: ClientsUpdate strict.test {"third_party_security_mode":"permissive"}
+      400 mode_immutable: `third_party_security_mode` is set at creation and cannot be changed; create a new application
+    row 65: ClientsUpdate strict.test {"is_first_party":true}
+      400 ownership_immutable: `is_first_party` is set at creation and cannot be changed; create a new application
+    row 66: ClientsUpdate strict.test {"is_first_party":"true"}
+      400 invalid_type: `is_first_party` must be a boolean, not a string
+    row 67: ClientsUpdate strict.test {"third_party_security_mode":null}
+      400 invalid_type: `third_party_security_mode` must be the string `strict` or `permissive`, not null
+    row 68: ClientsUpdate strict.test {"require_pushed_authorization_requests":true}
+      400 strict_profile: `require_pushed_authorization_requests` is not available to strict third-party applications; remove it
+    row 71: ClientsUpdate strict.test {"third_party_security_mode":"strict"}
+      400 mode_immutable: `third_party_security_mode` is set at creation and cannot be changed; create a new application
+    row 72: ClientsUpdate strict.test {"third_party_security_mode":"strict"}
+      400 mode_immutable: `third_party_security_mode` is set at creation and cannot be changed; create a new application
+    row 73: ClientsUpdate strict.test {"is_first_party":false}
+      400 ownership_immutable: `is_first_party` is set at creation and cannot be changed; create a new application
+    row 76: ClientsUpdate strict.test {"grant_types":["client_credentials"]}
+      400 strict_profile: `grant_types` contains `client_credentials` with `token_endpoint_auth_method: "none"`; client credentials need a confidential client
+    row 77: ClientsUpdate strict.test {"token_endpoint_auth_method":"none"}
+      400 strict_profile: `grant_types` contains `client_credentials` with `token_endpoint_auth_method: "none"`; client credentials need a confidential client
+    row 80: ClientsUpdate strict.test {"name":"x"}
+      400 replace_incomplete: a PUT replaces the client: restate `is_first_party: false` and `third_party_security_mode: "strict"`, or send a PATCH
+    row 81: ClientsUpdate strict.test {"name":"x","is_first_party":false}
+      400 replace_incomplete: a PUT replaces the client: restate `is_first_party: false` and `third_party_security_mode: "strict"`, or send a PATCH
+    row 83: ClientsUpdate strict.test {"is_first_party":false,"third_party_security_mode":"strict","grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}
+      400 strict_profile: `grant_types` contains `client_credentials` with `token_endpoint_auth_method: "none"`; client credentials need a confidential client
+    row 84: ClientsUpdate strict.test {"name":"x"}
+      400 replace_incomplete: a PUT replaces the client: restate `is_first_party: false` and `third_party_security_mode: "permissive"`, or send a PATCH
+    "###);
 }
 
 #[test]
@@ -632,7 +743,7 @@ fn strict_profile_names_the_first_offending_member_in_body_order() {
     let config = config();
     let tenant = tenant(&config, "strict.test");
     let body = br#"{"is_first_party":false,"addons":{},"sso":true}"#;
-    let (decision, _) = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE, None, false);
+    let decision = decide(ClientsCreate, body, &tenant, &config.policy, AFTER_STRICT_DATE, None, false);
     let Outcome::Reject(rejection) = decision.outcome else { panic!() };
     assert_eq!(rejection.message, "`addons` is not available to strict third-party applications; remove it");
 }
@@ -649,8 +760,7 @@ fn configured_strict_profile_entries_add_to_the_defaults() {
         (r#"{"is_first_party":false,"mobile":{"android":{"app":"x"}}}"#, false),
         (r#"{"is_first_party":false,"sso":true}"#, true),
     ] {
-        let (decision, _) =
-            decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE, None, false);
+        let decision = decide(ClientsCreate, body.as_bytes(), &tenant, &config.policy, AFTER_STRICT_DATE, None, false);
         assert_eq!(matches!(decision.outcome, Outcome::Reject(_)), rejected, "{body}");
     }
 }
@@ -682,38 +792,39 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 fn plan_checks_the_head() {
     let config = config();
     let uri = "/api/v2/clients";
-    // a head refused by `classify` (on every route) shows as a rejection of the plan
+    // what the pipeline needs after the tenant, or how it ends
     let run = |pairs: &[(&'static str, &str)]| {
         let map = headers(pairs);
-        let head = head("POST", uri, &map);
-        let target = match classify(&head, &config.policy.routes) {
-            Ok(target) => target,
-            Err(rejection) => return Plan::Reject(rejection),
+        let (mut pipeline, step) =
+            Pipeline::start(&head("POST", uri, &map), Arc::clone(&config.policy), AFTER_STRICT_DATE);
+        let step = match step {
+            Step::NeedTenant { host } => {
+                pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))))
+            }
+            other => other,
         };
-        let tenant = target.host.as_deref().and_then(|h| config.tenants.by_host(h)).cloned();
-        plan(&head, &target, tenant.as_deref().map(|t| &t.policy), &config.policy)
+        match step {
+            Step::Respond { rejection, .. } => rejection.reason.as_str(),
+            Step::NeedToken { .. } => "read_body",
+            other => panic!("{other:?}"),
+        }
     };
-    let reason = |plan: Plan| match plan {
-        Plan::Reject(rejection) => rejection.reason.as_str(),
-        Plan::ReadBody { .. } => "read_body",
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(reason(run(&[("host", "strict.test"), ("content-type", "application/json")])), "read_body");
-    assert_eq!(reason(run(&[("host", "strict.test"), ("content-type", "text/json")])), "unsupported_media_type");
+    assert_eq!(run(&[("host", "strict.test"), ("content-type", "application/json")]), "read_body");
+    assert_eq!(run(&[("host", "strict.test"), ("content-type", "text/json")]), "unsupported_media_type");
     assert_eq!(
-        reason(run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-encoding", "br")])),
+        run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-encoding", "br")]),
         "unsupported_encoding"
     );
     assert_eq!(
-        reason(run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-length", "70000")])),
+        run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-length", "70000")]),
         "payload_too_large"
     );
     assert_eq!(
-        reason(run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-length", "x")])),
+        run(&[("host", "strict.test"), ("content-type", "application/json"), ("content-length", "x")]),
         "ambiguous_framing"
     );
-    assert_eq!(reason(run(&[("host", "nobody.test"), ("content-type", "application/json")])), "unknown_tenant");
-    assert_eq!(reason(run(&[("content-type", "application/json")])), "unknown_tenant");
+    assert_eq!(run(&[("host", "nobody.test"), ("content-type", "application/json")]), "unknown_tenant");
+    assert_eq!(run(&[("content-type", "application/json")]), "unknown_tenant");
 }
 
 #[test]
@@ -724,17 +835,18 @@ fn evaluate_runs_the_whole_pipeline() {
     let evaluation = evaluate(
         &head("POST", uri, &map),
         br#"{"redirect_uris":["https://a.test"]}"#,
-        &config.policy,
-        |host| config.tenants.by_host(host).map(|t| &t.policy),
+        Arc::clone(&config.policy),
+        |host| config.tenants.by_host(host).map(|t| Arc::clone(&t.policy)),
         AFTER_STRICT_DATE,
         None,
     );
     assert_eq!(evaluation.tenant.as_deref(), Some("bare"));
-    let Verdict::Decided { decision, upstream_body: None } = evaluation.verdict else {
-        panic!("{:?}", evaluation.verdict)
-    };
-    assert_eq!(decision.reason, ReasonCode::StrictDcrWithoutDefaults);
+    let Step::Respond { rejection, record, body_read: true } = evaluation.end else { panic!("{:?}", evaluation.end) };
+    assert_eq!(rejection.reason, ReasonCode::StrictDcrWithoutDefaults);
+    assert_eq!((record.decision, record.reason), ("reject", ReasonCode::StrictDcrWithoutDefaults));
 }
+
+mod pipeline;
 
 proptest::proptest! {
     /// Whatever the body, deciding never panics and an injection always yields a valid object.
@@ -743,8 +855,8 @@ proptest::proptest! {
         let config = config();
         let tenant = tenant(&config, "strict.test");
         let route = RouteId::ALL[route];
-        let (decision, object) = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE, Some(&CurrentClient::of_state(STRICT_CLIENT)), false);
-        if let Some(upstream) = decision.upstream_body(&body, object.as_ref())
+        let decision = decide(route, &body, &tenant, &config.policy, AFTER_STRICT_DATE, Some(&CurrentClient::of_state(STRICT_CLIENT)), false);
+        if let Some(upstream) = decision.upstream_body(&body)
             && matches!(decision.outcome, Outcome::Inject(_))
         {
             proptest::prop_assert!(parse_object(&upstream).is_ok());

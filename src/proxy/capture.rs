@@ -4,29 +4,22 @@
 use bytes::Bytes;
 
 use super::{Ctx, Gateway};
-use crate::policy::{ClientState, Decision, Outcome, RouteId, SecurityMode};
+use crate::policy::{ClientState, Creation, RouteId};
 
 /// Largest creation answer read to learn the new client's id and mode.
 const MAX_CAPTURE_BYTES: usize = 256 * 1024;
 
-/// A creation whose answer is read.
+/// A forwarded creation whose answer is read.
 pub struct Capture {
-    route: RouteId,
-    effective_mode: Option<SecurityMode>,
+    creation: Creation,
     body: Vec<u8>,
     reading: bool,
 }
 
-/// Creations whose answer tells the new client's id.
-pub fn creation_capture(route: RouteId, decision: &Decision) -> Option<Capture> {
-    let creates = matches!(route, RouteId::ClientsCreate | RouteId::DcrRegister);
-    let forwarded = !matches!(decision.outcome, Outcome::Reject(_));
-    (creates && forwarded).then(|| Capture {
-        route,
-        effective_mode: decision.effective_mode,
-        body: Vec::new(),
-        reading: false,
-    })
+impl Capture {
+    pub fn new(creation: Creation) -> Self {
+        Capture { creation, body: Vec::new(), reading: false }
+    }
 }
 
 /// The upstream's status: only a 200/201 answer tells of a created client.
@@ -58,8 +51,9 @@ impl Gateway {
         let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else { return };
         let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else { return };
         // what the gateway sent: DCR clients and clients with a mode are third-party
-        let third_party = capture.route == RouteId::DcrRegister || capture.effective_mode.is_some();
-        let sent = ClientState { is_first_party: !third_party, mode: capture.effective_mode };
+        let Creation { route, effective_mode } = capture.creation;
+        let third_party = route == RouteId::DcrRegister || effective_mode.is_some();
+        let sent = ClientState { is_first_party: !third_party, mode: effective_mode };
         self.clients.remember(tenant, client_id, ClientState::from_creation(&document, sent));
     }
 }

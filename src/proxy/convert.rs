@@ -43,7 +43,7 @@ pub fn expects_continue(header: &RequestHeader) -> bool {
 pub fn forwarding<'a>(session: &'a Session, ctx: &'a Ctx) -> Forwarding<'a> {
     Forwarding {
         // the authority routed by, port kept: absolute-form target first, else `Host`
-        host: ctx.target.as_ref().and_then(|t| t.host.as_ref()).and_then(|_| {
+        host: ctx.pipeline.as_ref().and_then(|p| p.host()).and_then(|_| {
             let header = session.req_header();
             let authority = header.uri.authority().map(|a| a.as_str());
             authority.or_else(|| header.headers.get(http::header::HOST).and_then(|v| v.to_str().ok())).map(str::trim)
@@ -58,7 +58,7 @@ pub fn forwarding<'a>(session: &'a Session, ctx: &'a Ctx) -> Forwarding<'a> {
 /// every request), and as SNI and verified name the configured one, else the tenant host.
 pub fn peer(upstream: &Upstream, ctx: &Ctx) -> HttpPeer {
     let sni = if upstream.sni.is_empty() {
-        ctx.target.as_ref().and_then(|t| t.host.clone()).unwrap_or_default()
+        ctx.pipeline.as_ref().and_then(|p| p.host()).unwrap_or_default().to_owned()
     } else {
         upstream.sni.clone()
     };

@@ -1,5 +1,6 @@
-//! What an intercepted request leaves behind: its metric labels and its decision record
-//! (SPEC §9, §15), and the request id that ties the record to the caller's logs.
+//! What a request leaves behind: its metric labels and, for an intercepted one, its decision
+//! record (SPEC §9, §15; the policy's [`crate::policy::Record`]), with the request id that
+//! ties the record to the caller's logs.
 
 use std::time::Duration;
 
@@ -7,47 +8,8 @@ use pingora::proxy::Session;
 use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::policy::{Decision, Outcome, ReasonCode, Rejection};
+use crate::policy::ReasonCode;
 use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
-
-/// The parts of a decision that go into the metrics and the decision log.
-pub struct RecordParts {
-    pub decision: &'static str,
-    pub reason: ReasonCode,
-    requested_mode: Option<&'static str>,
-    effective_mode: Option<&'static str>,
-    injected: Vec<&'static str>,
-}
-
-impl RecordParts {
-    pub fn of_decision(decision: &Decision, shadow: bool) -> Self {
-        RecordParts {
-            decision: decision.label(shadow),
-            reason: decision.reason,
-            requested_mode: decision.requested_mode.map(|m| m.as_str()),
-            effective_mode: decision.effective_mode.map(|m| m.as_str()),
-            injected: match &decision.outcome {
-                Outcome::Inject(patch) => patch.names(),
-                _ => Vec::new(),
-            },
-        }
-    }
-
-    /// A fault of the gateway or the upstream (`decision="error"`).
-    pub fn of_error(rejection: &Rejection) -> Self {
-        RecordParts { decision: "error", ..RecordParts::of_rejection(rejection, false) }
-    }
-
-    pub fn of_rejection(rejection: &Rejection, shadow: bool) -> Self {
-        RecordParts {
-            decision: if shadow { "would_reject" } else { "reject" },
-            reason: rejection.reason,
-            requested_mode: None,
-            effective_mode: None,
-            injected: Vec::new(),
-        }
-    }
-}
 
 /// Counts the request and, for an intercepted one, writes its decision record.
 pub fn write(log: &DecisionLog, session: &Session, ctx: &mut Ctx, route: &'static str, elapsed: Duration) {
@@ -71,8 +33,8 @@ pub fn write(log: &DecisionLog, session: &Session, ctx: &mut Ctx, route: &'stati
         decision: parts.decision,
         reason: parts.reason.as_str(),
         enforcement: tenant.map(|t| t.policy.enforcement.as_str()),
-        requested_mode: parts.requested_mode,
-        effective_mode: parts.effective_mode,
+        requested_mode: parts.requested_mode.map(|m| m.as_str()),
+        effective_mode: parts.effective_mode.map(|m| m.as_str()),
         injected: parts.injected,
         sub: ctx.claims.as_ref().and_then(|c| c.sub.clone()),
         azp: ctx.claims.as_ref().and_then(|c| c.azp.clone()),

@@ -39,7 +39,7 @@ fn decide_inner(body: &JsonObject, facts: &Facts<'_>) -> Result<Decision, Reject
     if requested.is_none() {
         patch.push(MODE, Value::from(effective.as_str()));
     }
-    Ok(Decision::forward_or_inject(patch, ReasonCode::ModeAllowed, ReasonCode::ModeInjected)
+    Ok(Decision::forward_or_inject(body, patch, ReasonCode::ModeAllowed, ReasonCode::ModeInjected)
         .with_modes(requested, Some(effective)))
 }
 

@@ -61,7 +61,7 @@ fn decide_inner(body: &JsonObject, facts: &Facts<'_>, mode: SecurityMode) -> Res
     } else {
         ReasonCode::StrictDefaultsInjected
     };
-    Ok(Decision::forward_or_inject(patch, ReasonCode::DcrAllowed, inject_reason))
+    Ok(Decision::forward_or_inject(body, patch, ReasonCode::DcrAllowed, inject_reason))
 }
 
 fn check_strict(body: &JsonObject, facts: &Facts<'_>, patch: &mut Patch) -> Result<(), Rejection> {

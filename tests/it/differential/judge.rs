@@ -3,9 +3,11 @@
 //! the policy would not have forwarded that request unchanged: it refuses it, or it would
 //! have injected something the upstream did not get.
 
+use std::sync::Arc;
+
 use http::HeaderMap;
 use modegate::config::Config;
-use modegate::policy::{self, ClientState, CurrentClient, Outcome, RequestHead, Verdict};
+use modegate::policy::{self, ClientState, CurrentClient, RequestHead, Step};
 use serde_json::Value;
 
 /// What one upstream understood, as its reader reports it.
@@ -58,20 +60,16 @@ pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
     let current =
         policy::route::client_id(&clean).and_then(|id| ClientState::from_client_id(&id)).map(CurrentClient::of_state);
     let today = time::OffsetDateTime::now_utc().date();
-    let tenants = |host: &str| config.tenants.by_host(host).map(|t| &t.policy);
-    let evaluation = policy::evaluate(&head, body.as_bytes(), &config.policy, tenants, today, current);
+    let tenants = |host: &str| config.tenants.by_host(host).map(|t| Arc::clone(&t.policy));
+    let evaluation = policy::evaluate(&head, body.as_bytes(), Arc::clone(&config.policy), tenants, today, current);
     let what = format!("{} read `{method} {clean}` on `{}` with {body}", reading.reader, reading.host);
-    match evaluation.verdict {
-        Verdict::Passthrough => None,
-        Verdict::HeadReject(rejection) => {
+    match evaluation.end {
+        Step::Respond { rejection, .. } => {
             Some(format!("{what}: the policy refuses it ({})", rejection.reason.as_str()))
         }
-        Verdict::Decided { decision, .. } => match decision.outcome {
-            Outcome::Forward => None,
-            Outcome::Inject(patch) => Some(format!("{what}: the policy would have injected {:?}", patch.names())),
-            Outcome::Reject(rejection) => {
-                Some(format!("{what}: the policy refuses it ({})", rejection.reason.as_str()))
-            }
-        },
+        Step::Forward { record: Some(record), .. } if !record.injected.is_empty() => {
+            Some(format!("{what}: the policy would have injected {:?}", record.injected))
+        }
+        _ => None,
     }
 }

@@ -1,0 +1,455 @@
+//! One request through the policy, as a value (SPEC §2–§6, §15).
+//!
+//! The pipeline does no I/O. Each step either finishes ([`Step::Respond`],
+//! [`Step::Forward`]) or names what it needs next; whoever drives it answers the need and
+//! gets the following step:
+//!
+//! ```text
+//! start(head) ─► NeedTenant ─► NeedToken ─► NeedBody ─► NeedClient ─► NeedMembers
+//!      │             │             │            │            │             │
+//!      └─────────────┴─────────────┴────────────┴────────────┴─────────────┴─► Respond | Forward
+//! ```
+//!
+//! The proxy answers the needs with lookups and reads, `modegate decide` and the tests
+//! from their inputs ([`evaluate`]). Shadow mode is applied here, and a finished step
+//! carries its [`Record`] (metric labels and decision record), so every driver counts and
+//! logs the same thing.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use time::Date;
+
+use super::body::{JsonObject, parse_object};
+use super::client::{ClientState, CurrentClient};
+use super::decision::{Decision, Outcome, Rejection, SecurityMode};
+use super::inputs::{Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
+use super::reason::{ErrorCode, ReasonCode};
+use super::route::RouteMatch;
+use super::route_id::{Api, RouteId};
+use super::{
+    Classification, RequestHead, body_rejection, body_timeout, check_head, classify, decide_object, internal,
+    needs_token, too_large,
+};
+
+/// What a request needs next, or how it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The tenant served at `host`: answer with [`Pipeline::tenant`].
+    NeedTenant { host: String },
+    /// The caller's bearer token, verified with `scope` (SPEC §6): [`Pipeline::token`].
+    NeedToken { route: RouteId, scope: &'static str },
+    /// The whole body, at most `limit` bytes: [`Pipeline::body`]. `observe`: shadow mode,
+    /// the request is forwarded now and the body handed over once it has streamed past.
+    NeedBody { limit: usize, observe: bool },
+    /// What is known of the client an update changes: [`Pipeline::client`].
+    NeedClient { id: String },
+    /// The client's current values of the members the strict profile combines (never
+    /// cached, they change with each update): [`Pipeline::members`].
+    NeedMembers { id: String },
+    /// Answer the client; the upstream sees nothing. `body_read`: the request body was read
+    /// whole, so the connection can serve another request.
+    Respond { rejection: Rejection, record: Record, body_read: bool },
+    /// Send the request upstream. `record` is `None` for requests no rule looked at.
+    Forward { body: UpstreamBody, record: Option<Record>, creation: Option<Creation> },
+}
+
+/// The body the upstream receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpstreamBody {
+    /// The client's bytes as they stream (passthrough, shadow mode, refusals observed).
+    Untouched,
+    /// The bytes the policy decided on, read whole (the original or with members injected).
+    Decided(Vec<u8>),
+}
+
+/// A forwarded creation: its answer tells the new client's id (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creation {
+    pub route: RouteId,
+    /// The mode the gateway sent or injected; `None` for a first-party client.
+    pub effective_mode: Option<SecurityMode>,
+}
+
+/// What a request leaves in `modegate_requests_total` and the decision log (SPEC §9, §15).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// `forward`, `inject`, `reject`, `would_inject`, `would_reject` or `error`.
+    pub decision: &'static str,
+    pub reason: ReasonCode,
+    pub requested_mode: Option<SecurityMode>,
+    pub effective_mode: Option<SecurityMode>,
+    pub injected: Vec<&'static str>,
+    /// Shadow mode: the answer the request would have had.
+    pub would_answer: Option<Rejection>,
+}
+
+impl Record {
+    pub fn of_decision(decision: &Decision, shadow: bool) -> Self {
+        Record {
+            decision: decision.label(shadow),
+            reason: decision.reason,
+            requested_mode: decision.requested_mode,
+            effective_mode: decision.effective_mode,
+            injected: match &decision.outcome {
+                Outcome::Inject(injection) => injection.patch.names(),
+                _ => Vec::new(),
+            },
+            would_answer: match &decision.outcome {
+                Outcome::Reject(rejection) if shadow => Some(rejection.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn of_rejection(rejection: &Rejection, shadow: bool) -> Self {
+        Record {
+            decision: if shadow { "would_reject" } else { "reject" },
+            reason: rejection.reason,
+            requested_mode: None,
+            effective_mode: None,
+            injected: Vec::new(),
+            would_answer: shadow.then(|| rejection.clone()),
+        }
+    }
+
+    /// A fault of the gateway or the upstream (`decision="error"`).
+    pub fn of_error(rejection: &Rejection) -> Self {
+        Record { decision: "error", ..Record::of_rejection(rejection, false) }
+    }
+}
+
+/// Why the driver could not hand over the whole body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// More than the step's `limit`.
+    TooLarge,
+    /// The body did not arrive in time.
+    Timeout,
+    /// The framing could not be read (a broken chunked encoding).
+    Malformed,
+}
+
+/// 503: the tenant's policy cannot be loaded; fail closed (SPEC §11).
+pub fn policy_unavailable() -> Rejection {
+    Rejection::new(
+        503,
+        ErrorCode::PolicyUnavailable,
+        ReasonCode::PolicyUnavailable,
+        "the gateway cannot load this tenant's policy right now; retry later",
+    )
+}
+
+/// 503: the client's current state cannot be learned; fail closed (SPEC §4, §11).
+pub fn lookup_failed() -> Rejection {
+    Rejection::new(
+        503,
+        ErrorCode::PolicyUnavailable,
+        ReasonCode::ClientLookupFailed,
+        "the gateway cannot learn this client's current mode right now; retry later",
+    )
+}
+
+/// One request's way through the policy; see the module documentation.
+#[derive(Debug)]
+pub struct Pipeline {
+    settings: Arc<PolicySettings>,
+    today: Date,
+    /// `None`: refused from the head, before any route was read.
+    target: Option<Classification>,
+    /// SPEC §3 checks of the head (framing, media type, declared size), for intercepted routes.
+    head_check: Result<(), Rejection>,
+    /// The request is a `PUT`: an update replaces the client.
+    replace: bool,
+    /// The client id of a `clients_update` path.
+    client_id: Option<String>,
+    tenant: Option<Arc<TenantPolicy>>,
+    route: Option<RouteId>,
+    shadow: bool,
+    /// The body was read whole: an answer leaves the connection usable.
+    body_read: bool,
+    body: Vec<u8>,
+    object: Option<JsonObject>,
+    state: Option<ClientState>,
+}
+
+impl Pipeline {
+    /// Reads everything the policy needs of the head (SPEC §2, §16) and returns the first
+    /// step. The head is not kept: a pipeline owns what it holds, so it can wait across
+    /// the proxy's phases.
+    pub fn start(head: &RequestHead<'_>, settings: Arc<PolicySettings>, today: Date) -> (Pipeline, Step) {
+        let target = classify(head, &settings.routes);
+        let intercepted = matches!(&target, Ok(Classification { route: RouteMatch::Intercepted(_), .. }));
+        let head_check = if intercepted { check_head(head, settings.max_body_bytes) } else { Ok(()) };
+        let mut pipeline = Pipeline {
+            today,
+            target: None,
+            head_check,
+            replace: head.method.eq_ignore_ascii_case("PUT"),
+            client_id: head.path().and_then(super::route::client_id),
+            tenant: None,
+            route: None,
+            shadow: false,
+            body_read: false,
+            body: Vec::new(),
+            object: None,
+            state: None,
+            settings,
+        };
+        let step = match target {
+            Err(rejection) => pipeline.respond(rejection),
+            Ok(target) => {
+                let first = match (&target.route, &target.host) {
+                    (RouteMatch::Passthrough, _) => Some(passthrough()),
+                    (_, Some(host)) => Some(Step::NeedTenant { host: host.clone() }),
+                    (_, None) => None,
+                };
+                pipeline.target = Some(target);
+                match first {
+                    Some(step) => step,
+                    None => pipeline.plan(),
+                }
+            }
+        };
+        (pipeline, step)
+    }
+
+    /// The answer to [`Step::NeedTenant`]: the tenant, `None` when no tenant is served at
+    /// the host, `Err` when the tenant source cannot say (the request fails closed).
+    pub fn tenant(&mut self, answer: Result<Option<Arc<TenantPolicy>>, ()>) -> Step {
+        match answer {
+            Ok(tenant) => {
+                self.tenant = tenant;
+                self.plan()
+            }
+            Err(()) => self.respond(policy_unavailable()),
+        }
+    }
+
+    /// The answer to [`Step::NeedToken`].
+    pub fn token(&mut self, verdict: Result<(), Rejection>) -> Step {
+        match verdict {
+            Ok(()) => self.need_body(),
+            Err(rejection) => self.refuse(rejection),
+        }
+    }
+
+    /// The answer to [`Step::NeedBody`].
+    pub fn body(&mut self, body: Result<Vec<u8>, BodyFailure>) -> Step {
+        let (body, route) = match (body, self.route) {
+            (Ok(body), Some(route)) if body.len() <= self.settings.max_body_bytes => (body, route),
+            (Ok(_) | Err(BodyFailure::TooLarge), _) => return self.refuse(too_large(self.settings.max_body_bytes)),
+            (Err(BodyFailure::Timeout), _) => return self.refuse(body_timeout()),
+            (Err(BodyFailure::Malformed), _) => {
+                return self.refuse(Rejection::invalid_request(
+                    ReasonCode::MalformedRequest,
+                    "the request body is not well framed",
+                ));
+            }
+        };
+        self.body = body;
+        self.body_read = true;
+        let object = match parse_object(&self.body) {
+            Ok(object) => object,
+            Err(error) => return self.refuse(body_rejection(route, error)),
+        };
+        self.object = Some(object);
+        if route != RouteId::ClientsUpdate {
+            return self.decide(None);
+        }
+        match &self.client_id {
+            Some(id) => Step::NeedClient { id: id.clone() },
+            None => self.refuse(lookup_failed()),
+        }
+    }
+
+    /// The answer to [`Step::NeedClient`]: the client's state, `None` when the upstream
+    /// does not know the client (it answers the update with 404 itself), `Err` when it
+    /// cannot be learned (the request fails closed).
+    pub fn client(&mut self, answer: Result<Option<ClientState>, ()>) -> Step {
+        let state = match answer {
+            Ok(Some(state)) => state,
+            Ok(None) => return self.decide(None),
+            Err(()) => return self.refuse(lookup_failed()),
+        };
+        self.state = Some(state);
+        let current = CurrentClient::of_state(state);
+        let first = self.decision(Some(&current));
+        let forwards = !matches!(first.outcome, Outcome::Reject(_));
+        let needs_members = self
+            .object
+            .as_ref()
+            .is_some_and(|object| super::rules::clients_update::needs_current_members(object, &current, self.replace));
+        match (&self.client_id, forwards && needs_members) {
+            (Some(id), true) => Step::NeedMembers { id: id.clone() },
+            _ => self.finish(first),
+        }
+    }
+
+    /// The answer to [`Step::NeedMembers`]: the current values, `None` when the upstream no
+    /// longer knows the client.
+    pub fn members(&mut self, answer: Result<Option<Map<String, Value>>, ()>) -> Step {
+        match (answer, self.state) {
+            (Ok(Some(members)), Some(state)) => self.decide(Some(&CurrentClient { state, members })),
+            (Ok(_), _) => self.decide(None),
+            (Err(()), _) => self.refuse(lookup_failed()),
+        }
+    }
+
+    /// The `route` metric label.
+    pub fn route_label(&self) -> &'static str {
+        self.target.as_ref().map_or("refused", Classification::route_label)
+    }
+
+    /// The error dialect of the gateway's answers to this request.
+    pub fn api(&self) -> Api {
+        self.target.as_ref().map_or(Api::Management, Classification::api)
+    }
+
+    /// The tenant host the request names.
+    pub fn host(&self) -> Option<&str> {
+        self.target.as_ref().and_then(|target| target.host.as_deref())
+    }
+
+    /// The tenant, once looked up.
+    pub fn tenant_policy(&self) -> Option<&Arc<TenantPolicy>> {
+        self.tenant.as_ref()
+    }
+
+    pub fn shadow(&self) -> bool {
+        self.shadow
+    }
+
+    /// SPEC §2 tenants, §3 limits, §4 enforcement: what to do before any body byte is read.
+    fn plan(&mut self) -> Step {
+        let Some(target) = &self.target else { return passthrough() };
+        let verdict = match &target.route {
+            RouteMatch::Passthrough => return passthrough(),
+            RouteMatch::Refused(rejection) => Err(rejection.clone()),
+            RouteMatch::Intercepted(route) => self.head_check.clone().map(|()| *route),
+        };
+        let Some(tenant) = self.tenant.clone() else {
+            return match (self.settings.unknown_tenant, verdict) {
+                (UnknownTenant::Passthrough, _) => passthrough(),
+                (UnknownTenant::Reject, Err(rejection)) => self.respond(rejection),
+                (UnknownTenant::Reject, Ok(_)) => self.respond(Rejection::new(
+                    404,
+                    ErrorCode::UnknownTenant,
+                    ReasonCode::UnknownTenant,
+                    "no tenant is configured for this host; check the host name",
+                )),
+            };
+        };
+        self.shadow = tenant.enforcement == Enforcement::Shadow;
+        match (tenant.enforcement, verdict) {
+            (Enforcement::Off, _) => passthrough(),
+            (_, Err(rejection)) => self.refuse(rejection),
+            (_, Ok(route)) => {
+                self.route = Some(route);
+                if needs_token(route, &tenant) {
+                    Step::NeedToken { route, scope: route.required_scope() }
+                } else {
+                    self.need_body()
+                }
+            }
+        }
+    }
+
+    fn need_body(&self) -> Step {
+        Step::NeedBody { limit: self.settings.max_body_bytes, observe: self.shadow }
+    }
+
+    fn decision(&self, current: Option<&CurrentClient>) -> Decision {
+        match (self.route, self.tenant.as_deref(), &self.object) {
+            (Some(route), Some(tenant), Some(object)) => {
+                decide_object(route, object, tenant, &self.settings, self.today, current, self.replace)
+            }
+            _ => Decision::reject(internal()),
+        }
+    }
+
+    fn decide(&mut self, current: Option<&CurrentClient>) -> Step {
+        let decision = self.decision(current);
+        self.finish(decision)
+    }
+
+    /// The body's decision, applied (or, in shadow mode, recorded).
+    fn finish(&mut self, decision: Decision) -> Step {
+        let record = Record::of_decision(&decision, self.shadow);
+        if self.shadow {
+            return Step::Forward { body: UpstreamBody::Untouched, record: Some(record), creation: None };
+        }
+        let creation = self
+            .route
+            .filter(|route| matches!(route, RouteId::ClientsCreate | RouteId::DcrRegister))
+            .map(|route| Creation { route, effective_mode: decision.effective_mode });
+        let body = std::mem::take(&mut self.body);
+        match decision.outcome {
+            Outcome::Reject(rejection) => Step::Respond { rejection, record, body_read: true },
+            Outcome::Forward => Step::Forward { body: UpstreamBody::Decided(body), record: Some(record), creation },
+            Outcome::Inject(injection) => {
+                Step::Forward { body: UpstreamBody::Decided(injection.apply(&body)), record: Some(record), creation }
+            }
+        }
+    }
+
+    /// A refusal that shadow mode only records.
+    fn refuse(&mut self, rejection: Rejection) -> Step {
+        if self.shadow {
+            let record = Record::of_rejection(&rejection, true);
+            return Step::Forward { body: UpstreamBody::Untouched, record: Some(record), creation: None };
+        }
+        self.respond(rejection)
+    }
+
+    fn respond(&mut self, rejection: Rejection) -> Step {
+        let record = Record::of_rejection(&rejection, false);
+        Step::Respond { rejection, record, body_read: self.body_read }
+    }
+}
+
+fn passthrough() -> Step {
+    Step::Forward { body: UpstreamBody::Untouched, record: None, creation: None }
+}
+
+/// A request held in memory, run through the pipeline with every need answered from the
+/// inputs: `modegate decide`, the tests and the benchmarks. Tokens are taken as valid.
+pub struct Evaluation {
+    pub route: &'static str,
+    pub api: Api,
+    pub tenant: Option<String>,
+    pub shadow: bool,
+    /// `Respond` or `Forward`.
+    pub end: Step,
+}
+
+/// `tenants` finds a tenant by host; `current_client` stands in for the lookups the proxy
+/// makes on `clients_update` (`None`: the upstream does not know the client).
+pub fn evaluate(
+    head: &RequestHead<'_>,
+    body: &[u8],
+    settings: Arc<PolicySettings>,
+    tenants: impl Fn(&str) -> Option<Arc<TenantPolicy>>,
+    today: Date,
+    current_client: Option<CurrentClient>,
+) -> Evaluation {
+    let (mut pipeline, mut step) = Pipeline::start(head, settings, today);
+    let end = loop {
+        step = match step {
+            Step::NeedTenant { host } => pipeline.tenant(Ok(tenants(&host))),
+            Step::NeedToken { .. } => pipeline.token(Ok(())),
+            Step::NeedBody { limit, .. } if body.len() > limit => pipeline.body(Err(BodyFailure::TooLarge)),
+            Step::NeedBody { .. } => pipeline.body(Ok(body.to_vec())),
+            Step::NeedClient { .. } => pipeline.client(Ok(current_client.as_ref().map(|c| c.state))),
+            Step::NeedMembers { .. } => pipeline.members(Ok(current_client.as_ref().map(|c| c.members.clone()))),
+            end @ (Step::Respond { .. } | Step::Forward { .. }) => break end,
+        };
+    };
+    Evaluation {
+        route: pipeline.route_label(),
+        api: pipeline.api(),
+        tenant: pipeline.tenant.as_ref().map(|t| t.id.clone()),
+        shadow: pipeline.shadow,
+        end,
+    }
+}

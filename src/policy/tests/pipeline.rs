@@ -1,0 +1,282 @@
+//! The pipeline driven from tables: each row is a request, the answers to its needs, the
+//! needs it must ask in order, and how it must end. The proxy answers the same needs with
+//! I/O; these rows pin what it is asked and what it applies.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::*;
+
+/// The test configuration plus a shadow and an `off` tenant.
+fn config() -> Config {
+    let extra = r#"
+[[tenants]]
+id = "watched"
+customer = "ineligible"
+hosts = ["shadow.test"]
+enforcement = "shadow"
+default_api_permissions = [{ audience = "https://api.shadow.test", scopes = ["read"] }]
+[[tenants]]
+id = "dormant"
+customer = "ineligible"
+hosts = ["off.test"]
+enforcement = "off"
+"#;
+    config::parse(&format!("{CONFIG}{extra}")).unwrap().0
+}
+
+/// The answers a row's driver gives.
+#[derive(Clone)]
+struct Answers {
+    tenant_fails: bool,
+    token: Result<(), ReasonCode>,
+    body: Result<&'static str, BodyFailure>,
+    client: Result<Option<ClientState>, ()>,
+    members: Result<Option<&'static str>, ()>,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers { tenant_fails: false, token: Ok(()), body: Ok("{}"), client: Ok(None), members: Ok(None) }
+    }
+}
+
+/// Runs one request; the needs it asked (one word each) and its end.
+fn run(method: &str, target: &str, host: &str, answers: Answers) -> (Vec<String>, Step) {
+    let config = config();
+    let map = headers(&[("host", host), ("content-type", "application/json")]);
+    let (mut pipeline, mut step) =
+        Pipeline::start(&head(method, target, &map), Arc::clone(&config.policy), AFTER_STRICT_DATE);
+    let mut needs = Vec::new();
+    loop {
+        step = match step {
+            Step::NeedTenant { host } => {
+                needs.push(format!("tenant {host}"));
+                let found = config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy));
+                pipeline.tenant(if answers.tenant_fails { Err(()) } else { Ok(found) })
+            }
+            Step::NeedToken { scope, .. } => {
+                needs.push(format!("token {scope}"));
+                pipeline
+                    .token(answers.token.map_err(|reason| Rejection::new(401, ErrorCode::InvalidToken, reason, "no")))
+            }
+            Step::NeedBody { observe, .. } => {
+                needs.push(if observe { "observe" } else { "body" }.to_owned());
+                pipeline.body(answers.body.map(|text| text.as_bytes().to_vec()))
+            }
+            Step::NeedClient { id } => {
+                needs.push(format!("client {id}"));
+                pipeline.client(answers.client)
+            }
+            Step::NeedMembers { id } => {
+                needs.push(format!("members {id}"));
+                let members =
+                    answers.members.map(|m| m.map(|text| serde_json::from_str::<Map<String, Value>>(text).unwrap()));
+                pipeline.members(members)
+            }
+            end => return (needs, end),
+        };
+    }
+}
+
+/// How a row ends: the status answered (0: forwarded), the record's decision and reason.
+fn summary(step: &Step) -> (u16, &'static str, &'static str) {
+    match step {
+        Step::Respond { rejection, record, .. } => (rejection.status, record.decision, record.reason.as_str()),
+        Step::Forward { record: Some(record), .. } => (0, record.decision, record.reason.as_str()),
+        Step::Forward { record: None, .. } => (0, "passthrough", "passthrough"),
+        other => panic!("not an end: {other:?}"),
+    }
+}
+
+#[test]
+fn each_route_asks_its_needs_in_order() {
+    let strict_update = Answers {
+        body: Ok(r#"{"grant_types":["client_credentials"]}"#),
+        client: Ok(Some(STRICT_CLIENT)),
+        members: Ok(Some(r#"{"token_endpoint_auth_method":"none"}"#)),
+        ..Answers::default()
+    };
+    type Row =
+        (&'static str, &'static str, &'static str, Answers, &'static [&'static str], (u16, &'static str, &'static str));
+    let rows: Vec<Row> = vec![
+        ("GET", "/api/v2/clients", "strict.test", Answers::default(), &[], (0, "passthrough", "passthrough")),
+        (
+            "POST",
+            "/api/v2/clients",
+            "strict.test",
+            Answers { body: Ok(r#"{"is_first_party":false}"#), ..Answers::default() },
+            &["tenant strict.test", "token create:clients", "body"],
+            (0, "inject", "mode_injected"),
+        ),
+        // an open DCR route needs no token
+        (
+            "POST",
+            "/reg",
+            "bare.test",
+            Answers { body: Ok(r#"{"redirect_uris":["https://a.test"]}"#), ..Answers::default() },
+            &["tenant bare.test", "body"],
+            (403, "reject", "strict_dcr_without_defaults"),
+        ),
+        // a strict client's combined members are asked only when the update changes one
+        (
+            "PATCH",
+            "/api/v2/clients/abc",
+            "strict.test",
+            strict_update.clone(),
+            &["tenant strict.test", "token update:clients", "body", "client abc", "members abc"],
+            (400, "reject", "strict_profile"),
+        ),
+        (
+            "PATCH",
+            "/api/v2/clients/abc",
+            "strict.test",
+            Answers { body: Ok(r#"{"name":"x"}"#), ..strict_update.clone() },
+            &["tenant strict.test", "token update:clients", "body", "client abc"],
+            (0, "forward", "update_allowed"),
+        ),
+        // a body that is not JSON is refused before any lookup
+        (
+            "PATCH",
+            "/api/v2/clients/abc",
+            "strict.test",
+            Answers { body: Ok("{"), ..strict_update.clone() },
+            &["tenant strict.test", "token update:clients", "body"],
+            (400, "reject", "invalid_json"),
+        ),
+        // fail closed: the tenant source, the client lookup, the members lookup
+        (
+            "POST",
+            "/api/v2/clients",
+            "strict.test",
+            Answers { tenant_fails: true, ..Answers::default() },
+            &["tenant strict.test"],
+            (503, "reject", "policy_unavailable"),
+        ),
+        (
+            "PATCH",
+            "/api/v2/clients/abc",
+            "strict.test",
+            Answers { client: Err(()), ..strict_update.clone() },
+            &["tenant strict.test", "token update:clients", "body", "client abc"],
+            (503, "reject", "client_lookup_failed"),
+        ),
+        (
+            "PATCH",
+            "/api/v2/clients/abc",
+            "strict.test",
+            Answers { members: Err(()), ..strict_update.clone() },
+            &["tenant strict.test", "token update:clients", "body", "client abc", "members abc"],
+            (503, "reject", "client_lookup_failed"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "strict.test",
+            Answers { token: Err(ReasonCode::TokenExpired), ..Answers::default() },
+            &["tenant strict.test", "token create:clients"],
+            (401, "reject", "token_expired"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "strict.test",
+            Answers { body: Err(BodyFailure::TooLarge), ..Answers::default() },
+            &["tenant strict.test", "token create:clients", "body"],
+            (413, "reject", "payload_too_large"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "strict.test",
+            Answers { body: Err(BodyFailure::Timeout), ..Answers::default() },
+            &["tenant strict.test", "token create:clients", "body"],
+            (408, "reject", "body_timeout"),
+        ),
+        // shadow mode: observed, never answered, the would-be refusal recorded
+        (
+            "POST",
+            "/api/v2/clients",
+            "shadow.test",
+            Answers { body: Ok(r#"{"is_first_party":false,"sso":true}"#), ..Answers::default() },
+            &["tenant shadow.test", "token create:clients", "observe"],
+            (0, "would_reject", "strict_profile"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "shadow.test",
+            Answers { token: Err(ReasonCode::TokenMissing), ..Answers::default() },
+            &["tenant shadow.test", "token create:clients"],
+            (0, "would_reject", "token_missing"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "shadow.test",
+            Answers { body: Ok(r#"{"is_first_party":false}"#), ..Answers::default() },
+            &["tenant shadow.test", "token create:clients", "observe"],
+            (0, "would_inject", "mode_injected"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "off.test",
+            Answers::default(),
+            &["tenant off.test"],
+            (0, "passthrough", "passthrough"),
+        ),
+        (
+            "POST",
+            "/api/v2/clients",
+            "nobody.test",
+            Answers::default(),
+            &["tenant nobody.test"],
+            (404, "reject", "unknown_tenant"),
+        ),
+        ("POST", "//api/v2/clients", "strict.test", Answers::default(), &[], (400, "reject", "ambiguous_path")),
+    ];
+    for (method, target, host, answers, expected_needs, expected_end) in rows {
+        let (needs, end) = run(method, target, host, answers);
+        let row = format!("{method} {target} @ {host}");
+        assert_eq!(needs, expected_needs, "{row}");
+        assert_eq!(summary(&end), expected_end, "{row}: {end:?}");
+    }
+}
+
+#[test]
+fn a_forwarded_creation_carries_its_bytes_and_what_to_capture() {
+    let body = r#"{"name":"a", "is_first_party":false}"#;
+    let (_, end) = run("POST", "/api/v2/clients", "strict.test", Answers { body: Ok(body), ..Answers::default() });
+    let Step::Forward { body: UpstreamBody::Decided(bytes), record: Some(record), creation: Some(creation) } = end
+    else {
+        panic!("{end:?}")
+    };
+    assert_eq!(bytes, br#"{"name":"a", "is_first_party":false,"third_party_security_mode":"strict"}"#);
+    assert_eq!(record.injected, vec!["third_party_security_mode"]);
+    assert_eq!(creation, Creation { route: RouteId::ClientsCreate, effective_mode: Some(SecurityMode::Strict) });
+}
+
+#[test]
+fn shadow_mode_forwards_the_original_bytes_and_keeps_the_would_be_answer() {
+    let body = r#"{"is_first_party":false,"sso":true}"#;
+    let (_, end) = run("POST", "/api/v2/clients", "shadow.test", Answers { body: Ok(body), ..Answers::default() });
+    let Step::Forward { body: UpstreamBody::Untouched, record: Some(record), creation: None } = end else {
+        panic!("{end:?}")
+    };
+    assert_eq!(record.would_answer.map(|r| r.status), Some(400));
+}
+
+#[test]
+fn an_answer_before_the_body_closes_the_connection_and_one_after_keeps_it() {
+    let (_, before) = run(
+        "POST",
+        "/api/v2/clients",
+        "strict.test",
+        Answers { token: Err(ReasonCode::TokenMissing), ..Answers::default() },
+    );
+    assert!(matches!(before, Step::Respond { body_read: false, .. }), "{before:?}");
+    let (_, after) = run("POST", "/api/v2/clients", "strict.test", Answers { body: Ok("[]"), ..Answers::default() });
+    assert!(matches!(after, Step::Respond { body_read: true, .. }), "{after:?}");
+}
