@@ -1,6 +1,7 @@
 //! Assembles the Pingora server from a validated configuration: the proxy service on
 //! `server.listen`, the admin service on `server.admin_listen`, and the reload task.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use crate::clients::ClientModes;
 use crate::config::Config;
 use crate::identity::jwks::Keys;
 use crate::identity::verifier::Verifier;
+use crate::listen::PortReservations;
 use crate::proxy::Gateway;
 use crate::proxy::head_deadline::HeadDeadlineApp;
 use crate::reload::{ReloadService, Reloader, build_state};
@@ -41,11 +43,17 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
         DecisionLog::open(&config.log.decisions)
             .map_err(|e| anyhow::anyhow!("log.decisions: cannot open the decision log: {e}"))?,
     );
+    let ports = PortReservations::default();
+    let listen: Vec<SocketAddr> = config.server.listen.iter().map(|a| ports.reserve(*a)).collect::<Result<_, _>>()?;
+    let admin_listen = ports.reserve(config.server.admin_listen)?;
+    let tls = config.server.tls.clone();
+    let tls_listen: Vec<SocketAddr> =
+        tls.iter().flat_map(|tls| &tls.listen).map(|a| ports.reserve(*a)).collect::<Result<_, _>>()?;
     let server_conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.server.grace_period.as_secs().max(1)),
-        pid_file: format!("/tmp/modegate-{}.pid", config.server.admin_listen.port()),
+        pid_file: format!("/tmp/modegate-{}.pid", admin_listen.port()),
         upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
         ca_file: config.upstream.ca_file.as_ref().map(|path| path.to_string_lossy().into_owned()),
         ..ServerConf::default()
@@ -54,10 +62,7 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let mut server = Server::new_with_opt_and_conf(opt, server_conf);
     server.bootstrap();
 
-    let listen = config.server.listen.clone();
-    let admin_listen = config.server.admin_listen;
     let side = Arc::new(SideClient::new(config.upstream.ca_file.as_deref()));
-    let tls = config.server.tls.clone();
     let header_timeout = config.server.header_read_timeout;
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side, 1)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
@@ -74,15 +79,15 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
         HeadDeadlineApp::new(proxy_app, header_timeout),
     );
     for addr in &listen {
-        proxy.add_tcp(&addr.to_string());
+        proxy.add_tcp_with_settings(&addr.to_string(), ports.socket_options(*addr));
     }
     if let Some(tls) = &tls {
-        for addr in &tls.listen {
+        for addr in &tls_listen {
             let mut settings = TlsSettings::intermediate(&tls.cert.to_string_lossy(), &tls.key.to_string_lossy())
                 .map_err(|e| anyhow::anyhow!("server.tls: cannot use the certificate and key: {e}"))?;
             // HTTP/2 is offered by ALPN on the TLS listener
             settings.enable_h2();
-            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+            proxy.add_tls_with_settings(&addr.to_string(), Some(ports.socket_options(*addr)), settings);
         }
     }
     server.add_service(proxy);
@@ -91,14 +96,13 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
         "modegate admin".to_owned(),
         AdminApp { reloader: Arc::clone(&reloader) },
     );
-    admin.add_tcp(&admin_listen.to_string());
+    admin.add_tcp_with_settings(&admin_listen.to_string(), ports.socket_options(admin_listen));
     server.add_service(admin);
     server.add_service(pingora::services::background::background_service("reload", ReloadService { reloader }));
+    server.add_service(pingora::services::background::background_service("port reservations", ports));
 
-    let tls_listen = tls.map(|tls| tls.listen).unwrap_or_default();
-    log::info!(
-        "modegate serving on {} (admin {admin_listen})",
-        listen.iter().chain(&tls_listen).map(ToString::to_string).collect::<Vec<_>>().join(", ")
-    );
+    let join = |addrs: &[SocketAddr]| addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    // the bound addresses, port 0 resolved: what tests and supervisors read back
+    log::info!("modegate listening: proxy={} tls={} admin={admin_listen}", join(&listen), join(&tls_listen));
     Ok(server)
 }

@@ -156,8 +156,14 @@ fn reference(listen: &str, hosts: &[String], key: &Path, tls: Option<(&str, &str
     let mut server =
         pingora::server::Server::new_with_opt_and_conf(pingora::server::configuration::Opt::default(), conf);
     server.bootstrap();
-    server.add_service(crate::demo::reference_service(reference, listen, tls)?);
-    log::info!("reference server on {listen} for {}", hosts.join(", "));
+    let listen: std::net::SocketAddr =
+        listen.parse().with_context(|| format!("--listen `{listen}` is not an address such as 127.0.0.1:3000"))?;
+    let ports = crate::listen::PortReservations::default();
+    let (service, bound) = crate::demo::reference_service(reference, listen, &ports, tls)?;
+    server.add_service(service);
+    server.add_service(pingora::services::background::background_service("port reservations", ports));
+    // the bound address, port 0 resolved: what tests read back
+    log::info!("reference server listening: {bound} for {}", hosts.join(", "));
     server.run_forever()
 }
 

@@ -73,6 +73,14 @@ fn index_brackets(path: &str) -> String {
 /// Settings that load but deserve a word at startup.
 fn warnings(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
+    let tls_listen = config.server.tls.iter().flat_map(|tls| &tls.listen);
+    if config.server.listen.iter().chain(tls_listen).any(|addr| addr.port() == 0) {
+        warnings.push(
+            "server.listen has port 0: the port is chosen at start and logged (`modegate listening: …`); \
+             a graceful upgrade (`run -u`) cannot take it over, name a port for that"
+                .to_owned(),
+        );
+    }
     if config.upstream.tls && config.upstream.sni.is_empty() {
         warnings.push("upstream.sni is empty: each request's tenant host is sent as SNI and verified".to_owned());
     }

@@ -1,10 +1,12 @@
 //! `modegate demo` (SPEC §10): the gateway in front of the built-in reference authorization
 //! server on loopback, with `config/demo.toml`, printing what to try. Runs until Ctrl-C.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::app::{self, RunOptions};
 use crate::config;
+use crate::listen::PortReservations;
 pub mod reference;
 
 use reference::{MANAGEMENT_SCOPES, ReferenceServer, ReferenceTenant};
@@ -13,18 +15,26 @@ use reference::{MANAGEMENT_SCOPES, ReferenceServer, ReferenceTenant};
 pub const CONFIG: &str = "config/demo.toml";
 pub const SIGNING_KEY: &str = "config/demo/reference-signing-key.pem";
 
-/// A Pingora service serving the reference server on `listen`.
+/// A Pingora service serving the reference server on `listen` (port 0: a port reserved in
+/// `ports`, which the caller keeps for the life of the server).
 pub fn reference_service(
     server: ReferenceServer,
-    listen: &str,
+    listen: SocketAddr,
+    ports: &PortReservations,
     tls: Option<(&str, &str)>,
-) -> anyhow::Result<pingora::services::listening::Service<ReferenceServer>> {
+) -> anyhow::Result<(pingora::services::listening::Service<ReferenceServer>, SocketAddr)> {
     let mut service = pingora::services::listening::Service::new("reference server".to_owned(), server);
+    let bound = ports.reserve(listen)?;
+    let options = ports.socket_options(bound);
     match tls {
-        Some((cert, key)) => service.add_tls(listen, cert, key).map_err(|e| anyhow::anyhow!("reference TLS: {e}"))?,
-        None => service.add_tcp(listen),
+        Some((cert, key)) => {
+            let settings = pingora::listeners::tls::TlsSettings::intermediate(cert, key)
+                .map_err(|e| anyhow::anyhow!("reference TLS: {e}"))?;
+            service.add_tls_with_settings(&bound.to_string(), Some(options), settings);
+        }
+        None => service.add_tcp_with_settings(&bound.to_string(), options),
     }
-    Ok(service)
+    Ok((service, bound))
 }
 
 pub fn run(config_path: &Path, key_path: &Path) -> anyhow::Result<()> {
@@ -40,7 +50,8 @@ pub fn run(config_path: &Path, key_path: &Path) -> anyhow::Result<()> {
     let admin = config.server.admin_listen;
 
     let mut server = app::server(config, RunOptions { config_path: config_path.to_owned(), upgrade: false })?;
-    server.add_service(reference_service(reference, &upstream.to_string(), None)?);
+    let (service, _) = reference_service(reference, upstream, &PortReservations::default(), None)?;
+    server.add_service(service);
     println!("{}", banner(&gateway, &upstream.to_string(), &admin.to_string(), &globex, &acme));
     server.run_forever()
 }

@@ -32,6 +32,7 @@ pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod identity;
+pub mod listen;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

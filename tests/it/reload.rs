@@ -152,9 +152,12 @@ fn no_request_fails_across_reloads() {
 #[test]
 fn no_request_fails_across_a_graceful_upgrade() {
     let upstream = Upstream::start();
-    let sock = std::env::temp_dir().join(format!("modegate-test-upgrade-{}.sock", crate::support::free_addr().port()));
+    // the new process takes the listening socket over by its configured address: a fixed port
+    let listen = crate::support::free_addr();
+    let sock = std::env::temp_dir().join(format!("modegate-test-upgrade-{}.sock", listen.port()));
     let server_extra = format!("upgrade_sock = \"{}\"\ngrace_period_s = 1", sock.display());
-    let mut old = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let config = Gateway::config(&listen.to_string(), upstream.addr, &server_extra, "", TENANTS);
+    let mut old = Gateway::start_config(&config);
     let stop = Arc::new(AtomicBool::new(false));
     let addr = old.addr;
     let runner = {
@@ -163,7 +166,7 @@ fn no_request_fails_across_a_graceful_upgrade() {
     };
     std::thread::sleep(Duration::from_millis(200));
     // the new process waits for the sockets; SIGQUIT makes the old one hand them over
-    let new = old.spawn_upgrade();
+    let mut new = old.spawn_upgrade();
     std::thread::sleep(Duration::from_millis(500));
     old.signal("-QUIT");
     let exited = old.wait_exit(Duration::from_secs(20));
@@ -175,6 +178,8 @@ fn no_request_fails_across_a_graceful_upgrade() {
     eprintln!("graceful upgrade under load: {sent} requests, {} failed", failures.len());
     assert!(failures.is_empty(), "{failures:?}\nold:\n{}\nnew:\n{}", old.logs(), new.logs());
     assert!(sent > 50, "the load ran ({sent})");
+    new.read_addresses();
+    assert_eq!(new.addr, listen, "the new process serves on the socket it took over");
     assert_eq!(
         status(&new.post_json("globex.example.test", "/api/v2/clients", PERMISSIVE)),
         400,

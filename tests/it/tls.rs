@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::gateway::TENANTS;
-use crate::support::{Gateway, Upstream, free_addr, pki};
+use crate::support::{Gateway, Upstream, pki};
 
 /// `curl` through `addr` for `host` with the test CA; returns (status, HTTP version, body).
 fn curl(addr: SocketAddr, host: &str, ca: &std::path::Path, args: &[&str], path: &str) -> (u16, String, String) {
@@ -31,13 +31,13 @@ fn curl(addr: SocketAddr, host: &str, ca: &std::path::Path, args: &[&str], path:
 fn the_tls_listener_serves_http2_and_http1_and_enforces() {
     let pki = pki::generate(&["globex.example.test"]);
     let upstream = Upstream::start();
-    let tls_addr = free_addr();
     let server_extra = format!(
-        "[server.tls]\nlisten = [\"{tls_addr}\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
         pki.cert.display(),
         pki.key.display()
     );
     let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let tls_addr = gateway.tls.unwrap();
     let token = format!("Authorization: Bearer {}", crate::support::tokens::valid_for("globex.example.test"));
     let post = |version: &str, body: &str| {
         curl(
@@ -71,18 +71,22 @@ struct Reference(Child);
 
 impl Reference {
     fn start_tls(host: &str, pki: &pki::Pki) -> (Reference, SocketAddr) {
-        let addr = free_addr();
-        let child = Command::new(env!("CARGO_BIN_EXE_modegate"))
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_modegate"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["reference", "--listen", &addr.to_string(), "--host", host])
+            .args(["reference", "--listen", "127.0.0.1:0", "--host", host])
             .arg("--tls-cert")
             .arg(&pki.cert)
             .arg("--tls-key")
             .arg(&pki.key)
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
+        let line = crate::support::gateway::wait_for_line(&mut child, log.path(), "reference server listening:");
+        let addr = line.split("listening: ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap();
+        let addr: SocketAddr = addr.parse().unwrap();
         let reference = Reference(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(addr).is_err() {
@@ -104,14 +108,12 @@ impl Drop for Reference {
 fn the_reference_server_behind_tls_as_the_upstream() {
     let pki = pki::generate(&["globex.example.test"]);
     let (_reference, reference_addr) = Reference::start_tls("globex.example.test", &pki);
-    let addr = free_addr();
-    let admin = free_addr();
     let config = format!(
-        "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\nthreads = 1\ngrace_period_s = 0\n\
          [upstream]\naddress = \"{reference_addr}\"\ntls = true\nca_file = \"{}\"\n\n[policy]\n{TENANTS}",
         pki.ca.display()
     );
-    let gateway = Gateway::start_config(addr, admin, &config);
+    let gateway = Gateway::start_config(&config);
     // a token from the reference server, through the gateway (passthrough, over TLS upstream)
     let token_request = br#"{"grant_type":"client_credentials","client_id":"demo-m2m","client_secret":"demo-secret","audience":"https://globex.example.test/api/v2/"}"#;
     let response = gateway.send(&crate::support::request(
@@ -157,11 +159,9 @@ fn keys_from_an_https_jwks_uri_off_the_tenant_hosts() {
     let pki = pki::generate(&["keys.example.test"]);
     let (_reference, reference_addr) = Reference::start_tls("keys.example.test", &pki);
     let upstream = Upstream::start();
-    let addr = free_addr();
-    let admin = free_addr();
     // `localhost` is in the certificate; the tenant's own host is not where the keys live
     let config = format!(
-        "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\nthreads = 1\ngrace_period_s = 0\n\
          [upstream]\naddress = \"{}\"\nca_file = \"{}\"\n\n[policy]\n\
          [[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"globex.example.test\"]\n\
          [tenants.token]\njwks_uri = \"https://localhost:{}/.well-known/jwks.json\"\n",
@@ -169,7 +169,7 @@ fn keys_from_an_https_jwks_uri_off_the_tenant_hosts() {
         pki.ca.display(),
         reference_addr.port()
     );
-    let gateway = Gateway::start_config(addr, admin, &config);
+    let gateway = Gateway::start_config(&config);
     let pem = std::fs::read(format!("{}/config/demo/reference-signing-key.pem", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let key = crate::support::tokens::SigningKey {
         kid: "modegate-reference",

@@ -12,11 +12,16 @@ use super::http::{Client, Message, request, status};
 pub struct Gateway {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The first TLS listener, when there is one.
+    pub tls: Option<SocketAddr>,
     child: Child,
     dir: tempfile::TempDir,
 }
 
-/// A free loopback port (bound, then released just before the gateway takes it).
+/// A loopback port that nothing listens on now (bound, then released). Only where a test
+/// needs a port named in advance: a dead upstream, a graceful upgrade (the new process
+/// takes the sockets over by their configured address). Gateways and reference servers
+/// otherwise listen on port 0 and report the port they got.
 pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
@@ -78,32 +83,29 @@ impl Gateway {
 
     /// `server_extra` and `policy_extra` are appended to those tables; `rest` follows.
     pub fn start_with(upstream: SocketAddr, server_extra: &str, policy_extra: &str, rest: &str) -> Gateway {
-        let addr = free_addr();
-        let admin = free_addr();
-        let grace = if server_extra.contains("grace_period_s") { "" } else { "grace_period_s = 0" };
-        let config = format!(
-            "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\n{grace}\n{server_extra}\n\
-             [upstream]\naddress = \"{upstream}\"\nconnect_timeout_ms = 500\nread_timeout_ms = 3000\n\n\
-             [policy]\n{policy_extra}\n{rest}"
-        );
-        Gateway::start_config(addr, admin, &config)
+        Gateway::start_config(&Gateway::config("127.0.0.1:0", upstream, server_extra, policy_extra, rest))
     }
 
-    pub fn start_config(addr: SocketAddr, admin: SocketAddr, config: &str) -> Gateway {
-        let mut gateway = Gateway::spawn_config(addr, admin, config);
+    /// A configuration: `listen` (port 0: chosen at start), the admin listener on port 0.
+    pub fn config(listen: &str, upstream: SocketAddr, server_extra: &str, policy_extra: &str, rest: &str) -> String {
+        let grace = if server_extra.contains("grace_period_s") { "" } else { "grace_period_s = 0" };
+        format!(
+            "[server]\nlisten = [\"{listen}\"]\nadmin_listen = \"127.0.0.1:0\"\nthreads = 1\n{grace}\n{server_extra}\n\
+             [upstream]\naddress = \"{upstream}\"\nconnect_timeout_ms = 500\nread_timeout_ms = 3000\n\n\
+             [policy]\n{policy_extra}\n{rest}"
+        )
+    }
+
+    /// Starts on `config` and waits until it is ready.
+    pub fn start_config(config: &str) -> Gateway {
+        let mut gateway = Gateway::launch(config);
         gateway.wait_ready();
         gateway
     }
 
     /// Starts without waiting for `/readyz` (only for the admin listener to answer).
     pub fn start_unready(upstream: SocketAddr, policy_extra: &str, rest: &str) -> Gateway {
-        let addr = free_addr();
-        let admin = free_addr();
-        let config = format!(
-            "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"{admin}\"\nthreads = 1\ngrace_period_s = 0\n\
-             [upstream]\naddress = \"{upstream}\"\nconnect_timeout_ms = 500\nread_timeout_ms = 3000\n\n[policy]\n{policy_extra}\n{rest}"
-        );
-        let gateway = Gateway::spawn_config(addr, admin, &config);
+        let gateway = Gateway::launch(&Gateway::config("127.0.0.1:0", upstream, "", policy_extra, rest));
         let deadline = Instant::now() + Duration::from_secs(20);
         while gateway.admin_get("/healthz").is_none() {
             assert!(Instant::now() < deadline, "modegate did not start:\n{}", gateway.logs());
@@ -112,12 +114,26 @@ impl Gateway {
         gateway
     }
 
-    fn spawn_config(addr: SocketAddr, admin: SocketAddr, config: &str) -> Gateway {
+    /// Spawns the binary on `config` and reads back the addresses it bound.
+    fn launch(config: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("modegate.toml");
         fs::write(&config_path, config).unwrap();
         let child = spawn_logged(&dir, &["run"], &config_path);
-        Gateway { addr, admin, child, dir }
+        let unknown = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut gateway = Gateway { addr: unknown, admin: unknown, tls: None, child, dir };
+        gateway.read_addresses();
+        gateway
+    }
+
+    /// Waits for the line where the process reports the addresses it bound, and takes them.
+    pub fn read_addresses(&mut self) {
+        let line = wait_for_line(&mut self.child, &self.dir.path().join("stderr.log"), "modegate listening: proxy=");
+        let field = |name: &str| -> Option<SocketAddr> {
+            let value = line.split_whitespace().find_map(|word| word.strip_prefix(name))?;
+            value.split(',').next()?.parse().ok()
+        };
+        (self.addr, self.admin, self.tls) = (field("proxy=").unwrap(), field("admin=").unwrap(), field("tls="));
     }
 
     /// Starts a second process on the same configuration with `run -u`: it takes the
@@ -125,7 +141,8 @@ impl Gateway {
     pub fn spawn_upgrade(&self) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let child = spawn_logged(&dir, &["run", "--upgrade"], &self.config_path());
-        Gateway { addr: self.addr, admin: self.admin, child, dir }
+        // its admin port is its own (port 0); the proxy port is the one it takes over
+        Gateway { addr: self.addr, admin: self.admin, tls: self.tls, child, dir }
     }
 
     pub fn config_path(&self) -> std::path::PathBuf {
@@ -246,6 +263,22 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+/// Waits until `log` (the output of `child`) has a line containing `marker`; that line.
+pub fn wait_for_line(child: &mut Child, log: &std::path::Path, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|line| line.contains(marker)) {
+            return line.to_owned();
+        }
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!("the process exited early ({exit}):\n{text}");
+        }
+        assert!(Instant::now() < deadline, "no `{marker}` line in time:\n{text}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
