@@ -2,7 +2,7 @@
 //! `server.listen`, the admin service on `server.admin_listen`, and the reload task.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -18,6 +18,8 @@ use crate::identity::verifier::Verifier;
 use crate::listen::PortReservations;
 use crate::proxy::Gateway;
 use crate::proxy::head_deadline::HeadDeadlineApp;
+use crate::ratelimit::DcrLimiter;
+use crate::registry::Registry;
 use crate::reload::{ReloadService, Reloader, build_state};
 use crate::telemetry::DecisionLog;
 use crate::upstream::SideClient;
@@ -64,11 +66,18 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
 
     let side = Arc::new(SideClient::new(config.upstream.ca_file.as_deref()));
     let header_timeout = config.server.header_read_timeout;
+    let clients = config.clients.clone();
+    let config_dir = options.config_path.parent().map(Path::to_owned).unwrap_or_default();
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side, 1)));
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
     let tokens = Verifier::new(Arc::new(Keys::new(Arc::clone(&side))));
-    let gateway = Gateway::new(state, decision_log, tokens, Arc::new(ClientModes::new(side)));
+    let (store, shared) = crate::registry::open_store(&clients.store, &config_dir)?;
+    let registry = Registry::new(store, clients.cache_entries);
+    log::info!("client registry: {}", registry.describe());
+    let limiter = Arc::new(DcrLimiter::new(shared));
+    let gateway =
+        Gateway::new(state, decision_log, tokens, Arc::new(ClientModes::new(registry, Arc::clone(&side))), limiter);
     let mut proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
     // SPEC §11, §16: an HTTP/2 connection that goes idle is closed after the head deadline
     let mut options = pingora::apps::HttpServerOptions::default();

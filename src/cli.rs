@@ -1,5 +1,6 @@
 //! The command line (SPEC §10, §15): `run` (the default), `check`, `decide`, `test`.
 
+pub mod clients;
 mod policy_tests;
 
 use std::io::Read;
@@ -83,6 +84,18 @@ enum Command {
         tls_cert: Option<String>,
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<String>,
+        /// Play a legacy server that knows nothing of modes: drop `third_party_security_mode`
+        /// from what it stores.
+        #[arg(long)]
+        drop_mode: bool,
+        /// Seed this many clients per tenant (ids `seed000000`…).
+        #[arg(long, default_value_t = 0)]
+        seed_clients: usize,
+    },
+    /// The client registry (SPEC §12): read it, move it between stores, fill it from the upstream.
+    Clients {
+        #[command(subcommand)]
+        command: crate::cli::clients::ClientsCommand,
     },
     /// Run policy tests: requests and the decisions expected for them, offline.
     Test {
@@ -106,8 +119,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run { config, upgrade } => run_gateway(&config, upgrade),
         Command::Check { config } => check(&config),
         Command::Demo { config, key } => report(crate::demo::run(&config, &key)),
-        Command::Reference { listen, hosts, key, tls_cert, tls_key } => {
-            report(reference(&listen, &hosts, &key, tls_cert.as_deref().zip(tls_key.as_deref())))
+        Command::Clients { command } => crate::cli::clients::run(command),
+        Command::Reference { listen, hosts, key, tls_cert, tls_key, drop_mode, seed_clients } => {
+            let options =
+                ReferenceOptions { tls: tls_cert.as_deref().zip(tls_key.as_deref()), drop_mode, seed_clients };
+            report(reference(&listen, &hosts, &key, &options))
         }
         Command::Test { files } => match policy_tests::run(&files) {
             Ok(tally) if tally.failed == 0 => Exit::Ok.into(),
@@ -147,10 +163,18 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn reference(listen: &str, hosts: &[String], key: &Path, tls: Option<(&str, &str)>) -> anyhow::Result<()> {
+struct ReferenceOptions<'a> {
+    tls: Option<(&'a str, &'a str)>,
+    drop_mode: bool,
+    seed_clients: usize,
+}
+
+fn reference(listen: &str, hosts: &[String], key: &Path, options: &ReferenceOptions<'_>) -> anyhow::Result<()> {
     let pem = std::fs::read(key).with_context(|| format!("{}", key.display()))?;
     let tenants: Vec<_> = hosts.iter().map(|h| crate::demo::reference::ReferenceTenant::demo(h)).collect();
-    let reference = crate::demo::reference::ReferenceServer::new(&pem, &tenants)?;
+    let reference = crate::demo::reference::ReferenceServer::new(&pem, &tenants)?
+        .with_options(options.drop_mode, options.seed_clients);
+    let tls = options.tls;
     let conf =
         pingora::server::configuration::ServerConf { threads: 1, grace_period_seconds: Some(0), ..Default::default() };
     let mut server =

@@ -1,7 +1,8 @@
-//! What the gateway knows of existing clients (SPEC §4 clients_update): the `tpc_` prefix,
-//! a bounded cache filled from the creations it proxied, and a lookup sent upstream with
-//! the caller's own `Authorization`. The mode and ownership never change, so a cached
-//! value never goes stale and needs no expiry, only a size bound.
+//! What the gateway knows of existing clients (SPEC §4 clients_update, §12): the `tpc_`
+//! prefix, then the client registry (fed by the creations the gateway forwarded, by
+//! lookups and by imports), and last a lookup sent upstream with the caller's own
+//! `Authorization`, whose answer goes into the registry. A registry that cannot be read
+//! falls back to the lookup.
 
 use std::sync::Arc;
 
@@ -12,10 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::policy::COMBINED_MEMBERS;
 use crate::policy::ClientState;
+use crate::registry::{Entry, Origin, Registry};
 use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
-
-/// Clients remembered, across all tenants.
-pub const MAX_CLIENTS: u64 = 100_000;
 
 /// The outcome of finding a client's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,28 +33,46 @@ pub struct LookupError {
 }
 
 pub struct ClientModes {
-    known: moka::sync::Cache<(String, String), ClientState>,
+    registry: Arc<Registry>,
     client: Arc<SideClient>,
 }
 
 impl ClientModes {
-    pub fn new(client: Arc<SideClient>) -> Self {
-        ClientModes { known: moka::sync::Cache::builder().max_capacity(MAX_CLIENTS).build(), client }
+    pub fn new(registry: Arc<Registry>, client: Arc<SideClient>) -> Self {
+        ClientModes { registry, client }
     }
 
-    /// Remembers a client the gateway saw created (an upstream 201).
-    pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState) {
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Remembers a client the gateway saw created (an upstream 200/201). Blocking: the
+    /// entry is stored before the creation's answer ends (see `registry`).
+    pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState, origin: Origin) {
         if ClientState::from_client_id(client_id).is_none() {
-            self.known.insert((tenant.policy.id.clone(), client_id.to_owned()), state);
+            self.registry.remember(Entry::new(&tenant.policy.id, client_id, state, origin));
         }
     }
 
-    pub fn len(&self) -> u64 {
-        self.known.entry_count()
+    /// Forgets a client the upstream deleted (a 2xx `DELETE /api/v2/clients/{id}`).
+    pub async fn forget(&self, tenant: &str, client_id: &str) {
+        let (registry, tenant, client_id) = (Arc::clone(&self.registry), tenant.to_owned(), client_id.to_owned());
+        let _ = tokio::task::spawn_blocking(move || registry.forget(&tenant, &client_id)).await;
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// The registry's entry, read off the async threads; `None` also when the store fails
+    /// (counted): the caller then asks the upstream.
+    async fn registered(&self, tenant: &str, client_id: &str) -> Option<ClientState> {
+        let (registry, tenant, client_id) = (Arc::clone(&self.registry), tenant.to_owned(), client_id.to_owned());
+        let read = tokio::task::spawn_blocking(move || registry.get(&tenant, &client_id)).await;
+        match read {
+            Ok(Ok(entry)) => entry.map(|entry| entry.state()),
+            Ok(Err(e)) => {
+                log::warn!("{e}; asking the upstream");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// The current state of `client_id` on `tenant`, asking the upstream (as `host`, with
@@ -71,8 +88,7 @@ impl ClientModes {
         if let Some(state) = ClientState::from_client_id(client_id) {
             return Ok(Lookup::Known(state));
         }
-        let key = (tenant.policy.id.clone(), client_id.to_owned());
-        if let Some(state) = self.known.get(&key) {
+        if let Some(state) = self.registered(&tenant.policy.id, client_id).await {
             return Ok(Lookup::Known(state));
         }
         let fields = "is_first_party,third_party_security_mode";
@@ -83,7 +99,9 @@ impl ClientModes {
             client_id: client_id.to_owned(),
             detail: "the answer is not a client".into(),
         })?;
-        self.known.insert(key, state);
+        let (registry, entry) =
+            (Arc::clone(&self.registry), Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup));
+        let _ = tokio::task::spawn_blocking(move || registry.remember(entry)).await;
         Ok(Lookup::Known(state))
     }
 

@@ -74,10 +74,11 @@ fn index_brackets(path: &str) -> String {
 fn warnings(config: &Config) -> Vec<String> {
     let mut warnings = Vec::new();
     let tls_listen = config.server.tls.iter().flat_map(|tls| &tls.listen);
-    if config.server.listen.iter().chain(tls_listen).any(|addr| addr.port() == 0) {
+    let mut listeners = config.server.listen.iter().chain(tls_listen).chain([&config.server.admin_listen]);
+    if listeners.any(|addr| addr.port() == 0) {
         warnings.push(
-            "server.listen has port 0: the port is chosen at start and logged (`modegate listening: …`); \
-             a graceful upgrade (`run -u`) cannot take it over, name a port for that"
+            "a listen address has port 0: the port is chosen at start and logged (`modegate listening: …`); \
+             a graceful upgrade (`run -u`) cannot take it over (nor find the admin port's pid file): name ports for that"
                 .to_owned(),
         );
     }

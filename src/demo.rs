@@ -50,8 +50,10 @@ pub fn run(config_path: &Path, key_path: &Path) -> anyhow::Result<()> {
     let admin = config.server.admin_listen;
 
     let mut server = app::server(config, RunOptions { config_path: config_path.to_owned(), upgrade: false })?;
-    let (service, _) = reference_service(reference, upstream, &PortReservations::default(), None)?;
+    let ports = PortReservations::default();
+    let (service, _) = reference_service(reference, upstream, &ports, None)?;
     server.add_service(service);
+    server.add_service(pingora::services::background::background_service("reference port reservations", ports));
     println!("{}", banner(&gateway, &upstream.to_string(), &admin.to_string(), &globex, &acme));
     server.run_forever()
 }

@@ -35,6 +35,8 @@ pub mod identity;
 pub mod listen;
 pub mod policy;
 pub mod proxy;
+pub mod ratelimit;
+pub mod registry;
 pub mod reload;
 pub mod telemetry;
 pub mod tenant;

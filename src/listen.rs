@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use pingora::listeners::TcpSocketOptions;
 
 /// Listen addresses with port 0: the kernel picks a free port, which is held here by a
-/// socket bound with `SO_REUSEPORT` and never listening (so it takes no connections), and
-/// Pingora's listener binds the same port beside it. Nothing else can take the port in
-/// between, unlike a port probed, released and bound again. The reservations live as long
-/// as the server (a background service that holds them).
+/// socket bound with `SO_REUSEPORT` and never listening (on Linux a socket that does not
+/// listen takes no connections), and Pingora's listener binds the same port beside it.
+/// Unlike a port probed, released and bound again, no other program can take the port in
+/// between, except one of the same user that also sets `SO_REUSEPORT` on it. The sockets
+/// live as long as this value, which the server keeps (a background service) until it exits.
 #[derive(Default)]
 pub struct PortReservations {
     held: std::sync::Mutex<Vec<(SocketAddr, socket2::Socket)>>,
@@ -27,15 +28,14 @@ impl PortReservations {
         socket.set_reuse_port(true).map_err(failed)?;
         socket.bind(&addr.into()).map_err(failed)?;
         let bound = socket.local_addr().map_err(failed)?.as_socket().ok_or_else(|| anyhow::anyhow!("no address"))?;
-        if let Ok(mut held) = self.held.lock() {
-            held.push((bound, socket));
-        }
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((bound, socket));
         Ok(bound)
     }
 
     /// `SO_REUSEPORT` for the listener of a reserved port, the defaults otherwise.
     pub fn socket_options(&self, addr: SocketAddr) -> TcpSocketOptions {
-        let reserved = self.held.lock().is_ok_and(|held| held.iter().any(|(bound, _)| *bound == addr));
+        let held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reserved = held.iter().any(|(bound, _)| *bound == addr);
         let mut options = TcpSocketOptions::default();
         options.so_reuseport = reserved.then_some(true);
         options
@@ -45,7 +45,7 @@ impl PortReservations {
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for PortReservations {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        // hold the reservations until the server stops
+        // nothing to do: being a service keeps the reservations alive as long as the server
         let _ = shutdown.changed().await;
     }
 }

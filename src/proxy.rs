@@ -28,6 +28,7 @@ use crate::identity::Claims;
 use crate::identity::verifier::Verifier;
 use crate::policy::hardening::{self, HeaderEdit};
 use crate::policy::{Api, Pipeline, Record};
+use crate::ratelimit::DcrLimiter;
 use crate::telemetry::{DecisionLog, metrics};
 use crate::tenant::TenantSource;
 use capture::Capture;
@@ -49,6 +50,8 @@ pub struct Gateway {
     pub decision_log: Arc<DecisionLog>,
     pub tokens: Verifier,
     pub clients: Arc<ClientModes>,
+    /// SPEC §14: the DCR rate limit per tenant.
+    pub dcr_limit: Arc<DcrLimiter>,
 }
 
 /// Per-request state shared across phases.
@@ -59,6 +62,10 @@ pub struct Ctx {
     config: Option<Arc<Config>>,
     /// The request's way through the policy, once it has ended (or is observing).
     pipeline: Option<Pipeline>,
+    /// The route label and error dialect, known before the pipeline's first await (for a
+    /// request that fails while the pipeline is being driven).
+    route: &'static str,
+    api: Api,
     tenant: Option<Arc<Tenant>>,
     /// The body to send upstream, when the gateway read it (original or injected bytes).
     upstream_body: Option<Bytes>,
@@ -82,8 +89,9 @@ impl Gateway {
         decision_log: Arc<DecisionLog>,
         tokens: Verifier,
         clients: Arc<ClientModes>,
+        dcr_limit: Arc<DcrLimiter>,
     ) -> Self {
-        Gateway { state, decision_log, tokens, clients }
+        Gateway { state, decision_log, tokens, clients, dcr_limit }
     }
 }
 
@@ -99,6 +107,8 @@ impl ProxyHttp for Gateway {
             state: None,
             config: None,
             pipeline: None,
+            route: "refused",
+            api: Api::Management,
             tenant: None,
             upstream_body: None,
             observed: None,
@@ -119,6 +129,7 @@ impl ProxyHttp for Gateway {
         let body_follows = !session.is_body_empty();
         let head = convert::request_head(session.req_header(), body_follows);
         let (pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), convert::today());
+        (ctx.route, ctx.api) = (pipeline.route_label(), pipeline.api());
         ctx.state = Some(Arc::clone(&state));
         self.drive(session, ctx, &state, pipeline, step).await
     }
@@ -170,13 +181,16 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = upstream.status.as_u16();
         ctx.upstream_status = Some(status);
         capture::on_status(ctx, status);
+        if (200..300).contains(&status) {
+            self.forget_deleted(session, ctx).await;
+        }
         Ok(())
     }
 
@@ -200,11 +214,10 @@ impl ProxyHttp for Gateway {
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         };
         let code = rejection.status;
-        if session.response_written().is_none() {
-            let api = ctx.pipeline.as_ref().map_or(Api::Management, Pipeline::api);
-            if let Err(write_error) = respond::reject(session, &rejection, api, true).await {
-                log::debug!("cannot answer the client: {write_error}");
-            }
+        if session.response_written().is_none()
+            && let Err(write_error) = respond::reject(session, &rejection, ctx.api, true).await
+        {
+            log::debug!("cannot answer the client: {write_error}");
         }
         ctx.record = Some(Record::of_error(&rejection));
         FailToProxy { error_code: code, can_reuse_downstream: false }
@@ -219,7 +232,6 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         head_deadline::request_ended(session.as_downstream().stream());
         let elapsed = ctx.started.elapsed();
-        let route = ctx.pipeline.as_ref().map_or("refused", Pipeline::route_label);
-        record::write(&self.decision_log, session, ctx, route, elapsed);
+        record::write(&self.decision_log, session, ctx, ctx.route, elapsed);
     }
 }

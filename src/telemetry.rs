@@ -22,6 +22,12 @@ pub const CONFIG_RELOADS_TOTAL: &str = "modegate_config_reloads_total";
 pub const CONFIG_GENERATION: &str = "modegate_config_generation";
 pub const BUILD_INFO: &str = "modegate_build_info";
 pub const DECISION_LOG_DROPPED_TOTAL: &str = "modegate_decision_log_dropped_total";
+pub const REGISTRY_READS_TOTAL: &str = "modegate_registry_reads_total";
+pub const REGISTRY_WRITES_TOTAL: &str = "modegate_registry_writes_total";
+pub const REGISTRY_CONFLICTS_TOTAL: &str = "modegate_registry_conflicts_total";
+pub const REGISTRY_RETRY_QUEUE: &str = "modegate_registry_retry_queue";
+pub const DCR_RATE_LIMITED_TOTAL: &str = "modegate_dcr_rate_limited_total";
+pub const RATE_LIMIT_FALLBACKS_TOTAL: &str = "modegate_rate_limit_fallbacks_total";
 
 /// The gateway's metrics. Labels are bounded: routes, decisions and reasons are enums,
 /// and no tenant id is ever a label.
@@ -37,6 +43,18 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_generation: IntGauge,
     pub decision_log_dropped: prometheus::IntCounter,
+    /// SPEC §12: where a registry read was answered (`front`, `store`, `miss`, `error`).
+    pub registry_reads: IntCounterVec,
+    /// What registry writes did (`inserted`, `kept`, `replaced`, `conflict`, `queued`,
+    /// `replayed`, `dropped`).
+    pub registry_writes: IntCounterVec,
+    pub registry_conflicts: prometheus::IntCounter,
+    pub registry_queue: IntGauge,
+    /// SPEC §14: DCR requests refused by the rate limit, by where the limit was held
+    /// (`shared`: Redis, `local`: this process).
+    pub dcr_rate_limited: IntCounterVec,
+    /// Rate-limit checks answered by the process's own limit because Redis failed.
+    pub rate_limit_fallbacks: prometheus::IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -82,6 +100,31 @@ impl Metrics {
         )
         .unwrap_or_else(|_| unreachable_metric(DECISION_LOG_DROPPED_TOTAL));
         let _ = registry.register(Box::new(decision_log_dropped.clone()));
+        let plain_counter = |name: &str, help: &str| {
+            let metric = prometheus::IntCounter::new(name, help).unwrap_or_else(|_| unreachable_metric(name));
+            let _ = registry.register(Box::new(metric.clone()));
+            metric
+        };
+        let registry_reads =
+            counter(REGISTRY_READS_TOTAL, "Client registry reads, by where they were answered.", &["result"]);
+        let registry_writes = counter(REGISTRY_WRITES_TOTAL, "Client registry writes, by outcome.", &["result"]);
+        for result in ["front", "store", "miss", "error"] {
+            registry_reads.with_label_values(&[result]);
+        }
+        for result in ["inserted", "kept", "replaced", "conflict", "queued", "replayed", "dropped"] {
+            registry_writes.with_label_values(&[result]);
+        }
+        let registry_conflicts = plain_counter(
+            REGISTRY_CONFLICTS_TOTAL,
+            "Registry writes refused because they contradict the stored entry.",
+        );
+        let registry_queue = gauge(REGISTRY_RETRY_QUEUE, "Registry writes waiting to be retried.");
+        let dcr_rate_limited = counter(DCR_RATE_LIMITED_TOTAL, "DCR requests refused by the rate limit.", &["scope"]);
+        for scope in ["shared", "local"] {
+            dcr_rate_limited.with_label_values(&[scope]);
+        }
+        let rate_limit_fallbacks =
+            plain_counter(RATE_LIMIT_FALLBACKS_TOTAL, "Rate-limit checks held per process because Redis failed.");
         let build_info = IntGaugeVec::new(Opts::new(BUILD_INFO, "The running version."), &["version"])
             .unwrap_or_else(|_| unreachable_metric(BUILD_INFO));
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -98,6 +141,12 @@ impl Metrics {
             config_reloads,
             config_generation,
             decision_log_dropped,
+            registry_reads,
+            registry_writes,
+            registry_conflicts,
+            registry_queue,
+            dcr_rate_limited,
+            rate_limit_fallbacks,
         }
     }
 
@@ -141,6 +190,12 @@ mod tests {
             super::CONFIG_GENERATION,
             super::BUILD_INFO,
             super::DECISION_LOG_DROPPED_TOTAL,
+            super::REGISTRY_READS_TOTAL,
+            super::REGISTRY_WRITES_TOTAL,
+            super::REGISTRY_CONFLICTS_TOTAL,
+            super::REGISTRY_RETRY_QUEUE,
+            super::DCR_RATE_LIMITED_TOTAL,
+            super::RATE_LIMIT_FALLBACKS_TOTAL,
         ] {
             assert!(text.contains(name), "{name} missing from /metrics");
         }

@@ -91,19 +91,35 @@ impl SideClient {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Result<SideResponse, FetchError> {
+        self.request("GET", target, path_and_query, headers, &[]).await
+    }
+
+    /// `method path_and_query` on `target` with extra `headers` and `body` (framed with its
+    /// length when not empty); the whole answer, bounded.
+    pub async fn request(
+        &self,
+        method: &str,
+        target: &Endpoint,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<SideResponse, FetchError> {
         let name = format!("{}{}", target.host, path_and_query.split('?').next().unwrap_or_default());
         let deadline = target.connect_timeout + target.read_timeout;
-        match tokio::time::timeout(deadline, self.get_inner(target, path_and_query, headers, &name)).await {
+        let exchange = self.exchange(method, target, path_and_query, headers, body, &name);
+        match tokio::time::timeout(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(name)),
         }
     }
 
-    async fn get_inner(
+    async fn exchange(
         &self,
+        method: &str,
         target: &Endpoint,
         path_and_query: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         name: &str,
     ) -> Result<SideResponse, FetchError> {
         let protocol = |e: Box<pingora::Error>| FetchError::Protocol(name.to_owned(), e.to_string());
@@ -113,12 +129,18 @@ impl SideClient {
         peer.options.write_timeout = Some(target.read_timeout);
         let (mut session, _reused) =
             self.connector.get_http_session(&peer).await.map_err(|_| FetchError::Unreachable(name.to_owned()))?;
-        let mut request = RequestHeader::build("GET", path_and_query.as_bytes(), None).map_err(protocol)?;
+        let mut request = RequestHeader::build(method, path_and_query.as_bytes(), None).map_err(protocol)?;
         request.insert_header(http::header::HOST, &target.host).map_err(protocol)?;
         for (header, value) in headers {
             request.insert_header(header.to_string(), *value).map_err(protocol)?;
         }
+        if !body.is_empty() {
+            request.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()).map_err(protocol)?;
+        }
         session.write_request_header(Box::new(request)).await.map_err(protocol)?;
+        if !body.is_empty() {
+            session.write_request_body(Bytes::copy_from_slice(body), true).await.map_err(protocol)?;
+        }
         session.finish_request_body().await.map_err(protocol)?;
         session.read_response_header().await.map_err(protocol)?;
         let status = session.response_header().map_or(0, |h| h.status.as_u16());

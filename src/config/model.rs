@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::Date;
 
 use crate::policy::hardening::UnderscoreHeaders;
-pub use crate::policy::inputs::{DcrAccess, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
+pub use crate::policy::inputs::{DcrAccess, DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +21,8 @@ pub struct Config {
     /// Where tenants come from.
     pub source: SourceKind,
     pub log: LogSettings,
+    /// The client registry (SPEC §12).
+    pub clients: ClientsSettings,
     pub tenants: Tenants,
 }
 
@@ -103,9 +105,37 @@ pub struct ApiPermission {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     pub policy: Arc<TenantPolicy>,
+    /// The gateway's own credentials at the upstream (SPEC §13).
+    pub management: Option<Management>,
     pub third_party_apps_since: Option<Date>,
     pub default_api_permissions: Vec<ApiPermission>,
     pub token: TokenSettings,
+}
+
+/// `tenants.management`: a client of the upstream the gateway authenticates as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Management {
+    pub client_id: String,
+    /// The variable holding its secret, read when needed.
+    pub client_secret_env: String,
+}
+
+/// `[clients]` (SPEC §12): where the registry lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientStoreSettings {
+    /// A file; a relative path is relative to the configuration file.
+    Embedded(PathBuf),
+    Redis {
+        url: String,
+        prefix: String,
+    },
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientsSettings {
+    pub store: ClientStoreSettings,
+    pub cache_entries: u64,
 }
 
 /// SPEC §6 token rules of a tenant; defaults derive from the first host.

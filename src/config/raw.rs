@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub policy: RawPolicy,
     pub routes: RawRoutes,
     pub log: RawLog,
+    pub clients: RawClients,
     pub customers: Vec<RawCustomer>,
     pub tenants: Vec<RawTenant>,
 }
@@ -188,6 +189,43 @@ pub struct RawTenant {
     pub allow_strict_dcr_without_defaults: bool,
     pub inject_dcr_mode: bool,
     pub token: Option<RawToken>,
+    /// DCR registrations per second allowed for the tenant, across replicas (SPEC §14).
+    pub dcr_rate_per_s: u64,
+    pub dcr_burst: u64,
+    /// The gateway's own credentials at the upstream (SPEC §13; `clients import`).
+    pub management: Option<RawManagement>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawManagement {
+    pub client_id: String,
+    /// The environment variable holding the client secret (never the secret itself).
+    pub client_secret_env: String,
+}
+
+/// `[clients]`: the client registry (SPEC §12).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawClients {
+    pub store: String,
+    /// The embedded store's file, relative to the configuration file.
+    pub path: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub cache_entries: u64,
+}
+
+impl Default for RawClients {
+    fn default() -> Self {
+        RawClients {
+            store: "embedded".into(),
+            path: "modegate-clients.db".into(),
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            redis_prefix: "modegate:".into(),
+            cache_entries: 100_000,
+        }
+    }
 }
 
 impl Default for RawTenant {
@@ -205,6 +243,9 @@ impl Default for RawTenant {
             allow_strict_dcr_without_defaults: false,
             inject_dcr_mode: true,
             token: None,
+            dcr_rate_per_s: 5,
+            dcr_burst: 10,
+            management: None,
         }
     }
 }

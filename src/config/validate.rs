@@ -56,13 +56,14 @@ pub const ALLOWED_ALGORITHMS: [&str; 9] =
     ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
 pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
-    let RawConfig { server, upstream, policy, routes, log, customers, tenants } = raw;
+    let RawConfig { server, upstream, policy, routes, log, clients, customers, tenants } = raw;
     let head_rules = (server.allow_bodies_on_get, server.upgrade_paths.clone());
     let server = validate_server(server, problems);
     let upstream = validate_upstream(upstream, problems);
     let policy = validate_policy(policy, problems);
     let routes = validate_routes(routes, head_rules, problems);
     let log = validate_log(log, problems);
+    let clients = validate_clients(clients, problems);
     // an invalid cut-off still lets the tenants be checked, against the default one
     let cutoff = policy.as_ref().map_or_else(default_cutoff, |(p, _)| p.eligibility_cutoff);
     let tenants = Some(validate_tenants(customers, tenants, cutoff, problems));
@@ -86,8 +87,51 @@ pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
         policy: std::sync::Arc::new(policy),
         source,
         log: log?,
+        clients: clients?,
         tenants: tenants?,
     })
+}
+
+fn validate_clients(raw: RawClients, problems: &mut Problems) -> Option<ClientsSettings> {
+    let RawClients { store, path, redis_url, redis_prefix, cache_entries } = raw;
+    bounded(
+        problems,
+        "clients.cache_entries",
+        cache_entries,
+        1..=10_000_000,
+        "entries kept in memory, ~200 bytes each",
+    );
+    let store = match store.as_str() {
+        "embedded" if path.is_empty() => {
+            problems.push_help("clients.path", "must not be empty", "name a file, e.g. `modegate-clients.db`");
+            None
+        }
+        "embedded" => Some(ClientStoreSettings::Embedded(PathBuf::from(path))),
+        "redis"
+            if !(redis_url.starts_with("redis://")
+                || redis_url.starts_with("rediss://")
+                || redis_url.starts_with("unix://")
+                || redis_url.starts_with("redis+unix://")) =>
+        {
+            problems.push_help(
+                "clients.redis_url",
+                format!("`{redis_url}` is not a Redis URL"),
+                "write `redis://host:port/` (or `rediss://`, `unix:///path`)",
+            );
+            None
+        }
+        "redis" => Some(ClientStoreSettings::Redis { url: redis_url, prefix: redis_prefix }),
+        "memory" => Some(ClientStoreSettings::Memory),
+        other => {
+            problems.push_help(
+                "clients.store",
+                format!("`{other}` is not a choice"),
+                "use `embedded`, `redis` or `memory`",
+            );
+            None
+        }
+    };
+    Some(ClientsSettings { store: store?, cache_entries })
 }
 
 fn socket_addr(path: &str, text: &str, problems: &mut Problems) -> Option<SocketAddr> {
@@ -466,8 +510,26 @@ pub fn validate_tenant(
         allow_strict_dcr_without_defaults,
         inject_dcr_mode,
         token,
+        dcr_rate_per_s,
+        dcr_burst,
+        management,
     } = raw;
     let before = problems.len();
+    bounded(problems, &format!("{key}.dcr_rate_per_s"), dcr_rate_per_s, 1..=100_000, "registrations a second");
+    bounded(problems, &format!("{key}.dcr_burst"), dcr_burst, 1..=1_000_000, "registrations at once");
+    let management = management.map(|RawManagement { client_id, client_secret_env }| {
+        if client_id.is_empty() {
+            problems.push(&format!("{key}.management.client_id"), "a client id is needed");
+        }
+        if client_secret_env.is_empty() {
+            problems.push_help(
+                &format!("{key}.management.client_secret_env"),
+                "must name an environment variable",
+                "the secret itself never goes in the file",
+            );
+        }
+        Management { client_id, client_secret_env }
+    });
     if hosts.is_empty() {
         problems.push(&format!("{key}.hosts"), "a tenant needs at least one host");
     }
@@ -574,9 +636,14 @@ pub fn validate_tenant(
         allow_strict_dcr_without_defaults,
         inject_dcr_mode,
         management_audience: token.audience.clone(),
+        dcr_rate: DcrRate {
+            per_s: u32::try_from(dcr_rate_per_s).unwrap_or(u32::MAX),
+            burst: u32::try_from(dcr_burst).unwrap_or(u32::MAX),
+        },
     };
     Some(Tenant {
         policy: std::sync::Arc::new(policy),
+        management,
         third_party_apps_since: since,
         default_api_permissions: permissions,
         token,

@@ -82,6 +82,17 @@ impl ReferenceServer {
         Ok(ReferenceServer { key, jwks, verifying, tenants: Mutex::new(tenants), counter: AtomicU64::new(1) })
     }
 
+    /// Plays the legacy upstream (`--drop-mode`) and seeds `seed` clients per tenant.
+    pub fn with_options(self, drop_mode: bool, seed: usize) -> Self {
+        if let Ok(mut tenants) = self.tenants.lock() {
+            for tenant in tenants.values_mut() {
+                tenant.drop_mode = drop_mode;
+                tenant.seed_clients(seed);
+            }
+        }
+        self
+    }
+
     /// A Management API token for `host`, as `POST /oauth/token` would issue it.
     pub fn issue_token(&self, host: &str, client_id: &str, scope: &str) -> anyhow::Result<String> {
         let now = now();
@@ -159,6 +170,7 @@ impl ReferenceServer {
             ("GET", "/api/v2/clients") => "read:clients",
             ("GET", p) if p.starts_with("/api/v2/clients/") => "read:clients",
             ("PATCH" | "PUT", p) if p.starts_with("/api/v2/clients/") => "update:clients",
+            ("DELETE", p) if p.starts_with("/api/v2/clients/") => "delete:clients",
             ("GET", "/api/v2/tenants/settings") => "read:tenant_settings",
             ("PATCH" | "PUT", "/api/v2/tenants/settings") => "update:tenant_settings",
             ("POST", "/api/v2/client-grants") => "create:client_grants",
@@ -180,7 +192,8 @@ impl ReferenceServer {
         };
         match (method, path) {
             ("POST", "/api/v2/clients") => tenant.create_client(self.new_id(host), self.new_id(host), body),
-            ("GET", "/api/v2/clients") => (200, Value::Array(tenant.clients().cloned().collect())),
+            ("GET", "/api/v2/clients") => tenant.list_clients(query),
+            ("DELETE", p) => tenant.delete_client(p.trim_start_matches("/api/v2/clients/")),
             ("PATCH" | "PUT", "/api/v2/tenants/settings") => tenant.update_settings(body),
             ("GET", "/api/v2/tenants/settings") => (200, tenant.settings()),
             ("POST", "/api/v2/client-grants") => {
@@ -321,7 +334,7 @@ impl ServeHttp for ReferenceServer {
         } else {
             self.answer(&method, &host, &target, authorization.as_deref(), &body)
         };
-        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        let bytes = if status == 204 { Vec::new() } else { serde_json::to_vec(&value).unwrap_or_default() };
         Response::builder()
             .status(status)
             .header(http::header::CONTENT_TYPE, "application/json; charset=utf-8")

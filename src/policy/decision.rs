@@ -45,16 +45,31 @@ pub struct Rejection {
     pub reason: ReasonCode,
     /// What was wrong and what to do. Never holds a token, a secret or a whole body.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`, on 429s).
+    pub retry_after: Option<u64>,
 }
 
 impl Rejection {
     pub fn new(status: u16, code: ErrorCode, reason: ReasonCode, message: impl Into<String>) -> Self {
-        Rejection { status, code, reason, message: message.into() }
+        Rejection { status, code, reason, message: message.into(), retry_after: None }
     }
 
     /// 400 `invalid_body` (Management) / `invalid_client_metadata` (DCR).
     pub fn invalid_body(reason: ReasonCode, message: impl Into<String>) -> Self {
         Rejection::new(400, ErrorCode::InvalidBody, reason, message)
+    }
+
+    /// 429: over the tenant's DCR rate (SPEC §14); retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        Rejection {
+            retry_after: Some(seconds.max(1)),
+            ..Rejection::new(
+                429,
+                ErrorCode::TooManyRequests,
+                ReasonCode::DcrRateLimited,
+                "too many registrations for this tenant; retry later",
+            )
+        }
     }
 
     /// 400 for a request whose target or headers are ambiguous.

@@ -57,6 +57,15 @@ pub struct TenantPolicy {
     pub inject_dcr_mode: bool,
     /// The tenant's Management API audience (refused for default grants).
     pub management_audience: String,
+    /// SPEC §14: DCR registrations allowed, across replicas.
+    pub dcr_rate: DcrRate,
+}
+
+/// A rate of `per_s` a second with bursts of `burst` (a token bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DcrRate {
+    pub per_s: u32,
+    pub burst: u32,
 }
 
 impl TenantPolicy {

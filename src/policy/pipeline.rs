@@ -23,7 +23,7 @@ use time::Date;
 use super::body::{JsonObject, parse_object};
 use super::client::{ClientState, CurrentClient};
 use super::decision::{Decision, Outcome, Rejection, SecurityMode};
-use super::inputs::{Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
+use super::inputs::{DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
 use super::reason::{ErrorCode, ReasonCode};
 use super::route::RouteMatch;
 use super::route_id::{Api, RouteId};
@@ -37,6 +37,8 @@ use super::{
 pub enum Step {
     /// The tenant served at `host`: answer with [`Pipeline::tenant`].
     NeedTenant { host: String },
+    /// One registration from the tenant's DCR bucket (SPEC §14): [`Pipeline::allowance`].
+    NeedAllowance { tenant: String, rate: DcrRate },
     /// The caller's bearer token, verified with `scope` (SPEC §6): [`Pipeline::token`].
     NeedToken { route: RouteId, scope: &'static str },
     /// The whole body, at most `limit` bytes: [`Pipeline::body`]. `observe`: shadow mode,
@@ -57,7 +59,8 @@ pub enum Step {
 /// The body the upstream receives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpstreamBody {
-    /// The client's bytes as they stream (passthrough, shadow mode, refusals observed).
+    /// The client's bytes as they stream (passthrough; shadow mode, including its would-be
+    /// refusals).
     Untouched,
     /// The bytes the policy decided on, read whole (the original or with members injected).
     Decided(Vec<u8>),
@@ -179,14 +182,19 @@ impl Pipeline {
     /// the proxy's phases.
     pub fn start(head: &RequestHead<'_>, settings: Arc<PolicySettings>, today: Date) -> (Pipeline, Step) {
         let target = classify(head, &settings.routes);
-        let intercepted = matches!(&target, Ok(Classification { route: RouteMatch::Intercepted(_), .. }));
-        let head_check = if intercepted { check_head(head, settings.max_body_bytes) } else { Ok(()) };
+        let route = match &target {
+            Ok(Classification { route: RouteMatch::Intercepted(route), .. }) => Some(*route),
+            _ => None,
+        };
+        let head_check = if route.is_some() { check_head(head, settings.max_body_bytes) } else { Ok(()) };
+        // the id is read (decoded) only for the route that needs it: passthrough costs nothing
+        let client_id = (route == Some(RouteId::ClientsUpdate)).then(|| head.path().and_then(super::route::client_id));
         let mut pipeline = Pipeline {
             today,
             target: None,
             head_check,
             replace: head.method.eq_ignore_ascii_case("PUT"),
-            client_id: head.path().and_then(super::route::client_id),
+            client_id: client_id.flatten(),
             tenant: None,
             route: None,
             shadow: false,
@@ -226,6 +234,16 @@ impl Pipeline {
         }
     }
 
+    /// The answer to [`Step::NeedAllowance`]: `Err(seconds)` to wait when the bucket is
+    /// empty (429 with `Retry-After`; shadow mode only records it).
+    pub fn allowance(&mut self, verdict: Result<(), u64>) -> Step {
+        match (verdict, self.route, self.tenant.clone()) {
+            (Err(seconds), _, _) => self.refuse(Rejection::rate_limited(seconds)),
+            (Ok(()), Some(route), Some(tenant)) => self.after_allowance(route, &tenant),
+            (Ok(()), _, _) => self.respond(internal()),
+        }
+    }
+
     /// The answer to [`Step::NeedToken`].
     pub fn token(&mut self, verdict: Result<(), Rejection>) -> Step {
         match verdict {
@@ -238,6 +256,7 @@ impl Pipeline {
     pub fn body(&mut self, body: Result<Vec<u8>, BodyFailure>) -> Step {
         let (body, route) = match (body, self.route) {
             (Ok(body), Some(route)) if body.len() <= self.settings.max_body_bytes => (body, route),
+            (Ok(_), None) => return self.respond(internal()),
             (Ok(_) | Err(BodyFailure::TooLarge), _) => return self.refuse(too_large(self.settings.max_body_bytes)),
             (Err(BodyFailure::Timeout), _) => return self.refuse(body_timeout()),
             (Err(BodyFailure::Malformed), _) => {
@@ -329,10 +348,15 @@ impl Pipeline {
             RouteMatch::Intercepted(route) => self.head_check.clone().map(|()| *route),
         };
         let Some(tenant) = self.tenant.clone() else {
-            return match (self.settings.unknown_tenant, verdict) {
+            // SPEC §2: an unknown tenant is answered 404 before any head check; only a
+            // target refused on every route keeps its own refusal
+            return match (self.settings.unknown_tenant, &target.route) {
                 (UnknownTenant::Passthrough, _) => passthrough(),
-                (UnknownTenant::Reject, Err(rejection)) => self.respond(rejection),
-                (UnknownTenant::Reject, Ok(_)) => self.respond(Rejection::new(
+                (UnknownTenant::Reject, RouteMatch::Refused(rejection)) => {
+                    let rejection = rejection.clone();
+                    self.respond(rejection)
+                }
+                (UnknownTenant::Reject, _) => self.respond(Rejection::new(
                     404,
                     ErrorCode::UnknownTenant,
                     ReasonCode::UnknownTenant,
@@ -346,12 +370,20 @@ impl Pipeline {
             (_, Err(rejection)) => self.refuse(rejection),
             (_, Ok(route)) => {
                 self.route = Some(route);
-                if needs_token(route, &tenant) {
-                    Step::NeedToken { route, scope: route.required_scope() }
+                if route == RouteId::DcrRegister {
+                    Step::NeedAllowance { tenant: tenant.id.clone(), rate: tenant.dcr_rate }
                 } else {
-                    self.need_body()
+                    self.after_allowance(route, &tenant)
                 }
             }
+        }
+    }
+
+    fn after_allowance(&self, route: RouteId, tenant: &TenantPolicy) -> Step {
+        if needs_token(route, tenant) {
+            Step::NeedToken { route, scope: route.required_scope() }
+        } else {
+            self.need_body()
         }
     }
 
@@ -373,10 +405,13 @@ impl Pipeline {
         self.finish(decision)
     }
 
-    /// The body's decision, applied (or, in shadow mode, recorded).
+    /// The body's decision, applied (or, in shadow mode, recorded). The body and its parsed
+    /// tree are dropped: the pipeline lives on in the request's context until it ends.
     fn finish(&mut self, decision: Decision) -> Step {
         let record = Record::of_decision(&decision, self.shadow);
+        self.object = None;
         if self.shadow {
+            self.body = Vec::new();
             return Step::Forward { body: UpstreamBody::Untouched, record: Some(record), creation: None };
         }
         let creation = self
@@ -396,6 +431,7 @@ impl Pipeline {
     /// A refusal that shadow mode only records.
     fn refuse(&mut self, rejection: Rejection) -> Step {
         if self.shadow {
+            (self.body, self.object) = (Vec::new(), None);
             let record = Record::of_rejection(&rejection, true);
             return Step::Forward { body: UpstreamBody::Untouched, record: Some(record), creation: None };
         }
@@ -403,6 +439,7 @@ impl Pipeline {
     }
 
     fn respond(&mut self, rejection: Rejection) -> Step {
+        (self.body, self.object) = (Vec::new(), None);
         let record = Record::of_rejection(&rejection, false);
         Step::Respond { rejection, record, body_read: self.body_read }
     }
@@ -437,6 +474,7 @@ pub fn evaluate(
     let end = loop {
         step = match step {
             Step::NeedTenant { host } => pipeline.tenant(Ok(tenants(&host))),
+            Step::NeedAllowance { .. } => pipeline.allowance(Ok(())),
             Step::NeedToken { .. } => pipeline.token(Ok(())),
             Step::NeedBody { limit, .. } if body.len() > limit => pipeline.body(Err(BodyFailure::TooLarge)),
             Step::NeedBody { .. } => pipeline.body(Ok(body.to_vec())),

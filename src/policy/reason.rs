@@ -97,6 +97,7 @@ reason_codes! {
     KeysUnavailable => "keys_unavailable",
     ClientLookupFailed => "client_lookup_failed",
     PolicyUnavailable => "policy_unavailable",
+    DcrRateLimited => "dcr_rate_limited",
     // faults
     UpstreamUnavailable => "upstream_unavailable",
     UpstreamTimeout => "upstream_timeout",
@@ -119,6 +120,7 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     UpstreamTimeout,
     Internal,
+    TooManyRequests,
     // RFC 7591 codes, used by the DCR rules
     InvalidClientMetadata,
     InvalidRedirectUri,

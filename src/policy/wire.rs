@@ -18,6 +18,8 @@ pub struct GatewayResponse {
     pub body: Vec<u8>,
     /// `WWW-Authenticate`, on 401s.
     pub www_authenticate: Option<&'static str>,
+    /// `Retry-After`, in seconds, on 429s.
+    pub retry_after: Option<u64>,
     pub reason: &'static str,
 }
 
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal_error",
             ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::TooManyRequests => "too_many_requests",
         }
     }
 
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::UnknownTenant => "invalid_request",
             ErrorCode::PolicyUnavailable | ErrorCode::UpstreamTimeout => "temporarily_unavailable",
             ErrorCode::UpstreamUnavailable | ErrorCode::Internal => "server_error",
+            ErrorCode::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -79,6 +83,7 @@ pub fn render(rejection: &Rejection, api: Api) -> GatewayResponse {
         // serialising a `json!` value cannot fail
         body: serde_json::to_vec(&body).unwrap_or_default(),
         www_authenticate: (rejection.status == 401).then_some("Bearer error=\"invalid_token\""),
+        retry_after: rejection.retry_after,
         reason: rejection.reason.as_str(),
     }
 }

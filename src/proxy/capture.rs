@@ -2,9 +2,11 @@
 //! as it streams back, and the new client's ownership and mode are remembered.
 
 use bytes::Bytes;
+use pingora::proxy::Session;
 
 use super::{Ctx, Gateway};
 use crate::policy::{ClientState, Creation, RouteId};
+use crate::registry::Origin;
 
 /// Largest creation answer read to learn the new client's id and mode.
 const MAX_CAPTURE_BYTES: usize = 256 * 1024;
@@ -54,6 +56,28 @@ impl Gateway {
         let Creation { route, effective_mode } = capture.creation;
         let third_party = route == RouteId::DcrRegister || effective_mode.is_some();
         let sent = ClientState { is_first_party: !third_party, mode: effective_mode };
-        self.clients.remember(tenant, client_id, ClientState::from_creation(&document, sent));
+        let origin = if route == RouteId::DcrRegister { Origin::Dcr } else { Origin::Created };
+        self.clients.remember(tenant, client_id, ClientState::from_creation(&document, sent), origin);
+    }
+}
+
+impl Gateway {
+    /// SPEC §12: a 2xx answer to `DELETE /api/v2/clients/{id}` removes the client's entry.
+    pub(super) async fn forget_deleted(&self, session: &Session, ctx: &Ctx) {
+        let header = session.req_header();
+        if header.method != http::Method::DELETE {
+            return;
+        }
+        let head = super::convert::request_head(header, false);
+        let (Some(client_id), Some(host), Some(state)) = (
+            head.path().and_then(crate::policy::route::client_id),
+            ctx.pipeline.as_ref().and_then(|p| p.host()),
+            &ctx.state,
+        ) else {
+            return;
+        };
+        if let Ok(Some(tenant)) = state.tenants.tenant_for_host(host).await {
+            self.clients.forget(&tenant.policy.id, &client_id).await;
+        }
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::capture::Capture;
 use super::{Ctx, Gateway, State, convert, respond};
 use crate::clients::Lookup;
-use crate::policy::{BodyFailure, ClientState, Pipeline, RouteId, Step, UpstreamBody};
+use crate::policy::{BodyFailure, ClientState, Pipeline, Step, UpstreamBody};
 
 /// Shadow mode: the body as it streams past, up to the size limit.
 pub struct Observed {
@@ -41,8 +41,14 @@ impl Gateway {
                     let found = self.find_tenant(ctx, state, &host).await;
                     pipeline.tenant(found)
                 }
-                Step::NeedToken { route, .. } => {
-                    let verdict = self.authorize(session, ctx, route).await;
+                Step::NeedAllowance { tenant, rate } => {
+                    let limiter = Arc::clone(&self.dcr_limit);
+                    let verdict = tokio::task::spawn_blocking(move || limiter.check(&tenant, rate)).await;
+                    // a failed check task counts as allowed: the limit protects, it must not break DCR
+                    pipeline.allowance(verdict.unwrap_or(Ok(())).map_err(|wait| wait.as_secs_f64().ceil() as u64))
+                }
+                Step::NeedToken { scope, .. } => {
+                    let verdict = self.authorize(session, ctx, scope).await;
                     pipeline.token(verdict)
                 }
                 Step::NeedBody { limit, observe: true } => {
@@ -109,6 +115,14 @@ impl Gateway {
         };
         let Observed { body, overflow, .. } = observed;
         let step = pipeline.body(if overflow { Err(BodyFailure::TooLarge) } else { Ok(body) });
+        if let Step::Respond { rejection, .. } = &step {
+            // the request already streamed upstream: nothing can be answered now. The
+            // pipeline never gets here (shadow mode ends in `Forward`); record it if it did.
+            log::error!("shadow decision answered {} after the body streamed", rejection.status);
+            ctx.record = Some(crate::policy::Record::of_error(&crate::policy::internal()));
+            ctx.pipeline = Some(pipeline);
+            return Ok(());
+        }
         self.drive(session, ctx, &state, pipeline, step).await.map(|_| ())
     }
 
@@ -132,16 +146,11 @@ impl Gateway {
     }
 
     /// SPEC §6: the caller's token, verified for the tenant with the route's scope.
-    async fn authorize(
-        &self,
-        session: &Session,
-        ctx: &mut Ctx,
-        route: RouteId,
-    ) -> Result<(), crate::policy::Rejection> {
+    async fn authorize(&self, session: &Session, ctx: &mut Ctx, scope: &str) -> Result<(), crate::policy::Rejection> {
         let (Some(config), Some(tenant)) = (ctx.config.clone(), ctx.tenant.clone()) else {
             return Err(crate::policy::internal());
         };
-        let claims = self.tokens.authorize(&session.req_header().headers, &config, &tenant, route).await?;
+        let claims = self.tokens.authorize(&session.req_header().headers, &config, &tenant, scope).await?;
         ctx.claims = Some(claims);
         Ok(())
     }

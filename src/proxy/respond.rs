@@ -1,6 +1,7 @@
-//! Every gateway-made response is made here: the policy renders the body
-//! ([`crate::policy::wire`]), this writes it to the session; and the answers the gateway
-//! makes for its own faults (500, 502, 503, 504) are defined here.
+//! Every gateway-made response is written here: the policy renders the body
+//! ([`crate::policy::wire`]; its own answers, 503 included, are the policy's), this writes
+//! it to the session; and the answers to upstream and connection faults (502, 504, 408,
+//! 400) are defined here.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -24,38 +25,15 @@ pub async fn write(session: &mut Session, answer: &GatewayResponse, close: bool)
     if let Some(challenge) = answer.www_authenticate {
         header.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
     }
+    if let Some(seconds) = answer.retry_after {
+        header.insert_header(http::header::RETRY_AFTER, seconds.to_string())?;
+    }
     if close {
         session.set_keepalive(None);
     }
     session.write_response_header(Box::new(header), false).await?;
     session.write_response_body(Some(Bytes::from(answer.body.clone())), true).await?;
     Ok(())
-}
-
-/// 500: the gateway failed itself.
-pub fn internal() -> Rejection {
-    Rejection::new(500, ErrorCode::Internal, ReasonCode::Internal, "the gateway failed to handle the request")
-}
-
-/// 503: the tenant's policy cannot be loaded; fail closed.
-pub fn policy_unavailable() -> Rejection {
-    Rejection::new(
-        503,
-        ErrorCode::PolicyUnavailable,
-        ReasonCode::PolicyUnavailable,
-        "the gateway cannot load this tenant's policy right now; retry later",
-    )
-}
-
-/// 503: the client's current state cannot be learned; fail closed.
-pub fn lookup_failed(detail: &str) -> Rejection {
-    log::warn!("clients_update: {detail}");
-    Rejection::new(
-        503,
-        ErrorCode::PolicyUnavailable,
-        ReasonCode::ClientLookupFailed,
-        "the gateway cannot learn this client's current mode right now; retry later",
-    )
 }
 
 pub struct UpstreamFailure {
@@ -106,6 +84,6 @@ pub fn upstream_failure(e: &Error) -> UpstreamFailure {
             kind: None,
             answer: Some(Rejection::invalid_request(ReasonCode::MalformedRequest, "the request could not be read")),
         },
-        _ => UpstreamFailure { kind: None, answer: Some(internal()) },
+        _ => UpstreamFailure { kind: None, answer: Some(policy::internal()) },
     }
 }

@@ -7,8 +7,29 @@ use serde_json::{Map, Value, json};
 
 use super::{ReferenceTenant, error};
 
+const MODE: &str = "third_party_security_mode";
+
+/// A client as `fields` and `include_fields` of the query select it.
+fn filter_fields(client: &Value, query: &str) -> Value {
+    let mut fields = None;
+    let mut include = true;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("fields", list)) => fields = Some(list.split(',').map(str::to_owned).collect::<Vec<_>>()),
+            Some(("include_fields", flag)) => include = flag != "false",
+            _ => {}
+        }
+    }
+    let Some(fields) = fields else { return client.clone() };
+    let object = client.as_object().cloned().unwrap_or_default();
+    Value::Object(object.into_iter().filter(|(k, _)| fields.contains(k) == include).collect::<Map<String, Value>>())
+}
+
 pub struct TenantStore {
     pub seed: ReferenceTenant,
+    /// Play the legacy upstream that knows nothing of modes: `third_party_security_mode`
+    /// is dropped from what is stored (and so from every later answer).
+    pub drop_mode: bool,
     clients: BTreeMap<String, Value>,
     settings: Map<String, Value>,
     grants: Vec<Value>,
@@ -19,11 +40,7 @@ impl TenantStore {
         let mut settings = Map::new();
         settings.insert("friendly_name".into(), json!(seed.host));
         settings.insert("flags".into(), json!({"enable_dynamic_client_registration": true}));
-        TenantStore { seed, clients: BTreeMap::new(), settings, grants: Vec::new() }
-    }
-
-    pub fn clients(&self) -> impl Iterator<Item = &Value> {
-        self.clients.values()
+        TenantStore { seed, drop_mode: false, clients: BTreeMap::new(), settings, grants: Vec::new() }
     }
 
     pub fn grants(&self) -> &[Value] {
@@ -45,29 +62,73 @@ impl TenantStore {
         client.insert("client_secret".into(), json!(secret));
         client.entry("is_first_party").or_insert(json!(true));
         client.entry("name").or_insert(json!("My App"));
+        if self.drop_mode {
+            client.remove(MODE);
+        }
         let client = Value::Object(client);
         self.clients.insert(id, client.clone());
         (201, client)
     }
 
-    /// `GET /api/v2/clients/{id}`, with `fields` and `include_fields`.
-    pub fn get_client(&self, id: &str, query: &str) -> (u16, Value) {
-        let Some(client) = self.clients.get(id) else {
-            return error(404, "Not Found", "The client does not exist", "inexistent_client");
-        };
-        let mut fields = None;
-        let mut include = true;
+    /// `GET /api/v2/clients` with `page`, `per_page` (at most 100), `include_totals`,
+    /// `fields` and `include_fields`, as the Management API pages.
+    pub fn list_clients(&self, query: &str) -> (u16, Value) {
+        let (mut page, mut per_page, mut totals) = (0usize, 50usize, false);
         for pair in query.split('&') {
             match pair.split_once('=') {
-                Some(("fields", list)) => fields = Some(list.split(',').map(str::to_owned).collect::<Vec<_>>()),
-                Some(("include_fields", flag)) => include = flag != "false",
+                Some(("page", n)) => page = n.parse().unwrap_or(0),
+                Some(("per_page", n)) => per_page = n.parse::<usize>().unwrap_or(50).clamp(1, 100),
+                Some(("include_totals", flag)) => totals = flag == "true",
                 _ => {}
             }
         }
-        let Some(fields) = fields else { return (200, client.clone()) };
-        let object = client.as_object().cloned().unwrap_or_default();
-        let filtered: Map<String, Value> = object.into_iter().filter(|(k, _)| fields.contains(k) == include).collect();
-        (200, Value::Object(filtered))
+        let clients: Vec<Value> = self
+            .clients
+            .values()
+            .skip(page.saturating_mul(per_page))
+            .take(per_page)
+            .map(|client| filter_fields(client, query))
+            .collect();
+        if totals {
+            let total = self.clients.len();
+            (
+                200,
+                json!({"start": page * per_page, "limit": per_page, "length": clients.len(), "total": total, "clients": clients}),
+            )
+        } else {
+            (200, Value::Array(clients))
+        }
+    }
+
+    /// `DELETE /api/v2/clients/{id}`.
+    pub fn delete_client(&mut self, id: &str) -> (u16, Value) {
+        match self.clients.remove(id) {
+            Some(_) => (204, Value::Null),
+            None => error(404, "Not Found", "The client does not exist", "inexistent_client"),
+        }
+    }
+
+    /// Test data: `count` clients, alternately first-party, strict and permissive.
+    pub fn seed_clients(&mut self, count: usize) {
+        for n in 0..count {
+            let id = format!("seed{n:06}");
+            let mut client = Map::new();
+            client.insert("client_id".into(), json!(id));
+            client.insert("name".into(), json!(format!("seed {n}")));
+            client.insert("is_first_party".into(), json!(n % 3 == 0));
+            if n % 3 != 0 && !self.drop_mode {
+                client.insert(MODE.into(), json!(if n % 3 == 1 { "strict" } else { "permissive" }));
+            }
+            self.clients.insert(id, Value::Object(client));
+        }
+    }
+
+    /// `GET /api/v2/clients/{id}`, with `fields` and `include_fields`.
+    pub fn get_client(&self, id: &str, query: &str) -> (u16, Value) {
+        match self.clients.get(id) {
+            Some(client) => (200, filter_fields(client, query)),
+            None => error(404, "Not Found", "The client does not exist", "inexistent_client"),
+        }
     }
 
     /// `PATCH /api/v2/clients/{id}`: top-level members replaced.
@@ -76,7 +137,9 @@ impl TenantStore {
             return error(404, "Not Found", "The client does not exist", "inexistent_client");
         };
         for (name, value) in body.as_object().cloned().unwrap_or_default() {
-            client.insert(name, value);
+            if !(self.drop_mode && name == MODE) {
+                client.insert(name, value);
+            }
         }
         (200, Value::Object(client.clone()))
     }
@@ -118,6 +181,10 @@ impl TenantStore {
         client.entry("grant_types").or_insert(json!(["authorization_code", "implicit", "refresh_token"]));
         let mut stored = client.clone();
         stored.insert("is_first_party".into(), json!(false));
+        if self.drop_mode {
+            stored.remove(MODE);
+            client.remove(MODE);
+        }
         self.clients.insert(id, Value::Object(stored));
         (201, Value::Object(client))
     }

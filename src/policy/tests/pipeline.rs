@@ -29,7 +29,9 @@ enforcement = "off"
 /// The answers a row's driver gives.
 #[derive(Clone)]
 struct Answers {
+    content_type: &'static str,
     tenant_fails: bool,
+    allowance: Result<(), u64>,
     token: Result<(), ReasonCode>,
     body: Result<&'static str, BodyFailure>,
     client: Result<Option<ClientState>, ()>,
@@ -38,14 +40,22 @@ struct Answers {
 
 impl Default for Answers {
     fn default() -> Self {
-        Answers { tenant_fails: false, token: Ok(()), body: Ok("{}"), client: Ok(None), members: Ok(None) }
+        Answers {
+            content_type: "application/json",
+            tenant_fails: false,
+            allowance: Ok(()),
+            token: Ok(()),
+            body: Ok("{}"),
+            client: Ok(None),
+            members: Ok(None),
+        }
     }
 }
 
 /// Runs one request; the needs it asked (one word each) and its end.
 fn run(method: &str, target: &str, host: &str, answers: Answers) -> (Vec<String>, Step) {
     let config = config();
-    let map = headers(&[("host", host), ("content-type", "application/json")]);
+    let map = headers(&[("host", host), ("content-type", answers.content_type)]);
     let (mut pipeline, mut step) =
         Pipeline::start(&head(method, target, &map), Arc::clone(&config.policy), AFTER_STRICT_DATE);
     let mut needs = Vec::new();
@@ -55,6 +65,10 @@ fn run(method: &str, target: &str, host: &str, answers: Answers) -> (Vec<String>
                 needs.push(format!("tenant {host}"));
                 let found = config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy));
                 pipeline.tenant(if answers.tenant_fails { Err(()) } else { Ok(found) })
+            }
+            Step::NeedAllowance { tenant, rate } => {
+                needs.push(format!("allowance {tenant} {}/s", rate.per_s));
+                pipeline.allowance(answers.allowance)
             }
             Step::NeedToken { scope, .. } => {
                 needs.push(format!("token {scope}"));
@@ -116,8 +130,26 @@ fn each_route_asks_its_needs_in_order() {
             "/reg",
             "bare.test",
             Answers { body: Ok(r#"{"redirect_uris":["https://a.test"]}"#), ..Answers::default() },
-            &["tenant bare.test", "body"],
+            &["tenant bare.test", "allowance bare 5/s", "body"],
             (403, "reject", "strict_dcr_without_defaults"),
+        ),
+        // SPEC §14: over the tenant's DCR rate, before any token or body
+        (
+            "POST",
+            "/reg",
+            "bare.test",
+            Answers { allowance: Err(2), ..Answers::default() },
+            &["tenant bare.test", "allowance bare 5/s"],
+            (429, "reject", "dcr_rate_limited"),
+        ),
+        // SPEC §2: an unknown tenant is a 404 whatever else is wrong with the head
+        (
+            "POST",
+            "/api/v2/clients",
+            "nobody.test",
+            Answers { content_type: "text/plain", ..Answers::default() },
+            &["tenant nobody.test"],
+            (404, "reject", "unknown_tenant"),
         ),
         // a strict client's combined members are asked only when the update changes one
         (

@@ -27,6 +27,7 @@ pub fn free_addr() -> SocketAddr {
 }
 
 /// The tenants most tests use; `{upstream}` etc. are filled in by [`Gateway::start`].
+/// (DCR rates far above what a test sends: the rate limit has tests of its own.)
 pub const TENANTS: &str = r#"
 [[customers]]
 id = "cus_acme"
@@ -37,6 +38,8 @@ id = "cus_globex"
 [[tenants]]
 id = "acme"
 customer = "cus_acme"
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 hosts = ["acme.example.test", "login.acme.test"]
 third_party_apps_since = "2025-06-01"
 permissive_by_default = true
@@ -46,17 +49,23 @@ default_api_permissions = [{ audience = "https://api.acme.test", scopes = ["read
 [[tenants]]
 id = "globex"
 customer = "cus_globex"
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 hosts = ["globex.example.test"]
 default_api_permissions = [{ audience = "https://api.globex.test", scopes = ["read:orders"] }]
 
 [[tenants]]
 id = "initech"
 customer = "cus_globex"
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 hosts = ["initech.example.test"]
 
 [[tenants]]
 id = "shadowco"
 customer = "cus_globex"
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 hosts = ["shadow.example.test"]
 enforcement = "shadow"
 default_api_permissions = [{ audience = "https://api.shadow.test", scopes = ["read"] }]
@@ -64,12 +73,16 @@ default_api_permissions = [{ audience = "https://api.shadow.test", scopes = ["re
 [[tenants]]
 id = "offco"
 customer = "cus_globex"
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 hosts = ["off.example.test"]
 enforcement = "off"
 
 [[tenants]]
 id = "tokenco"
 customer = "cus_globex"
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 hosts = ["token.example.test"]
 dcr_access = "token"
 default_api_permissions = [{ audience = "https://api.token.test", scopes = ["read"] }]
@@ -141,7 +154,8 @@ impl Gateway {
     pub fn spawn_upgrade(&self) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let child = spawn_logged(&dir, &["run", "--upgrade"], &self.config_path());
-        // its admin port is its own (port 0); the proxy port is the one it takes over
+        // the proxy port is the one it takes over; its admin port (port 0) is only known
+        // once it logs it: call `read_addresses` after the handover
         Gateway { addr: self.addr, admin: self.admin, tls: self.tls, child, dir }
     }
 

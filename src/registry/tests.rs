@@ -1,0 +1,100 @@
+//! The write rule, and each local store against it.
+
+use super::*;
+
+fn entry(client: &str, first_party: bool, mode: Option<SecurityMode>, origin: Origin) -> Entry {
+    Entry::new("t", client, ClientState { is_first_party: first_party, mode }, origin)
+}
+
+const STRICT: Option<SecurityMode> = Some(SecurityMode::Strict);
+const PERMISSIVE: Option<SecurityMode> = Some(SecurityMode::Permissive);
+
+#[test]
+fn an_entry_never_changes_except_a_learned_one_for_what_the_gateway_saw_created() {
+    use Origin::*;
+    let rows = [
+        (None, entry("a", false, STRICT, Created), Merge::Insert),
+        (Some(entry("a", false, STRICT, Created)), entry("a", false, STRICT, Lookup), Merge::Keep),
+        (Some(entry("a", false, STRICT, Created)), entry("a", false, PERMISSIVE, Lookup), Merge::Conflict),
+        (Some(entry("a", false, STRICT, Dcr)), entry("a", false, PERMISSIVE, Created), Merge::Conflict),
+        (Some(entry("a", false, STRICT, Created)), entry("a", true, None, Import), Merge::Conflict),
+        (Some(entry("a", false, PERMISSIVE, Lookup)), entry("a", false, STRICT, Created), Merge::Replace),
+        (Some(entry("a", false, STRICT, Import)), entry("a", false, STRICT, Dcr), Merge::Replace),
+        (Some(entry("a", false, STRICT, Import)), entry("a", false, PERMISSIVE, Lookup), Merge::Conflict),
+        (Some(entry("a", false, STRICT, Import)), entry("a", false, STRICT, Import), Merge::Keep),
+    ];
+    for (index, (stored, new, expected)) in rows.iter().enumerate() {
+        assert_eq!(merge(stored.as_ref(), new), *expected, "row {index}");
+    }
+}
+
+fn exercise(store: &dyn Store) {
+    let strict = entry("c1", false, STRICT, Origin::Created);
+    assert_eq!(store.put(&strict).unwrap(), Written::Inserted);
+    assert_eq!(store.put(&strict).unwrap(), Written::Kept);
+    let flipped = entry("c1", false, PERMISSIVE, Origin::Lookup);
+    assert_eq!(store.put(&flipped).unwrap(), Written::Conflict(strict.clone()));
+    assert_eq!(store.get("t", "c1").unwrap(), Some(strict.clone()), "a conflict leaves the entry");
+    assert_eq!(store.get("other", "c1").unwrap(), None, "tenants are separate");
+    let learned = entry("c2", true, None, Origin::Import);
+    assert_eq!(store.put(&learned).unwrap(), Written::Inserted);
+    let mut other = entry("c3", false, STRICT, Origin::Dcr);
+    other.tenant = "u".into();
+    store.put(&other).unwrap();
+    assert_eq!(store.list(Some("t")).unwrap().len(), 2);
+    assert_eq!(store.list(None).unwrap().len(), 3);
+    store.remove("t", "c1").unwrap();
+    assert_eq!(store.get("t", "c1").unwrap(), None);
+}
+
+#[test]
+fn the_memory_store_keeps_the_rule() {
+    exercise(&memory::MemoryStore::default());
+}
+
+#[test]
+fn the_embedded_store_keeps_the_rule_and_its_entries_across_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clients.db");
+    exercise(&embedded::EmbeddedStore::open(&path).unwrap());
+    let reopened = embedded::EmbeddedStore::open(&path).unwrap();
+    assert_eq!(reopened.get("t", "c2").unwrap().map(|e| e.origin), Some(Origin::Import));
+}
+
+#[test]
+fn a_damaged_embedded_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clients.db");
+    std::fs::write(&path, b"this is not a database, it is a text file with enough bytes to look like one".repeat(100))
+        .unwrap();
+    let error = embedded::EmbeddedStore::open(&path).err().unwrap().to_string();
+    assert!(error.contains(&path.display().to_string()), "{error}");
+}
+
+#[test]
+fn a_failed_write_is_queued_and_the_front_still_knows_the_client() {
+    struct Down;
+    impl Store for Down {
+        fn get(&self, _: &str, _: &str) -> Result<Option<Entry>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        fn put(&self, _: &Entry) -> Result<Written, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        fn remove(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        fn list(&self, _: Option<&str>) -> Result<Vec<Entry>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn describe(&self) -> String {
+            "down".into()
+        }
+    }
+    let registry = Registry::new(Arc::new(Down), 100);
+    let queued = metrics().registry_writes.with_label_values(&["queued"]).get();
+    registry.remember(entry("c", false, STRICT, Origin::Created));
+    assert_eq!(registry.get("t", "c").unwrap().map(|e| e.mode), Some(STRICT));
+    assert!(registry.get("t", "other").is_err(), "a store that cannot be read is an error, not a miss");
+    assert!(metrics().registry_writes.with_label_values(&["queued"]).get() > queued);
+}
