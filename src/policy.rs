@@ -266,9 +266,6 @@ pub(crate) fn decide_object(
     current_client: Option<&CurrentClient>,
     replace: bool,
 ) -> Decision {
-    if let Err(rejection) = settings.governed.check(&object.members) {
-        return Decision::reject(rejection);
-    }
     let facts = Facts {
         tenant,
         today,
@@ -276,12 +273,9 @@ pub(crate) fn decide_object(
         strict_default_from: settings.strict_default_from,
         strict_profile: &settings.strict_profile,
     };
-    let mut decision = match route {
-        RouteId::ClientsCreate => rules::clients_create::decide(object, &facts),
-        RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(object, &facts),
-        RouteId::ClientGrantsCreate => rules::client_grants::decide(object, &facts),
-        RouteId::DcrRegister => rules::dcr_register::decide(object, &facts),
-        RouteId::ClientsUpdate => rules::clients_update::decide(object, &facts, current_client, replace),
+    let mut decision = match (settings.governed.check(&object.members), route) {
+        (Err(rejection), _) => Decision::reject(rejection),
+        (Ok(()), route) => decide_rule(route, object, &facts, current_client, replace),
     };
     // SPEC §15: the record keeps the mode the request asked for, on rejections too
     if decision.requested_mode.is_none() {
@@ -292,6 +286,22 @@ pub(crate) fn decide_object(
         decision.requested_mode = object.get(member).and_then(|v| v.as_str()).and_then(SecurityMode::from_wire);
     }
     decision
+}
+
+fn decide_rule(
+    route: RouteId,
+    object: &JsonObject,
+    facts: &Facts<'_>,
+    current_client: Option<&CurrentClient>,
+    replace: bool,
+) -> Decision {
+    match route {
+        RouteId::ClientsCreate => rules::clients_create::decide(object, facts),
+        RouteId::TenantSettingsUpdate => rules::tenant_settings::decide(object, facts),
+        RouteId::ClientGrantsCreate => rules::client_grants::decide(object, facts),
+        RouteId::DcrRegister => rules::dcr_register::decide(object, facts),
+        RouteId::ClientsUpdate => rules::clients_update::decide(object, facts, current_client, replace),
+    }
 }
 
 #[cfg(test)]

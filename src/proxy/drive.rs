@@ -225,7 +225,11 @@ async fn read_body(session: &mut Session, ctx: &Ctx, limit: usize) -> Result<Res
         Err(_elapsed) => Ok(Err(BodyFailure::Timeout)),
         Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => match e.etype() {
-            ErrorType::ReadError | ErrorType::ConnectionClosed | ErrorType::WriteError => Err(e),
+            // the client is gone: nobody to answer
+            ErrorType::ReadError | ErrorType::WriteError => Err(e),
+            // the body ended before its framing said (a half-closed client can still read
+            // the answer): a malformed request, not a gateway fault
+            ErrorType::ConnectionClosed => Ok(Err(BodyFailure::Malformed)),
             ErrorType::ReadTimedout => Ok(Err(BodyFailure::Timeout)),
             _ => Ok(Err(BodyFailure::Malformed)),
         },

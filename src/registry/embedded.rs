@@ -38,8 +38,7 @@ impl EmbeddedStore {
     /// once, so a damaged file is found now and not on the first update of a client.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let fail = |detail: String| OpenError { path: path.display().to_string(), detail };
-        let connection =
-            Connection::open(path).map_err(|e| fail(format!("cannot open the client registry: {e}")))?;
+        let connection = Connection::open(path).map_err(|e| fail(format!("cannot open the client registry: {e}")))?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
         let check: String = connection
             .query_row("PRAGMA quick_check", [], |row| row.get(0))
@@ -128,7 +127,9 @@ impl Store for EmbeddedStore {
             )
             .map_err(|e| self.unavailable(e))?;
         let rows = statement
-            .query_map(params![tenant], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
+            .query_map(params![tenant], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+            })
             .map_err(|e| self.unavailable(e))?;
         let mut entries = Vec::new();
         for row in rows {

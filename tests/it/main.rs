@@ -25,6 +25,7 @@ mod observability;
 mod one_reading;
 mod passthrough;
 mod policy_source;
+mod registry;
 mod reload;
 mod tenant_settings;
 mod tls;

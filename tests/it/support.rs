@@ -3,6 +3,8 @@
 pub mod gateway;
 pub mod http;
 pub mod pki;
+pub mod redis;
+pub mod reference;
 pub mod tokens;
 pub mod upstream;
 

@@ -159,6 +159,43 @@ impl Gateway {
         Gateway { addr: self.addr, admin: self.admin, tls: self.tls, child, dir }
     }
 
+    /// Stops the process (`kill -9` when `hard`, else SIGTERM and a wait) and starts it again
+    /// on the same configuration, in the same directory (so the same embedded registry).
+    pub fn restart(&mut self, hard: bool) {
+        if hard {
+            let _ = self.child.kill();
+        } else {
+            self.signal("-TERM");
+        }
+        let _ = self.child.wait();
+        let stderr = self.dir.path().join("stderr.log");
+        let previous = fs::read_to_string(&stderr).unwrap_or_default();
+        fs::write(self.dir.path().join("stderr.previous.log"), previous).unwrap();
+        self.child = spawn_logged(&self.dir, &["run"], &self.config_path());
+        self.read_addresses();
+        self.wait_ready();
+    }
+
+    /// The directory of the configuration (and of the embedded registry).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `modegate <args> --config <this gateway's config>`: status and stdout.
+    pub fn command(&self, args: &[&str]) -> (std::process::ExitStatus, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_modegate"))
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .unwrap();
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     pub fn config_path(&self) -> std::path::PathBuf {
         self.dir.path().join("modegate.toml")
     }
@@ -277,6 +314,15 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+/// Waits until something listens on `addr`.
+pub fn wait_for_port(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

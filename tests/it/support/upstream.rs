@@ -28,6 +28,8 @@ struct Shared {
     down: bool,
 }
 
+/// Cloning gives another handle on the same server (its routes and records).
+#[derive(Clone)]
 pub struct Upstream {
     pub addr: SocketAddr,
     shared: Arc<Mutex<Shared>>,

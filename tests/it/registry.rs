@@ -1,0 +1,332 @@
+//! The client registry (SPEC §12, §14) with real processes: the binary, the reference server
+//! playing a legacy upstream that drops `third_party_security_mode`, and redis-server.
+
+use std::time::{Duration, Instant};
+
+use crate::support::gateway::TENANTS;
+use crate::support::redis::Redis;
+use crate::support::reference::Reference;
+use crate::support::{Gateway, JSON, Message, Upstream, request, status};
+
+const HOST: &str = "globex.example.test";
+
+fn send_with(gateway: &Gateway, method: &str, path: &str, token: &str, body: &str) -> Message {
+    let bearer = format!("Bearer {token}");
+    gateway.send(&request(method, path, HOST, &[JSON, ("Authorization", &bearer)], body.as_bytes()))
+}
+
+/// A gateway in front of `upstream` with `clients` (a `[clients]` table) and the tenants.
+fn gateway(upstream: std::net::SocketAddr, clients: &str, tenants: &str) -> Gateway {
+    Gateway::start_with(upstream, "", "", &format!("{clients}\n{tenants}"))
+}
+
+/// A tenant whose strict DCR clients the upstream never hears the mode of.
+const QUIET_DCR: &str = r#"
+[[customers]]
+id = "cus_new"
+[[tenants]]
+id = "globex"
+customer = "cus_new"
+hosts = ["globex.example.test"]
+inject_dcr_mode = false
+dcr_rate_per_s = 1000
+dcr_burst = 1000
+default_api_permissions = [{ audience = "https://api.globex.test", scopes = ["read:orders"] }]
+"#;
+
+/// SPEC §12: the member-dropping upstream forgets the mode; the embedded registry does not,
+/// across a restart. The same run with `store = "memory"` lets the change through, which is
+/// what the registry is for.
+#[test]
+fn a_strict_client_stays_strict_across_a_restart_against_a_mode_dropping_upstream() {
+    let reference = Reference::start(&[HOST], &["--drop-mode"]);
+    let token = reference.token(HOST);
+    for (store, refused) in [("embedded", true), ("memory", false)] {
+        let mut gateway = gateway(reference.addr, &format!("[clients]\nstore = \"{store}\""), QUIET_DCR);
+        let created =
+            send_with(&gateway, "POST", "/api/v2/clients", &token, r#"{"name":"app","is_first_party":false}"#);
+        assert_eq!(status(&created), 201, "{}", created.body_text());
+        let id = created.json()["client_id"].as_str().unwrap().to_owned();
+        let stored = reference.get(HOST, &format!("/api/v2/clients/{id}"), &token).json();
+        assert!(stored.get("third_party_security_mode").is_none(), "the upstream dropped the mode: {stored}");
+        let registered = send_with(
+            &gateway,
+            "POST",
+            "/oidc/register",
+            "unused",
+            r#"{"client_name":"dcr","redirect_uris":["https://a.test/cb"]}"#,
+        );
+        assert_eq!(status(&registered), 201, "{}", registered.body_text());
+        let dcr_id = registered.json()["client_id"].as_str().unwrap().to_owned();
+
+        gateway.restart(false);
+        let flip = send_with(
+            &gateway,
+            "PATCH",
+            &format!("/api/v2/clients/{id}"),
+            &token,
+            r#"{"third_party_security_mode":"permissive"}"#,
+        );
+        let sso = send_with(&gateway, "PATCH", &format!("/api/v2/clients/{dcr_id}"), &token, r#"{"sso":true}"#);
+        if refused {
+            assert_eq!(status(&flip), 400, "{}", flip.body_text());
+            assert_eq!(flip.header("x-modegate-reason"), Some("mode_immutable"));
+            assert_eq!(status(&sso), 400, "{}", sso.body_text());
+            assert_eq!(sso.header("x-modegate-reason"), Some("strict_profile"));
+            let (code, out, _) = gateway.command(&["clients", "get", &id]);
+            assert!(code.success());
+            let entry: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                (entry["third_party_security_mode"].as_str(), entry["origin"].as_str()),
+                (Some("strict"), Some("created"))
+            );
+        } else {
+            // the lookup after a restart reads a third-party client without a mode: permissive
+            assert_eq!(status(&flip), 200, "memory forgets: {}", flip.body_text());
+            assert_eq!(status(&sso), 200, "memory forgets: {}", sso.body_text());
+        }
+    }
+}
+
+/// SPEC §14: replicas on one Redis share the registry: created through A, refused through B
+/// without a lookup upstream; and a 2xx DELETE through B forgets it for A.
+#[test]
+fn replicas_on_one_redis_share_the_registry() {
+    let redis = Redis::start();
+    let upstream = Upstream::start().route("/api/v2/clients", 201, r#"{"client_id":"shared1","is_first_party":false}"#);
+    let a = gateway(upstream.addr, &redis.clients_table(), TENANTS);
+    let b = gateway(upstream.addr, &redis.clients_table(), TENANTS);
+    assert_eq!(status(&a.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#)), 201);
+    let flip = b.send(&request(
+        "PATCH",
+        "/api/v2/clients/shared1",
+        HOST,
+        &[JSON],
+        br#"{"third_party_security_mode":"permissive"}"#,
+    ));
+    assert_eq!(status(&flip), 400, "{}", flip.body_text());
+    assert_eq!(flip.header("x-modegate-reason"), Some("mode_immutable"));
+    assert_eq!(upstream.hits("/api/v2/clients/shared1"), 0, "no lookup: B read the registry");
+    let stored: Option<String> = redis.query(redis::cmd("GET").arg("modegate:client:globex\u{1f}shared1"));
+    assert!(stored.is_some_and(|s| s.contains("\"strict\"")));
+    upstream.set_route("/api/v2/clients/shared1", 204, "");
+    assert_eq!(status(&b.send(&request("DELETE", "/api/v2/clients/shared1", HOST, &[], b""))), 204);
+    let gone: Option<String> = redis.query(redis::cmd("GET").arg("modegate:client:globex\u{1f}shared1"));
+    assert_eq!(gone, None, "a 2xx DELETE removes the entry");
+}
+
+/// SPEC §12 faults: with Redis down, creations still succeed (their writes queued), updates
+/// fall back to lookups, and the queued writes land once Redis is back.
+#[test]
+fn a_redis_outage_loses_no_creation() {
+    let mut redis = Redis::start();
+    let upstream = Upstream::start();
+    let gateway = gateway(upstream.addr, &redis.clients_table(), TENANTS);
+    redis.stop();
+    let created = 5;
+    for n in 0..created {
+        upstream.set_route("/api/v2/clients", 201, &format!(r#"{{"client_id":"down{n}","is_first_party":false}}"#));
+        let response = gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#);
+        assert_eq!(status(&response), 201, "a creation succeeds while Redis is down");
+    }
+    let queued = gateway.metric("modegate_registry_writes_total{result=\"queued\"}");
+    // an update of a client this replica did not create asks the upstream
+    upstream.set_route(
+        "/api/v2/clients/other",
+        200,
+        r#"{"is_first_party":false,"third_party_security_mode":"strict"}"#,
+    );
+    let update = gateway.send(&request("PATCH", "/api/v2/clients/other", HOST, &[JSON], br#"{"name":"x"}"#));
+    assert_eq!(status(&update), 200, "{}", update.body_text());
+    assert_eq!(upstream.hits("/api/v2/clients/other"), 2, "the lookup, then the update");
+    redis.start_again();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let replayed = loop {
+        let keys: Vec<String> = redis.query(redis::cmd("KEYS").arg("modegate:client:globex\u{1f}down*"));
+        if keys.len() == created || Instant::now() > deadline {
+            break keys.len();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "redis outage: {created} creations answered 201, {queued} writes queued, {replayed} replayed, fallback lookups {}",
+        upstream.hits("/api/v2/clients/other") - 1
+    );
+    assert!(queued >= created as f64, "{queued}");
+    assert_eq!(replayed, created, "every queued write lands when Redis returns");
+    assert_eq!(gateway.wait_metric("modegate_registry_retry_queue", 0.0), 0.0);
+}
+
+/// SPEC §12: every creation whose 201 reached the client survives `kill -9`.
+#[test]
+fn kill_9_during_a_burst_loses_no_answered_creation() {
+    let upstream = Upstream::start();
+    let mut gateway = gateway(upstream.addr, "", TENANTS);
+    let addr = gateway.addr;
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let burst = {
+        let answered = std::sync::Arc::clone(&answered);
+        let upstream_ids = (0..400).map(|n| format!("burst{n:04}")).collect::<Vec<_>>();
+        let upstream = upstream.clone();
+        std::thread::spawn(move || {
+            for id in upstream_ids {
+                upstream.set_route(
+                    "/api/v2/clients",
+                    201,
+                    &format!(r#"{{"client_id":"{id}","is_first_party":false}}"#),
+                );
+                let result = std::panic::catch_unwind(|| {
+                    let mut client = crate::support::Client::connect(addr);
+                    client.send_raw(&request("POST", "/api/v2/clients", HOST, &[JSON], br#"{"is_first_party":false}"#));
+                    client.try_read_response()
+                });
+                match result {
+                    Ok(Ok(response)) if status(&response) == 201 => answered.lock().unwrap().push(id),
+                    _ => break,
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    gateway.restart(true);
+    burst.join().unwrap();
+    let answered = answered.lock().unwrap().clone();
+    let (code, out, err) = gateway.command(&["clients", "list", "--tenant", "globex"]);
+    assert!(code.success(), "{err}");
+    let stored: Vec<String> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["client_id"].as_str().map(str::to_owned))
+        .collect();
+    let missing: Vec<&String> = answered.iter().filter(|id| !stored.contains(id)).collect();
+    eprintln!(
+        "kill -9 during a burst: {} creations answered 201, {} in the registry, {} missing",
+        answered.len(),
+        stored.len(),
+        missing.len()
+    );
+    assert!(answered.len() >= 5, "the burst ran before the kill ({})", answered.len());
+    assert!(missing.is_empty(), "answered but not stored: {missing:?}");
+}
+
+/// SPEC §12: `clients import` pages through the upstream, twice without change, and reports
+/// a conflict with what the gateway saw created.
+#[test]
+fn clients_import_of_5000_is_idempotent_and_reports_conflicts() {
+    let reference = Reference::start(&[HOST], &["--seed-clients", "5000"]);
+    let token = reference.token(HOST);
+    let gateway = gateway(reference.addr, "", TENANTS);
+    // a client the gateway saw created strict, which the upstream (edited behind its back) says is permissive
+    let created = send_with(&gateway, "POST", "/api/v2/clients", &token, r#"{"is_first_party":false}"#);
+    assert_eq!(status(&created), 201);
+    let id = created.json()["client_id"].as_str().unwrap().to_owned();
+    let planted = reference_patch(&reference, &id, &token);
+    assert_eq!(status(&planted), 200);
+    let import = |label: &str| {
+        let started = Instant::now();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_modegate"))
+            .args(["clients", "import", "--tenant", "globex", "--config"])
+            .arg(gateway.config_path())
+            .env("MODEGATE_MANAGEMENT_TOKEN", &token)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        eprintln!("{label} import in {:?}: {}", started.elapsed(), err.lines().last().unwrap_or_default());
+        (output.status.code(), err)
+    };
+    let (code, first) = import("first");
+    assert_eq!(code, Some(3), "a conflict makes the exit status 3:\n{first}");
+    assert!(first.contains("5000 new, 0 already known, 0 replaced, 1 conflicts"), "{first}");
+    assert!(first.contains(&format!("conflict: `{id}`")), "{first}");
+    assert!(first.lines().filter(|l| l.starts_with("page ")).count() >= 50, "a line per page off a terminal");
+    let (_, second) = import("second");
+    assert!(second.contains("0 new, 5000 already known, 0 replaced, 1 conflicts"), "{second}");
+    let (_, out, _) = gateway.command(&["clients", "list", "--tenant", "globex"]);
+    assert_eq!(out.lines().count(), 5001);
+    let (_, entry, _) = gateway.command(&["clients", "get", &id]);
+    assert!(entry.contains("\"strict\"") && entry.contains("\"created\""), "the conflict left the entry: {entry}");
+    // export, then import into another store: the entries move with their origins
+    let export = gateway.dir().join("export.jsonl");
+    std::fs::write(&export, &out).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let other_config = other.path().join("modegate.toml");
+    std::fs::write(&other_config, std::fs::read_to_string(gateway.config_path()).unwrap()).unwrap();
+    let moved = std::process::Command::new(env!("CARGO_BIN_EXE_modegate"))
+        .args(["clients", "import", "--from"])
+        .arg(&export)
+        .arg("--config")
+        .arg(&other_config)
+        .output()
+        .unwrap();
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert!(String::from_utf8_lossy(&moved.stderr).contains("5001 new"));
+}
+
+fn reference_patch(reference: &Reference, id: &str, token: &str) -> Message {
+    let mut client = crate::support::Client::connect(reference.addr);
+    let bearer = format!("Bearer {token}");
+    client.send_raw(&request(
+        "PATCH",
+        &format!("/api/v2/clients/{id}"),
+        HOST,
+        &[JSON, ("Authorization", &bearer)],
+        br#"{"third_party_security_mode":"permissive"}"#,
+    ));
+    client.read_response()
+}
+
+/// SPEC §14: two replicas on one Redis hold the tenant's DCR limit together; without Redis
+/// each holds its own.
+#[test]
+fn two_replicas_hold_one_dcr_limit_through_redis() {
+    let redis = Redis::start();
+    let upstream = Upstream::start().route("/oidc/register", 201, r#"{"client_id":"d"}"#);
+    let tenants = r#"
+[[customers]]
+id = "c"
+permissive_eligible = true
+[[tenants]]
+id = "globex"
+customer = "c"
+hosts = ["globex.example.test"]
+dcr_security_mode = "permissive"
+dcr_rate_per_s = 1
+dcr_burst = 4
+"#;
+    let count = |a: &Gateway, b: &Gateway| {
+        let mut allowed = 0;
+        let mut retry_after = None;
+        for n in 0..10 {
+            let gateway = if n % 2 == 0 { a } else { b };
+            let response = gateway.post_json(HOST, "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
+            match status(&response) {
+                201 => allowed += 1,
+                429 => {
+                    assert_eq!(response.json()["error"], "too_many_requests");
+                    retry_after = response.header("retry-after").map(str::to_owned);
+                }
+                other => panic!("unexpected {other}: {}", response.body_text()),
+            }
+        }
+        (allowed, retry_after)
+    };
+    let (shared_a, shared_b) = (
+        gateway(upstream.addr, &redis.clients_table(), tenants),
+        gateway(upstream.addr, &redis.clients_table(), tenants),
+    );
+    let (shared, retry_after) = count(&shared_a, &shared_b);
+    let (local_a, local_b) = (
+        gateway(upstream.addr, "[clients]\nstore = \"memory\"", tenants),
+        gateway(upstream.addr, "[clients]\nstore = \"memory\"", tenants),
+    );
+    let (local, _) = count(&local_a, &local_b);
+    eprintln!("DCR burst of 10 over two replicas, burst 4: {shared} allowed through Redis, {local} without");
+    assert!((4..=5).contains(&shared), "one bucket for both replicas: {shared}");
+    assert!((8..=10).contains(&local), "a bucket per replica: {local}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(
+        shared_a.metric("modegate_dcr_rate_limited_total{scope=\"shared\"}")
+            + shared_b.metric("modegate_dcr_rate_limited_total{scope=\"shared\"}")
+            >= 5.0
+    );
+}
