@@ -5,6 +5,14 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # the differential harness's upstream readers (Go, werkzeug, Express): SPEC §16
 ./tests/differential/install.sh
+# redis-server: the registry shared by replicas (SPEC §12, §14); the tests start and stop
+# their own servers on private Unix sockets
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing: redis-server"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
 
 echo "== format"
 cargo fmt --all -- --check

@@ -3,7 +3,7 @@
 //! - `GET /metrics`: Prometheus text, every `modegate_` metric (SPEC §9);
 //! - `GET /healthz`: 200 while the process runs;
 //! - `GET /readyz`: 200 once a configuration is loaded and the tenant source has answered,
-//!   503 before;
+//!   503 before; the body names the client registry's store and whether it answers;
 //! - `POST /-/reload`: reload the configuration file; 200 with the new generation, or 400
 //!   with every problem (the running configuration stays).
 //!
@@ -16,11 +16,15 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use crate::registry::Registry;
 use crate::reload::Reloader;
 use crate::telemetry::metrics;
 
 pub struct AdminApp {
     pub reloader: Arc<Reloader>,
+    /// Its state is reported in `/readyz`'s body; a store that fails does not make the
+    /// gateway unready (SPEC §12: reads fall back to lookups, writes are queued).
+    pub registry: Arc<Registry>,
 }
 
 #[async_trait]
@@ -31,8 +35,14 @@ impl ServeHttp for AdminApp {
         let (status, content_type, body) = match (method.as_str(), path.as_str()) {
             ("GET", "/metrics") => (200, "text/plain; version=0.0.4", metrics().render()),
             ("GET", "/healthz") => (200, "text/plain", b"ok\n".to_vec()),
-            ("GET", "/readyz") if self.reloader.is_ready() => (200, "text/plain", b"ready\n".to_vec()),
-            ("GET", "/readyz") => (503, "text/plain", b"not ready\n".to_vec()),
+            ("GET", "/readyz") => {
+                let registry = Arc::clone(&self.registry);
+                let store = tokio::task::spawn_blocking(move || registry.health()).await.unwrap_or_default();
+                match self.reloader.is_ready() {
+                    true => (200, "text/plain", format!("ready\n{store}\n").into_bytes()),
+                    false => (503, "text/plain", format!("not ready\n{store}\n").into_bytes()),
+                }
+            }
             ("POST", "/-/reload") => {
                 let reloader = Arc::clone(&self.reloader);
                 // file reads and DNS: off the async threads

@@ -76,8 +76,8 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let registry = Registry::new(store, clients.cache_entries);
     log::info!("client registry: {}", registry.describe());
     let limiter = Arc::new(DcrLimiter::new(shared));
-    let gateway =
-        Gateway::new(state, decision_log, tokens, Arc::new(ClientModes::new(registry, Arc::clone(&side))), limiter);
+    let clients_known = Arc::new(ClientModes::new(Arc::clone(&registry), Arc::clone(&side)));
+    let gateway = Gateway::new(state, decision_log, tokens, clients_known, limiter);
     let mut proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
     // SPEC §11, §16: an HTTP/2 connection that goes idle is closed after the head deadline
     let mut options = pingora::apps::HttpServerOptions::default();
@@ -103,7 +103,7 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
 
     let mut admin = pingora::services::listening::Service::new(
         "modegate admin".to_owned(),
-        AdminApp { reloader: Arc::clone(&reloader) },
+        AdminApp { reloader: Arc::clone(&reloader), registry: Arc::clone(&registry) },
     );
     admin.add_tcp_with_settings(&admin_listen.to_string(), ports.socket_options(admin_listen));
     server.add_service(admin);

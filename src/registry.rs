@@ -196,10 +196,37 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// What the front keeps of an entry: its key holds the tenant and client id, so the entry
+/// itself is a few bytes (the front is sized for 100,000 clients by default).
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    is_first_party: bool,
+    mode: Option<SecurityMode>,
+    origin: Origin,
+    seen_at: u64,
+}
+
+impl Known {
+    fn of(entry: &Entry) -> Self {
+        Known { is_first_party: entry.is_first_party, mode: entry.mode, origin: entry.origin, seen_at: entry.seen_at }
+    }
+
+    fn entry(self, tenant: &str, client_id: &str) -> Entry {
+        Entry {
+            tenant: tenant.to_owned(),
+            client_id: client_id.to_owned(),
+            is_first_party: self.is_first_party,
+            mode: self.mode,
+            origin: self.origin,
+            seen_at: self.seen_at,
+        }
+    }
+}
+
 /// The store behind a bounded front, with the retry queue for failed writes.
 pub struct Registry {
     store: Arc<dyn Store>,
-    front: moka::sync::Cache<String, Entry>,
+    front: moka::sync::Cache<String, Known>,
     retry: SyncSender<Entry>,
     /// When a write last failed: writes skip the store for a moment after, so a dead store
     /// costs the request path one timeout per second, not one per creation.
@@ -232,17 +259,25 @@ impl Registry {
         self.store.describe()
     }
 
+    /// `registry: <store>: ok` or `…: unavailable (<why>)`, probing the store once.
+    pub fn health(&self) -> String {
+        match self.store.get("", "") {
+            Ok(_) => format!("registry: {}: ok", self.store.describe()),
+            Err(e) => format!("registry: {}: unavailable ({e})", self.store.describe()),
+        }
+    }
+
     /// The entry, from the front or the store; `Err` when the store cannot be read.
     pub fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError> {
         let key = Entry::key(tenant, client_id);
-        if let Some(entry) = self.front.get(&key) {
+        if let Some(known) = self.front.get(&key) {
             metrics().registry_reads.with_label_values(&["front"]).inc();
-            return Ok(Some(entry));
+            return Ok(Some(known.entry(tenant, client_id)));
         }
         match self.store.get(tenant, client_id) {
             Ok(Some(entry)) => {
                 metrics().registry_reads.with_label_values(&["store"]).inc();
-                self.front.insert(key, entry.clone());
+                self.front.insert(key, Known::of(&entry));
                 Ok(Some(entry))
             }
             Ok(None) => {
@@ -261,23 +296,23 @@ impl Registry {
     pub fn remember(&self, entry: Entry) {
         let key = Entry::key(&entry.tenant, &entry.client_id);
         if self.recently_failed() {
-            self.front.insert(key, entry.clone());
+            self.front.insert(key, Known::of(&entry));
             self.enqueue(entry);
             return;
         }
         match self.store.put(&entry) {
             Ok(Written::Conflict(stored)) => {
                 conflict(&stored, &entry);
-                self.front.insert(key, stored);
+                self.front.insert(key, Known::of(&stored));
             }
             Ok(written) => {
                 metrics().registry_writes.with_label_values(&[written_label(&written)]).inc();
-                self.front.insert(key, entry);
+                self.front.insert(key, Known::of(&entry));
             }
             Err(e) => {
                 log::warn!("client registry: {e}; the write is queued");
                 self.set_failing(true);
-                self.front.insert(key, entry.clone());
+                self.front.insert(key, Known::of(&entry));
                 self.enqueue(entry);
             }
         }

@@ -130,6 +130,9 @@ fn a_redis_outage_loses_no_creation() {
         assert_eq!(status(&response), 201, "a creation succeeds while Redis is down");
     }
     let queued = gateway.metric("modegate_registry_writes_total{result=\"queued\"}");
+    let ready = gateway.admin_get("/readyz").unwrap();
+    assert_eq!(status(&ready), 200, "a store outage does not make the gateway unready");
+    assert!(ready.body_text().contains("unavailable"), "{}", ready.body_text());
     // an update of a client this replica did not create asks the upstream
     upstream.set_route(
         "/api/v2/clients/other",
