@@ -346,7 +346,7 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
         json!({
             "status": answer.status,
             "body": String::from_utf8_lossy(&answer.body),
-            "headers": { "content-type": wire::CONTENT_TYPE, wire::REASON_HEADER: answer.reason },
+            "headers": { "content-type": answer.content_type, "cache-control": answer.cache_control, wire::REASON_HEADER: answer.reason },
         })
     };
     let describe = |record: Option<&policy::Record>| {

@@ -11,10 +11,28 @@ use percent_encoding::utf8_percent_encode;
 use crate::config::{Tenant, Upstream};
 use serde_json::{Map, Value};
 
+use crate::management::Management;
 use crate::policy::COMBINED_MEMBERS;
 use crate::policy::ClientState;
+use crate::policy::runtime::RuntimeClient;
 use crate::registry::{Entry, Origin, Registry};
 use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
+
+/// The longest a request waits for the registry's store before asking the upstream instead.
+const REGISTRY_READ_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A registry read off the async threads, bounded in time; `None` when it did not answer.
+async fn read_registry(
+    registry: Arc<Registry>,
+    tenant: String,
+    client_id: String,
+) -> Option<Result<Option<Entry>, crate::registry::StoreError>> {
+    let read = tokio::task::spawn_blocking(move || registry.get(&tenant, &client_id));
+    match tokio::time::timeout(REGISTRY_READ_WAIT, read).await {
+        Ok(Ok(result)) => Some(result),
+        _ => None,
+    }
+}
 
 /// The outcome of finding a client's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +53,44 @@ pub struct LookupError {
 pub struct ClientModes {
     registry: Arc<Registry>,
     client: Arc<SideClient>,
+    management: Management,
 }
 
 impl ClientModes {
     pub fn new(registry: Arc<Registry>, client: Arc<SideClient>) -> Self {
-        ClientModes { registry, client }
+        ClientModes { registry, management: Management::new(Arc::clone(&client)), client }
+    }
+
+    /// SPEC §13: a runtime route's client: the registry (which knows DCR clients), the
+    /// `tpc_` prefix, then one lookup with the tenant's own management credentials, whose
+    /// answer goes into the registry. `None`: the gateway cannot place the client.
+    pub async fn runtime_client(
+        &self,
+        tenant: &Tenant,
+        upstream: &Upstream,
+        host: &str,
+        client_id: &str,
+    ) -> Option<RuntimeClient> {
+        let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
+        if let Some(Ok(Some(entry))) = read_registry(registry, tenant_id, id).await {
+            return Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr });
+        }
+        if let Some(state) = ClientState::from_client_id(client_id) {
+            return Some(RuntimeClient { state, dcr: false });
+        }
+        match self.management.lookup(tenant, upstream, host, client_id).await {
+            Ok(Some(state)) => {
+                let entry = Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup);
+                let registry = Arc::clone(&self.registry);
+                let _ = tokio::task::spawn_blocking(move || registry.remember(entry)).await;
+                Some(RuntimeClient { state, dcr: false })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log::warn!("runtime client `{client_id}`: {e}");
+                None
+            }
+        }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -64,14 +115,13 @@ impl ClientModes {
     /// (counted): the caller then asks the upstream.
     async fn registered(&self, tenant: &str, client_id: &str) -> Option<ClientState> {
         let (registry, tenant, client_id) = (Arc::clone(&self.registry), tenant.to_owned(), client_id.to_owned());
-        let read = tokio::task::spawn_blocking(move || registry.get(&tenant, &client_id)).await;
-        match read {
-            Ok(Ok(entry)) => entry.map(|entry| entry.state()),
-            Ok(Err(e)) => {
-                log::warn!("{e}; asking the upstream");
+        match read_registry(registry, tenant, client_id).await {
+            Some(Ok(entry)) => entry.map(|entry| entry.state()),
+            Some(Err(e)) => {
+                log::debug!("{e}; asking the upstream");
                 None
             }
-            Err(_) => None,
+            None => None,
         }
     }
 

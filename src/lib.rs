@@ -33,6 +33,7 @@ pub mod config;
 pub mod demo;
 pub mod identity;
 pub mod listen;
+pub mod management;
 pub mod policy;
 pub mod proxy;
 pub mod ratelimit;

@@ -25,6 +25,7 @@ pub mod reason;
 pub mod route;
 pub mod route_id;
 pub mod rules;
+pub mod runtime;
 pub mod strict_profile;
 pub mod wire;
 
@@ -146,8 +147,59 @@ pub fn needs_token(route: RouteId, tenant: &TenantPolicy) -> bool {
     route.api() == Api::Management || tenant.dcr_access == DcrAccess::Token
 }
 
-/// SPEC §3 checks that need only the head: framing, media type, encoding, declared size.
-pub(crate) fn check_head(head: &RequestHead<'_>, max_body_bytes: usize) -> Result<(), Rejection> {
+/// The bodies a route reads (SPEC §3, §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Json,
+    Form,
+    FormOrJson,
+}
+
+impl BodyKind {
+    /// What `route` reads: JSON on the body routes, forms on `/authorize`, either on
+    /// `/oauth/token` (Auth0 takes JSON there, and its SDKs send it) and the legacy routes.
+    pub(crate) fn of(route: RouteId) -> Self {
+        match route {
+            RouteId::Authorize => BodyKind::Form,
+            RouteId::Token | RouteId::Legacy => BodyKind::FormOrJson,
+            _ => BodyKind::Json,
+        }
+    }
+
+    fn accepts(self, content_type: &str) -> bool {
+        match self {
+            BodyKind::Json => is_json_media_type(content_type),
+            BodyKind::Form => is_form_media_type(content_type),
+            BodyKind::FormOrJson => is_json_media_type(content_type) || is_form_media_type(content_type),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            BodyKind::Json => "send the body as `Content-Type: application/json`",
+            BodyKind::Form => "send the body as `Content-Type: application/x-www-form-urlencoded`",
+            BodyKind::FormOrJson => "send the body as a form (`application/x-www-form-urlencoded`) or JSON",
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded`, any case, UTF-8 or no charset.
+fn is_form_media_type(value: &str) -> bool {
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        && parts.all(|param| match param.split_once('=') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+                let value = value.trim().trim_matches('"');
+                value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+            }
+            _ => true,
+        })
+}
+
+/// SPEC §3 checks that need only the head, for a route reading `kind` bodies: framing,
+/// media type, encoding, declared size.
+pub(crate) fn check_body_head(head: &RequestHead<'_>, max_body_bytes: usize, kind: BodyKind) -> Result<(), Rejection> {
     let headers = head.headers;
     if headers.contains_key(http::header::TRANSFER_ENCODING) && headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(Rejection::invalid_request(
@@ -158,11 +210,11 @@ pub(crate) fn check_head(head: &RequestHead<'_>, max_body_bytes: usize) -> Resul
     let unsupported = |reason, message: &str| Rejection::new(415, ErrorCode::UnsupportedMediaType, reason, message);
     let mut types = headers.get_all(http::header::CONTENT_TYPE).iter();
     let json = match (types.next(), types.next()) {
-        (Some(value), None) => value.to_str().is_ok_and(is_json_media_type),
+        (Some(value), None) => value.to_str().is_ok_and(|value| kind.accepts(value)),
         _ => false,
     };
     if !json {
-        return Err(unsupported(ReasonCode::UnsupportedMediaType, "send the body as `Content-Type: application/json`"));
+        return Err(unsupported(ReasonCode::UnsupportedMediaType, kind.expected()));
     }
     for value in headers.get_all(http::header::CONTENT_ENCODING) {
         let identity = value
@@ -301,6 +353,8 @@ fn decide_rule(
         RouteId::ClientGrantsCreate => rules::client_grants::decide(object, facts),
         RouteId::DcrRegister => rules::dcr_register::decide(object, facts),
         RouteId::ClientsUpdate => rules::clients_update::decide(object, facts, current_client, replace),
+        // runtime routes are decided from their parameters (`rules::runtime`), never as JSON
+        RouteId::Authorize | RouteId::Token | RouteId::Legacy => Decision::reject(internal()),
     }
 }
 

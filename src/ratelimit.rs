@@ -32,8 +32,14 @@ if allow_at > now then return math.ceil(allow_at - now) end
 redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.ceil(interval * burst / 1000) + 1000)
 return 0";
 
+/// After Redis failed, how long checks stay with the process's own limit before Redis is
+/// tried again: an outage costs one timeout a second, not one per registration.
+const SHARED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 pub struct DcrLimiter {
     shared: Option<SharedRedis>,
+    /// When Redis last failed (`None`: it answers).
+    failed_at: std::sync::Mutex<Option<std::time::Instant>>,
     script: redis::Script,
     local: moka::sync::Cache<(String, DcrRate), Arc<DefaultDirectRateLimiter>>,
 }
@@ -41,17 +47,29 @@ pub struct DcrLimiter {
 impl DcrLimiter {
     /// `shared`: the Redis pool and key prefix of the registry, when it lives in Redis.
     pub fn new(shared: Option<SharedRedis>) -> Self {
-        DcrLimiter { shared, script: redis::Script::new(GCRA), local: moka::sync::Cache::new(100_000) }
+        DcrLimiter {
+            shared,
+            failed_at: std::sync::Mutex::new(None),
+            script: redis::Script::new(GCRA),
+            local: moka::sync::Cache::new(100_000),
+        }
     }
 
     /// Takes one registration from `tenant`'s bucket; `Err(wait)` when it is empty.
     /// Blocking (Redis round trip, bounded by its timeout): call off the async threads.
     pub fn check(&self, tenant: &str, rate: DcrRate) -> Result<(), Duration> {
-        if let Some(SharedRedis { pool, prefix }) = &self.shared {
+        if let Some(SharedRedis { pool, prefix }) = &self.shared
+            && !self.recently_failed()
+        {
             let key = format!("{prefix}dcr:{tenant}");
             let interval = 1_000_000 / u64::from(rate.per_s.max(1));
             let answer: Result<u64, String> =
                 pool.run(|c| self.script.key(&key).arg(interval).arg(rate.burst.max(1)).invoke(c));
+            if answer.is_ok()
+                && let Ok(mut failed_at) = self.failed_at.lock()
+            {
+                *failed_at = None;
+            }
             match answer {
                 Ok(0) => return Ok(()),
                 Ok(wait) => {
@@ -59,12 +77,32 @@ impl DcrLimiter {
                     return Err(Duration::from_micros(wait));
                 }
                 Err(e) => {
-                    metrics().rate_limit_fallbacks.inc();
-                    log::warn!("DCR rate limit: {e}; this process holds its own limit meanwhile");
+                    let first = self.failed_at.lock().map(|mut at| at.replace(std::time::Instant::now()).is_none());
+                    if first.unwrap_or(true) {
+                        log::warn!("DCR rate limit: {e}; this process holds its own limit meanwhile");
+                    }
                 }
             }
         }
+        if self.shared.is_some() {
+            metrics().rate_limit_fallbacks.inc();
+        }
         self.check_local(tenant, rate)
+    }
+
+    /// Redis failed less than [`SHARED_RETRY_AFTER`] ago: stay local. Past it, one check
+    /// tries Redis again (and clears the mark when it answers).
+    fn recently_failed(&self) -> bool {
+        let Ok(mut failed_at) = self.failed_at.lock() else { return false };
+        match *failed_at {
+            Some(at) if at.elapsed() < SHARED_RETRY_AFTER => true,
+            Some(_) => {
+                // this check probes; the others stay local until it answers
+                *failed_at = Some(std::time::Instant::now());
+                false
+            }
+            None => false,
+        }
     }
 
     fn check_local(&self, tenant: &str, rate: DcrRate) -> Result<(), Duration> {

@@ -2,19 +2,23 @@
 //! and mode, kept across restarts (the embedded store) and replicas (Redis), because a
 //! legacy upstream may drop `third_party_security_mode` and then cannot tell it back.
 //!
-//! Reads go through a bounded in-memory front; entries never change (SPEC §12), so the
-//! front never goes stale and needs no expiry. The stores are synchronous: a creation's
-//! answer is remembered inside Pingora's (synchronous) body filter, before its last byte
-//! reaches the client, so a client that saw its 201 finds its client in the registry even
-//! after a crash. A write that fails is retried from a bounded queue by a thread of its own;
-//! a read that fails is answered `Err` and the caller falls back to the upstream lookup.
+//! Reads go through a bounded in-memory front; what the gateway saw created never changes
+//! (SPEC §12), so those entries never go stale; learned ones are read again after a minute.
+//! The stores are synchronous. Writes go through one writer thread, in order; a creation's
+//! answer waits for its write (at most [`WRITE_WAIT`]) inside Pingora's synchronous body
+//! filter, before its last byte reaches the client, so a client that saw its 201 finds its
+//! client in the registry even after a crash, unless the store was failing (then the write
+//! waits in the writer's bounded queue, retried, and a crash loses it). A read that fails is
+//! answered `Err` and the caller falls back to the upstream lookup.
 
 pub mod embedded;
 pub mod memory;
 pub mod redis_store;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,8 +28,8 @@ use crate::config::ClientStoreSettings;
 use crate::policy::{ClientState, SecurityMode};
 use crate::telemetry::metrics;
 
-/// Entries waiting to be written again while the store fails; beyond it, writes are dropped
-/// (counted, logged): memory stays bounded however long the store is down.
+/// Changes waiting for the writer (while the store fails, they wait here); beyond it,
+/// writes are dropped (counted, logged): memory stays bounded however long the store is down.
 pub const RETRY_QUEUE: usize = 10_000;
 
 /// How an entry was learned (SPEC §12).
@@ -223,34 +227,69 @@ impl Known {
     }
 }
 
-/// The store behind a bounded front, with the retry queue for failed writes.
+/// How long the front keeps a `lookup`/`import` entry: another replica may replace it in
+/// the store with what it saw created (SPEC §12), so it is read again after a while.
+/// Entries the gateway saw created never change and stay until evicted.
+const LEARNED_FOR: Duration = Duration::from_secs(60);
+
+struct FrontExpiry;
+
+impl moka::Expiry<String, Known> for FrontExpiry {
+    fn expire_after_create(&self, _key: &String, known: &Known, _now: Instant) -> Option<Duration> {
+        (!known.origin.is_authoritative()).then_some(LEARNED_FOR)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        known: &Known,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        (!known.origin.is_authoritative()).then_some(LEARNED_FOR)
+    }
+}
+
+/// One change of the store, applied in order by the writer thread.
+enum Change {
+    Put(Entry),
+    Remove { tenant: String, client_id: String },
+}
+
+/// A change and, when the caller waits for it, where to say that it was applied.
+struct Job {
+    change: Change,
+    done: Option<SyncSender<()>>,
+}
+
+/// How long a creation's answer waits for its write (SPEC §12: stored before the client
+/// sees its 201). Past it, the write goes on behind and the answer is sent.
+pub const WRITE_WAIT: Duration = Duration::from_millis(500);
+
+/// The store behind a bounded front. Every change goes through one writer thread, in
+/// order: a creation, then its deletion, land in that order even across a store outage,
+/// when they wait in its queue (bounded by [`RETRY_QUEUE`]) and are retried with backoff.
 pub struct Registry {
     store: Arc<dyn Store>,
     front: moka::sync::Cache<String, Known>,
-    retry: SyncSender<Entry>,
-    /// When a write last failed: writes skip the store for a moment after, so a dead store
-    /// costs the request path one timeout per second, not one per creation.
-    failing_since: std::sync::Mutex<Option<Instant>>,
+    writer: SyncSender<Job>,
+    /// The writer is retrying a failing store: new writes queue without waiting.
+    degraded: Arc<AtomicBool>,
 }
 
-/// After a failed write, how long writes go straight to the queue.
-const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(1);
-
 impl Registry {
-    /// Starts the retry thread. `front_entries`: `clients.cache_entries`.
+    /// Starts the writer thread. `front_entries`: `clients.cache_entries`.
     pub fn new(store: Arc<dyn Store>, front_entries: u64) -> Arc<Self> {
-        let (retry, pending) = std::sync::mpsc::sync_channel(RETRY_QUEUE);
-        let registry = Arc::new(Registry {
-            store,
-            front: moka::sync::Cache::builder().max_capacity(front_entries).build(),
-            retry,
-            failing_since: std::sync::Mutex::new(None),
-        });
-        let store = Arc::clone(&registry.store);
-        let spawned =
-            std::thread::Builder::new().name("registry-retry".into()).spawn(move || retry_loop(&*store, &pending));
+        let (writer, jobs) = std::sync::mpsc::sync_channel(RETRY_QUEUE);
+        let front = moka::sync::Cache::builder().max_capacity(front_entries).expire_after(FrontExpiry).build();
+        let degraded = Arc::new(AtomicBool::new(false));
+        let registry =
+            Arc::new(Registry { store: Arc::clone(&store), front: front.clone(), writer, degraded: Arc::clone(&degraded) });
+        let spawned = std::thread::Builder::new()
+            .name("registry-writer".into())
+            .spawn(move || Writer { store, front, pending: VecDeque::new(), degraded }.run(&jobs));
         if let Err(e) = spawned {
-            log::error!("client registry: cannot start the retry thread: {e}");
+            log::error!("client registry: cannot start the writer thread: {e}");
         }
         registry
     }
@@ -291,39 +330,25 @@ impl Registry {
         }
     }
 
-    /// Remembers `entry`. A store that fails gets the write again from the queue; the
-    /// front keeps it meanwhile, so this process knows the client at once.
+    /// Remembers `entry`, waiting up to [`WRITE_WAIT`] for the store to have it. What the
+    /// gateway saw created goes into the front at once (this process knows the client
+    /// even while the store fails); a learned entry only once the store agreed.
     pub fn remember(&self, entry: Entry) {
-        let key = Entry::key(&entry.tenant, &entry.client_id);
-        if self.recently_failed() {
-            self.front.insert(key, Known::of(&entry));
-            self.enqueue(entry);
-            return;
-        }
-        match self.store.put(&entry) {
-            Ok(Written::Conflict(stored)) => {
-                conflict(&stored, &entry);
-                self.front.insert(key, Known::of(&stored));
-            }
-            Ok(written) => {
-                metrics().registry_writes.with_label_values(&[written_label(&written)]).inc();
+        if entry.origin.is_authoritative() {
+            let key = Entry::key(&entry.tenant, &entry.client_id);
+            // never over a different authoritative entry: the store decides, the writer corrects
+            if self.front.get(&key).is_none_or(|known| !known.origin.is_authoritative()) {
                 self.front.insert(key, Known::of(&entry));
             }
-            Err(e) => {
-                log::warn!("client registry: {e}; the write is queued");
-                self.set_failing(true);
-                self.front.insert(key, Known::of(&entry));
-                self.enqueue(entry);
-            }
         }
+        self.submit(Change::Put(entry), true);
     }
 
-    /// Forgets a deleted client (SPEC §12: a 2xx `DELETE /api/v2/clients/{id}`).
+    /// Forgets a deleted client (SPEC §12: a 2xx `DELETE /api/v2/clients/{id}`), after any
+    /// write of it still queued.
     pub fn forget(&self, tenant: &str, client_id: &str) {
         self.front.invalidate(&Entry::key(tenant, client_id));
-        if let Err(e) = self.store.remove(tenant, client_id) {
-            log::warn!("client registry: cannot remove `{client_id}`: {e}");
-        }
+        self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, false);
     }
 
     /// Entries in the front (the gauge, the memory benchmark).
@@ -332,34 +357,118 @@ impl Registry {
         self.front.entry_count()
     }
 
-    fn enqueue(&self, entry: Entry) {
-        match self.retry.try_send(entry) {
-            Ok(()) => {
-                metrics().registry_writes.with_label_values(&["queued"]).inc();
-                metrics().registry_queue.inc();
+    fn submit(&self, change: Change, wait: bool) {
+        let wait = wait && !self.degraded.load(Ordering::Acquire);
+        if !wait && matches!(change, Change::Put(_)) {
+            metrics().registry_writes.with_label_values(&["queued"]).inc();
+        }
+        let (done, applied) = if wait {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        metrics().registry_queue.inc();
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.writer.try_send(Job { change, done }) {
+            metrics().registry_queue.dec();
+            metrics().registry_writes.with_label_values(&["dropped"]).inc();
+            log::error!("client registry: the write queue is full; a change is not stored");
+            return;
+        }
+        if let Some(applied) = applied {
+            // bounded: the request path never waits longer for the store
+            let _ = applied.recv_timeout(WRITE_WAIT);
+        }
+    }
+}
+
+/// The writer thread: applies changes in order, keeps the ones the store refused for now.
+struct Writer {
+    store: Arc<dyn Store>,
+    front: moka::sync::Cache<String, Known>,
+    /// Changes waiting for the store, oldest first.
+    pending: VecDeque<Job>,
+    degraded: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self, jobs: &Receiver<Job>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if self.pending.is_empty() {
+                match jobs.recv() {
+                    Ok(job) => self.pending.push_back(job),
+                    Err(_) => return,
+                }
             }
-            Err(TrySendError::Full(entry) | TrySendError::Disconnected(entry)) => {
-                metrics().registry_writes.with_label_values(&["dropped"]).inc();
-                log::error!("client registry: the retry queue is full; `{}` is not stored", entry.client_id);
+            // everything already waiting goes behind, in order
+            while let Ok(job) = jobs.try_recv() {
+                self.pending.push_back(job);
+            }
+            while let Some(job) = self.pending.front() {
+                match self.apply(&job.change) {
+                    Ok(()) => {
+                        if let Some(job) = self.pending.pop_front() {
+                            metrics().registry_queue.dec();
+                            if let Some(done) = job.done {
+                                let _ = done.try_send(());
+                            }
+                        }
+                        backoff = Duration::from_millis(100);
+                        self.degraded.store(false, Ordering::Release);
+                    }
+                    Err(StoreError::Corrupt { key, detail }) => {
+                        // never retried: the stored entry cannot be read, a retry cannot fix it
+                        log::error!("client registry: `{key}` is unreadable ({detail}); a change of it is dropped");
+                        metrics().registry_writes.with_label_values(&["dropped"]).inc();
+                        if self.pending.pop_front().is_some() {
+                            metrics().registry_queue.dec();
+                        }
+                    }
+                    Err(StoreError::Unavailable(e)) => {
+                        self.degraded.store(true, Ordering::Release);
+                        if backoff == Duration::from_millis(100) {
+                            log::warn!("client registry: {e}; {} change(s) wait for the store", self.pending.len());
+                        }
+                        // the callers waiting for these writes are told to go on now
+                        for job in self.pending.iter_mut() {
+                            if let Some(done) = job.done.take() {
+                                metrics().registry_writes.with_label_values(&["queued"]).inc();
+                                let _ = done.try_send(());
+                            }
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        while let Ok(job) = jobs.try_recv() {
+                            self.pending.push_back(job);
+                        }
+                    }
+                }
             }
         }
     }
 
-    fn recently_failed(&self) -> bool {
-        let Ok(mut since) = self.failing_since.lock() else { return false };
-        match *since {
-            Some(at) if at.elapsed() < SKIP_AFTER_FAILURE => true,
-            Some(_) => {
-                *since = None;
-                false
+    fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        match change {
+            Change::Put(entry) => {
+                let key = Entry::key(&entry.tenant, &entry.client_id);
+                let written = self.store.put(entry)?;
+                match &written {
+                    Written::Conflict(stored) => {
+                        conflict(stored, entry);
+                        // the front follows the store, whatever this process believed
+                        self.front.insert(key, Known::of(stored));
+                    }
+                    Written::Inserted | Written::Replaced | Written::Kept => {
+                        metrics().registry_writes.with_label_values(&[written_label(&written)]).inc();
+                        if written != Written::Kept || entry.origin.is_authoritative() {
+                            self.front.insert(key, Known::of(entry));
+                        }
+                    }
+                }
+                Ok(())
             }
-            None => false,
-        }
-    }
-
-    fn set_failing(&self, failing: bool) {
-        if let Ok(mut since) = self.failing_since.lock() {
-            *since = failing.then(Instant::now);
+            Change::Remove { tenant, client_id } => self.store.remove(tenant, client_id),
         }
     }
 }
@@ -387,30 +496,6 @@ fn conflict(stored: &Entry, refused: &Entry) {
         refused.mode,
         refused.origin
     );
-}
-
-/// Writes queued entries, in order, retrying each until the store takes it.
-fn retry_loop(store: &dyn Store, pending: &Receiver<Entry>) {
-    while let Ok(entry) = pending.recv() {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match store.put(&entry) {
-                Ok(written) => {
-                    metrics().registry_queue.dec();
-                    match &written {
-                        Written::Conflict(stored) => conflict(stored, &entry),
-                        other => metrics().registry_writes.with_label_values(&[written_label(other)]).inc(),
-                    }
-                    metrics().registry_writes.with_label_values(&["replayed"]).inc();
-                    break;
-                }
-                Err(_) => {
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

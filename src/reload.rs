@@ -150,6 +150,7 @@ fn warn_restart_only(old: &Config, new: &Config) {
         ("server.tls", tls(old) != tls(new)),
         ("upstream.ca_file", old.upstream.ca_file != new.upstream.ca_file),
         ("log.decisions", old.log.decisions != new.log.decisions),
+        ("clients", old.clients != new.clients),
     ];
     let changed: Vec<&str> = checks.iter().filter(|(_, changed)| *changed).map(|(key, _)| *key).collect();
     if !changed.is_empty() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
 
-use crate::config::{self, Config, Tenant};
+use crate::config::{self, Config};
 use crate::policy::ClientState;
 use crate::registry::{Entry, Origin, Store, Written, open_store};
 use crate::upstream::{Endpoint, SideClient};
@@ -71,6 +71,11 @@ pub fn run(command: ClientsCommand) -> ExitCode {
 /// The configuration and its store, opened as the gateway opens it.
 fn open(path: &Path) -> anyhow::Result<(Config, Arc<dyn Store>)> {
     let (config, _warnings) = config::load(path).map_err(|e| anyhow!("{e}"))?;
+    if config.clients.store == crate::config::ClientStoreSettings::Memory {
+        bail!(
+            "clients.store is `memory`: the registry lives in the gateway's process only; nothing to read or fill here"
+        );
+    }
     let dir = path.parent().map(Path::to_owned).unwrap_or_default();
     let (store, _) = open_store(&config.clients.store, &dir)?;
     Ok((config, store))
@@ -186,8 +191,11 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
         .cloned()
         .ok_or_else(|| anyhow!("no tenant `{tenant_id}` in {}", path.display()))?;
     let checkpoint = path.with_file_name(format!(".modegate-import-{tenant_id}.page"));
-    let first_page: usize =
-        std::fs::read_to_string(&checkpoint).ok().and_then(|text| text.trim().parse().ok()).unwrap_or(0);
+    // resume one page early: clients deleted meanwhile shift the pages (writes are idempotent)
+    let first_page: usize = std::fs::read_to_string(&checkpoint)
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .map_or(0, |page| page.saturating_sub(1));
     if first_page > 0 {
         eprintln!("resuming at page {first_page} ({})", checkpoint.display());
     }
@@ -195,7 +203,7 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
     let side = SideClient::new(config.upstream.ca_file.as_deref());
     let host = tenant.policy.hosts.first().cloned().unwrap_or_default();
     let endpoint = Endpoint::upstream(&config.upstream, &host);
-    let token = runtime.block_on(management_token(&side, &endpoint, &tenant))?;
+    let (token, _) = runtime.block_on(crate::management::fetch_token(&side, &tenant, &config.upstream))?;
     let authorization = format!("Bearer {token}");
     let fields = "client_id,is_first_party,third_party_security_mode";
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -219,13 +227,19 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
         }
         let document: serde_json::Value =
             serde_json::from_slice(&answer.body).context("the upstream's page is not JSON")?;
-        let clients = document.get("clients").and_then(|c| c.as_array()).cloned().unwrap_or_default();
-        let total = document.get("total").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        // `include_totals=true` answers `{clients, total}`; anything else is not this API
+        let clients = document
+            .get("clients")
+            .and_then(|c| c.as_array())
+            .cloned()
+            .ok_or_else(|| anyhow!("page {page} has no `clients` list: is the upstream the Management API?"))?;
+        let total = document.get("total").and_then(serde_json::Value::as_u64);
         for client in &clients {
             let (Some(id), Some(state)) =
                 (client.get("client_id").and_then(|v| v.as_str()), ClientState::from_document(client))
             else {
-                eprintln!("skipped a client the page does not describe: {client}");
+                let id = client.get("client_id").and_then(|v| v.as_str()).unwrap_or("(no client_id)");
+                eprintln!("skipped `{id}`: the page does not describe its ownership or mode");
                 continue;
             };
             let entry = Entry::new(tenant_id, id, state, Origin::Import);
@@ -235,15 +249,18 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
         page += 1;
         std::fs::write(&checkpoint, page.to_string()).with_context(|| checkpoint.display().to_string())?;
         let done = (page * PER_PAGE) as u64;
+        let shown = total.map_or(done, |t| done.min(t));
+        let shown_total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
         match &progress {
             Some(bar) => {
-                bar.set_length(total);
-                bar.set_position(done.min(total));
+                bar.set_length(total.unwrap_or(done));
+                bar.set_position(shown);
                 bar.set_message(tally.report());
             }
-            None => eprintln!("page {page}: {}/{total} clients; {}", done.min(total), tally.report()),
+            None => eprintln!("page {page}: {shown}/{shown_total} clients; {}", tally.report()),
         }
-        if clients.len() < PER_PAGE || done >= total {
+        // a short page is the last; the total, when given, says so too
+        if clients.len() < PER_PAGE || total.is_some_and(|t| done >= t) {
             break;
         }
     }
@@ -253,34 +270,4 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_file(&checkpoint);
     eprintln!("imported tenant `{tenant_id}` into {}: {}", store.describe(), tally.report());
     Ok(if tally.conflicts > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
-}
-
-/// `MODEGATE_MANAGEMENT_TOKEN`, else a client-credentials grant with the tenant's
-/// management credentials (SPEC §13).
-async fn management_token(side: &SideClient, endpoint: &Endpoint, tenant: &Tenant) -> anyhow::Result<String> {
-    if let Ok(token) = std::env::var("MODEGATE_MANAGEMENT_TOKEN")
-        && !token.trim().is_empty()
-    {
-        return Ok(token.trim().to_owned());
-    }
-    let management = tenant.management.as_ref().ok_or_else(|| {
-        anyhow!("set MODEGATE_MANAGEMENT_TOKEN or give tenant `{}` a [tenants.management] client", tenant.policy.id)
-    })?;
-    let secret = std::env::var(&management.client_secret_env)
-        .map_err(|_| anyhow!("the environment variable `{}` is not set", management.client_secret_env))?;
-    let body = serde_json::json!({
-        "grant_type": "client_credentials",
-        "client_id": management.client_id,
-        "client_secret": secret,
-        "audience": tenant.token.audience,
-    })
-    .to_string();
-    let headers = [("content-type", "application/json"), ("accept", "application/json")];
-    let answer = side.request("POST", endpoint, "/oauth/token", &headers, body.as_bytes()).await?;
-    let document: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-    match document.get("access_token").and_then(|v| v.as_str()) {
-        Some(token) if answer.status == 200 => Ok(token.to_owned()),
-        // never print the answer: it may echo the secret
-        _ => bail!("the upstream refused the management credentials of `{}` ({})", management.client_id, answer.status),
-    }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use time::Date;
 
 use crate::policy::hardening::UnderscoreHeaders;
-pub use crate::policy::inputs::{DcrAccess, DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
+pub use crate::policy::inputs::{
+    DcrAccess, DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownClient, UnknownTenant,
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {

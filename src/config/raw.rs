@@ -108,6 +108,10 @@ pub struct RawPolicy {
     pub http: Option<RawPolicyHttp>,
     /// Extra strict-profile members, added to the built-in list.
     pub strict_profile: Vec<String>,
+    /// SPEC §13: runtime requests of clients the gateway cannot place: `allow` or `deny`.
+    pub unknown_client: String,
+    /// SPEC §13: let strict clients ask for the OIDC scopes.
+    pub strict_oidc_scopes: bool,
 }
 
 impl Default for RawPolicy {
@@ -119,6 +123,8 @@ impl Default for RawPolicy {
             source: "inline".into(),
             http: None,
             strict_profile: Vec::new(),
+            unknown_client: "allow".into(),
+            strict_oidc_scopes: false,
         }
     }
 }
@@ -152,6 +158,10 @@ impl Default for RawPolicyHttp {
 #[serde(default)]
 pub struct RawRoutes {
     pub dcr_paths: Vec<String>,
+    /// SPEC §13: paths added to the built-in runtime routes.
+    pub authorize_paths: Vec<String>,
+    pub token_paths: Vec<String>,
+    pub legacy_paths: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

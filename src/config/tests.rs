@@ -205,7 +205,7 @@ hosts = ["bad host", "ok.test", "OK.test"]
         "upstream.address: `no port here` does not resolve to an address",
         "policy.source: `ldap` is not a choice",
         "policy.strict_profile[0]: `` is not a member path such as `addons` or `jwt_configuration.scopes`",
-        "routes.dcr_paths[0]: `/` cannot be a DCR path",
+        "routes.dcr_paths[0]: `/` cannot be a route path",
         "routes.dcr_paths[1]: `/a%2Fb` contains an encoded `/`",
         "customers[c]: customer `c` is defined twice",
         "tenants[t].hosts: a tenant needs at least one host",
@@ -233,7 +233,7 @@ hosts = ["bad host", "ok.test", "OK.test"]
     policy.source: `ldap` is not a choice
     policy.strict_profile[0]: `` is not a member path such as `addons` or `jwt_configuration.scopes`
     policy.strict_profile[1]: the value after `=` in `a.b = {oops` is not JSON: key must be a string at line 1 column 2
-    routes.dcr_paths[0]: `/` cannot be a DCR path
+    routes.dcr_paths[0]: `/` cannot be a route path
     routes.dcr_paths[1]: `/a%2Fb` contains an encoded `/`
     customers[c]: customer `c` is defined twice
     tenants[t].hosts: a tenant needs at least one host

@@ -76,6 +76,8 @@ pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
         eligibility_cutoff: policy.eligibility_cutoff,
         strict_default_from: policy.strict_default_from,
         unknown_tenant: policy.unknown_tenant,
+        unknown_client: policy.unknown_client,
+        strict_oidc_scopes: policy.strict_oidc_scopes,
         governed: GovernedNames::new(&policy.strict_profile),
         strict_profile: policy.strict_profile,
         max_body_bytes: server.max_body_bytes,
@@ -99,7 +101,7 @@ fn validate_clients(raw: RawClients, problems: &mut Problems) -> Option<ClientsS
         "clients.cache_entries",
         cache_entries,
         1..=10_000_000,
-        "entries kept in memory, ~200 bytes each",
+        "entries kept in memory, ~400 bytes each",
     );
     let store = match store.as_str() {
         "embedded" if path.is_empty() => {
@@ -107,16 +109,24 @@ fn validate_clients(raw: RawClients, problems: &mut Problems) -> Option<ClientsS
             None
         }
         "embedded" => Some(ClientStoreSettings::Embedded(PathBuf::from(path))),
+        "redis" if redis_url.starts_with("rediss://") => {
+            problems.push_help(
+                "clients.redis_url",
+                "TLS to Redis is not built in",
+                "use `redis://` on a private network or loopback, or `unix:///path/redis.sock`",
+            );
+            None
+        }
         "redis"
             if !(redis_url.starts_with("redis://")
-                || redis_url.starts_with("rediss://")
                 || redis_url.starts_with("unix://")
-                || redis_url.starts_with("redis+unix://")) =>
+                || redis_url.starts_with("redis+unix://"))
+                || redis::Client::open(redis_url.as_str()).is_err() =>
         {
             problems.push_help(
                 "clients.redis_url",
-                format!("`{redis_url}` is not a Redis URL"),
-                "write `redis://host:port/` (or `rediss://`, `unix:///path`)",
+                format!("`{}` is not a Redis URL", crate::registry::redis_store::redacted(&redis_url)),
+                "write `redis://host:port/` or `unix:///path/redis.sock`",
             );
             None
         }
@@ -295,10 +305,29 @@ struct PolicyPart {
     strict_default_from: Date,
     unknown_tenant: UnknownTenant,
     strict_profile: StrictProfile,
+    unknown_client: UnknownClient,
+    strict_oidc_scopes: bool,
 }
 
 fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<(PolicyPart, SourceKind)> {
-    let RawPolicy { eligibility_cutoff, strict_default_from, unknown_tenant, source, http, strict_profile } = raw;
+    let RawPolicy {
+        eligibility_cutoff,
+        strict_default_from,
+        unknown_tenant,
+        source,
+        http,
+        strict_profile,
+        unknown_client,
+        strict_oidc_scopes,
+    } = raw;
+    let unknown_client = match unknown_client.as_str() {
+        "allow" => Some(UnknownClient::Allow),
+        "deny" => Some(UnknownClient::Deny),
+        other => {
+            problems.push_help("policy.unknown_client", format!("`{other}` is not a choice"), "use `allow` or `deny`");
+            None
+        }
+    };
     let before = problems.len();
     let eligibility_cutoff = parse_date("policy.eligibility_cutoff", &eligibility_cutoff, problems);
     let strict_default_from = parse_date("policy.strict_default_from", &strict_default_from, problems);
@@ -367,6 +396,8 @@ fn validate_policy(raw: RawPolicy, problems: &mut Problems) -> Option<(PolicyPar
         strict_default_from: strict_default_from?,
         unknown_tenant: unknown_tenant?,
         strict_profile: StrictProfile::with_extra(extra),
+        unknown_client: unknown_client?,
+        strict_oidc_scopes,
     };
     Some((part, source?))
 }
@@ -376,7 +407,7 @@ fn validate_routes(
     (allow_bodies_on_get, upgrade_paths): (bool, Vec<String>),
     problems: &mut Problems,
 ) -> Option<RouteTable> {
-    let RawRoutes { dcr_paths } = raw;
+    let RawRoutes { dcr_paths, authorize_paths, token_paths, legacy_paths } = raw;
     let before = problems.len();
     let mut upgrades = Vec::new();
     for (index, path) in upgrade_paths.iter().enumerate() {
@@ -389,28 +420,39 @@ fn validate_routes(
             ),
         }
     }
+    let mut table = RouteTable::new(route_paths(problems, "dcr_paths", &dcr_paths, "/reg"));
+    table.authorize_paths.extend(route_paths(problems, "authorize_paths", &authorize_paths, "/auth"));
+    table.token_paths.extend(route_paths(problems, "token_paths", &token_paths, "/token"));
+    table.legacy_paths.extend(route_paths(problems, "legacy_paths", &legacy_paths, "/oauth/legacy"));
+    table.upgrade_paths = upgrades;
+    table.allow_bodies_on_get = allow_bodies_on_get;
+    (problems.len() == before).then_some(table)
+}
+
+/// `routes.<key>`: plain absolute paths, within the route limits, normalised.
+fn route_paths(problems: &mut Problems, key: &str, list: &[String], example: &str) -> Vec<String> {
     let mut paths = Vec::new();
-    for (index, path) in dcr_paths.iter().enumerate() {
+    for (index, path) in list.iter().enumerate() {
         match normalise(path) {
             Ok(normal)
                 if normal.split('/').count() > MAX_ROUTE_SEGMENTS + 1
                     || normal.split('/').any(|segment| segment.len() > MAX_ROUTE_SEGMENT_LEN) =>
             {
                 problems.push(
-                    &format!("routes.dcr_paths[{index}]"),
+                    &format!("routes.{key}[{index}]"),
                     format!("`{path}` is deeper than {MAX_ROUTE_SEGMENTS} segments or has one longer than {MAX_ROUTE_SEGMENT_LEN} characters"),
                 )
             }
             Ok(normal) if normal != "/" => paths.push(normal),
-            Ok(_) => problems.push(&format!("routes.dcr_paths[{index}]"), "`/` cannot be a DCR path"),
+            Ok(_) => problems.push(&format!("routes.{key}[{index}]"), "`/` cannot be a route path"),
             Err(hazard) => problems.push_help(
-                &format!("routes.dcr_paths[{index}]"),
+                &format!("routes.{key}[{index}]"),
                 format!("`{path}` {hazard}"),
-                "write a plain absolute path such as `/reg`",
+                format!("write a plain absolute path such as `{example}`"),
             ),
         }
     }
-    (problems.len() == before).then_some(RouteTable { dcr_paths: paths, upgrade_paths: upgrades, allow_bodies_on_get })
+    paths
 }
 
 fn validate_log(raw: RawLog, problems: &mut Problems) -> Option<LogSettings> {

@@ -38,6 +38,15 @@ pub enum UnknownTenant {
     Passthrough,
 }
 
+/// SPEC §13: runtime requests of a client the gateway cannot place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownClient {
+    /// Forwarded, counted and logged (`unknown_client`).
+    Allow,
+    /// 400 `unauthorized_client`.
+    Deny,
+}
+
 /// One tenant as the rules see it, its customer's eligibility resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantPolicy {
@@ -85,6 +94,10 @@ pub struct PolicySettings {
     pub eligibility_cutoff: Date,
     pub strict_default_from: Date,
     pub unknown_tenant: UnknownTenant,
+    /// SPEC §13.
+    pub unknown_client: UnknownClient,
+    /// SPEC §13: strict clients may ask for `openid profile email address phone`.
+    pub strict_oidc_scopes: bool,
     pub strict_profile: StrictProfile,
     /// The member names the rules read, derived from `strict_profile` (SPEC §16).
     pub governed: GovernedNames,

@@ -27,9 +27,10 @@ use super::inputs::{DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownT
 use super::reason::{ErrorCode, ReasonCode};
 use super::route::RouteMatch;
 use super::route_id::{Api, RouteId};
+use super::runtime::{self, RuntimeClient, RuntimeHead, RuntimeRequest};
 use super::{
-    Classification, RequestHead, body_rejection, body_timeout, check_head, classify, decide_object, internal,
-    needs_token, too_large,
+    BodyKind, Classification, RequestHead, body_rejection, body_timeout, check_body_head, classify, decide_object,
+    internal, needs_token, rules, too_large,
 };
 
 /// What a request needs next, or how it ends.
@@ -49,6 +50,9 @@ pub enum Step {
     /// The client's current values of the members the strict profile combines (never
     /// cached, they change with each update): [`Pipeline::members`].
     NeedMembers { id: String },
+    /// A runtime route's client (SPEC §13), learned with the gateway's own credentials:
+    /// [`Pipeline::runtime_client`].
+    NeedClientMode { id: String },
     /// Answer the client; the upstream sees nothing. `body_read`: the request body was read
     /// whole, so the connection can serve another request.
     Respond { rejection: Rejection, record: Record, body_read: bool },
@@ -169,8 +173,15 @@ pub struct Pipeline {
     tenant: Option<Arc<TenantPolicy>>,
     route: Option<RouteId>,
     shadow: bool,
+    /// The framing says a body follows.
+    body_follows: bool,
     /// The body was read whole: an answer leaves the connection usable.
     body_read: bool,
+    /// A runtime route's head (SPEC §13), and once read, its request.
+    runtime_head: Option<RuntimeHead>,
+    runtime: Option<RuntimeRequest>,
+    /// `/authorize` answers in JSON rather than HTML (the request accepts JSON).
+    wants_json: bool,
     body: Vec<u8>,
     object: Option<JsonObject>,
     state: Option<ClientState>,
@@ -186,7 +197,17 @@ impl Pipeline {
             Ok(Classification { route: RouteMatch::Intercepted(route), .. }) => Some(*route),
             _ => None,
         };
-        let head_check = if route.is_some() { check_head(head, settings.max_body_bytes) } else { Ok(()) };
+        let head_check = match route {
+            Some(route) if route.is_runtime() && !head.body_follows => Ok(()),
+            Some(route) => check_body_head(head, settings.max_body_bytes, BodyKind::of(route)),
+            None => Ok(()),
+        };
+        let runtime_head = route.filter(|r| r.is_runtime()).map(|_| runtime_head(head));
+        let wants_json = head
+            .headers
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("application/json")));
         // the id is read (decoded) only for the route that needs it: passthrough costs nothing
         let client_id = (route == Some(RouteId::ClientsUpdate)).then(|| head.path().and_then(super::route::client_id));
         let mut pipeline = Pipeline {
@@ -198,7 +219,11 @@ impl Pipeline {
             tenant: None,
             route: None,
             shadow: false,
+            body_follows: head.body_follows,
             body_read: false,
+            runtime_head,
+            runtime: None,
+            wants_json,
             body: Vec::new(),
             object: None,
             state: None,
@@ -268,6 +293,9 @@ impl Pipeline {
         };
         self.body = body;
         self.body_read = true;
+        if route.is_runtime() {
+            return self.identify();
+        }
         let object = match parse_object(&self.body) {
             Ok(object) => object,
             Err(error) => return self.refuse(body_rejection(route, error)),
@@ -315,6 +343,29 @@ impl Pipeline {
         }
     }
 
+    /// The answer to [`Step::NeedClientMode`]: what is known of the client; `None` (or
+    /// `Err`: the lookup failed) when the gateway cannot place it (`policy.unknown_client`).
+    pub fn runtime_client(&mut self, answer: Result<Option<RuntimeClient>, ()>) -> Step {
+        let (Some(route), Some(request)) = (self.route, self.runtime.take()) else { return self.respond(internal()) };
+        let decision = rules::runtime::decide(route, &request, answer.ok().flatten(), &self.settings);
+        self.finish(decision)
+    }
+
+    /// SPEC §13: the runtime request read from the head and the body, and its client.
+    fn identify(&mut self) -> Step {
+        let (Some(route), Some(head)) = (self.route, &self.runtime_head) else { return self.respond(internal()) };
+        match runtime::read(route, head, &self.body) {
+            Err(rejection) => self.refuse(rejection),
+            Ok(request) => match request.client_id.clone() {
+                Some(id) => {
+                    self.runtime = Some(request);
+                    Step::NeedClientMode { id }
+                }
+                None => self.finish(Decision::forward(ReasonCode::NoClientId)),
+            },
+        }
+    }
+
     /// The `route` metric label.
     pub fn route_label(&self) -> &'static str {
         self.target.as_ref().map_or("refused", Classification::route_label)
@@ -322,7 +373,10 @@ impl Pipeline {
 
     /// The error dialect of the gateway's answers to this request.
     pub fn api(&self) -> Api {
-        self.target.as_ref().map_or(Api::Management, Classification::api)
+        match self.target.as_ref().map_or(Api::Management, Classification::api) {
+            Api::Authorize { .. } => Api::Authorize { json: self.wants_json },
+            api => api,
+        }
     }
 
     /// The tenant host the request names.
@@ -372,6 +426,8 @@ impl Pipeline {
                 self.route = Some(route);
                 if route == RouteId::DcrRegister {
                     Step::NeedAllowance { tenant: tenant.id.clone(), rate: tenant.dcr_rate }
+                } else if route.is_runtime() && !self.body_follows {
+                    self.identify()
                 } else {
                     self.after_allowance(route, &tenant)
                 }
@@ -421,6 +477,9 @@ impl Pipeline {
         let body = std::mem::take(&mut self.body);
         match decision.outcome {
             Outcome::Reject(rejection) => Step::Respond { rejection, record, body_read: true },
+            Outcome::Forward if !self.body_read => {
+                Step::Forward { body: UpstreamBody::Untouched, record: Some(record), creation }
+            }
             Outcome::Forward => Step::Forward { body: UpstreamBody::Decided(body), record: Some(record), creation },
             Outcome::Inject(injection) => {
                 Step::Forward { body: UpstreamBody::Decided(injection.apply(&body)), record: Some(record), creation }
@@ -442,6 +501,29 @@ impl Pipeline {
         (self.body, self.object) = (Vec::new(), None);
         let record = Record::of_rejection(&rejection, false);
         Step::Respond { rejection, record, body_read: self.body_read }
+    }
+}
+
+/// What a runtime request's reading needs of the head, owned.
+fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
+    let path_client_id = head.path().and_then(|path| super::route::normalise(path).ok()).and_then(|path| {
+        ["/samlp/", "/wsfed/"]
+            .iter()
+            .find_map(|prefix| {
+                path.strip_prefix(prefix).map(|rest| rest.split('/').next().unwrap_or_default().to_owned())
+            })
+            .filter(|id| !id.is_empty())
+    });
+    let json_body = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    RuntimeHead {
+        query: super::route::query_of(head.target).map(<[u8]>::to_vec),
+        authorization: head.headers.get(http::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec()),
+        json_body,
+        path_client_id,
     }
 }
 
@@ -480,6 +562,11 @@ pub fn evaluate(
             Step::NeedBody { .. } => pipeline.body(Ok(body.to_vec())),
             Step::NeedClient { .. } => pipeline.client(Ok(current_client.as_ref().map(|c| c.state))),
             Step::NeedMembers { .. } => pipeline.members(Ok(current_client.as_ref().map(|c| c.members.clone()))),
+            Step::NeedClientMode { id } => {
+                // the `tpc_` prefix, or `current_client`; otherwise a client the gateway cannot place
+                let state = current_client.as_ref().map(|c| c.state).or_else(|| ClientState::from_client_id(&id));
+                pipeline.runtime_client(Ok(state.map(|state| RuntimeClient { state, dcr: false })))
+            }
             end @ (Step::Respond { .. } | Step::Forward { .. }) => break end,
         };
     };

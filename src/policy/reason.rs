@@ -35,6 +35,11 @@ reason_codes! {
     NotEnforced => "not_enforced",
     UpdateAllowed => "update_allowed",
     ClientNotFound => "client_not_found",
+    // runtime routes (SPEC §13), forwarded
+    NotStrict => "not_strict",
+    StrictAllowed => "strict_allowed",
+    UnknownClient => "unknown_client",
+    NoClientId => "no_client_id",
     // injected
     ModeInjected => "mode_injected",
     StrictDefaultsInjected => "strict_defaults_injected",
@@ -83,6 +88,18 @@ reason_codes! {
     ModeImmutable => "mode_immutable",
     OwnershipImmutable => "ownership_immutable",
     ReplaceIncomplete => "replace_incomplete",
+    // rejected: runtime routes (SPEC §13)
+    DuplicateParameter => "duplicate_parameter",
+    InvalidParameter => "invalid_parameter",
+    ConflictingClientIds => "conflicting_client_ids",
+    AmbiguousClientId => "ambiguous_client_id",
+    UnsupportedResponseType => "unsupported_response_type",
+    PkceRequired => "pkce_required",
+    ParameterNotAllowed => "parameter_not_allowed",
+    OidcScopeNotSupported => "oidc_scope_not_supported",
+    UnsupportedGrantType => "unsupported_grant_type",
+    UnauthorizedClient => "unauthorized_client",
+    EndpointNotAvailable => "endpoint_not_available",
     // rejected: caller
     TokenMissing => "token_missing",
     TokenMalformed => "token_malformed",
@@ -121,6 +138,11 @@ pub enum ErrorCode {
     UpstreamTimeout,
     Internal,
     TooManyRequests,
+    // RFC 6749 codes, used on the runtime routes (SPEC §13)
+    UnsupportedResponseType,
+    UnsupportedGrantType,
+    UnauthorizedClient,
+    InvalidScope,
     // RFC 7591 codes, used by the DCR rules
     InvalidClientMetadata,
     InvalidRedirectUri,

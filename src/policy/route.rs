@@ -14,6 +14,23 @@ use super::{ReasonCode, Rejection, RouteId};
 /// Prefixes under which ambiguous paths and method-override headers are refused.
 const PROTECTED_PREFIXES: [&str; 2] = ["/api/v2", "/oidc"];
 
+/// SPEC §13 runtime routes, extended by `[routes]`.
+pub const DEFAULT_AUTHORIZE_PATHS: [&str; 1] = ["/authorize"];
+pub const DEFAULT_TOKEN_PATHS: [&str; 1] = ["/oauth/token"];
+pub const DEFAULT_LEGACY_PATHS: [&str; 11] = [
+    "/oauth/ro",
+    "/delegation",
+    "/dbconnections",
+    "/passwordless",
+    "/v2/logout",
+    "/oidc/logout",
+    "/samlp",
+    "/wsfed",
+    "/oauth/device/code",
+    "/bc-authorize",
+    "/oauth/par",
+];
+
 /// Headers some frameworks honour to turn a POST into another method (compared with `_`
 /// read as `-`: CGI, Rack and WSGI map both spellings to one variable).
 pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
@@ -87,6 +104,13 @@ pub enum RouteMatch {
 pub struct RouteTable {
     /// Extra DCR paths, already normalised.
     pub dcr_paths: Vec<String>,
+    /// SPEC §13: `/authorize` and `routes.authorize_paths`, normalised.
+    pub authorize_paths: Vec<String>,
+    /// `/oauth/token` and `routes.token_paths`.
+    pub token_paths: Vec<String>,
+    /// The legacy endpoints and `routes.legacy_paths`; each matches itself and what is
+    /// under it (`/dbconnections/signup`, `/samlp/{client_id}`).
+    pub legacy_paths: Vec<String>,
     /// Normalised paths on which `Upgrade` requests are proxied (`server.upgrade_paths`).
     pub upgrade_paths: Vec<String>,
     /// `server.allow_bodies_on_get`: forward bodies on GET, HEAD, DELETE, OPTIONS, TRACE.
@@ -104,7 +128,26 @@ pub struct MethodHints<'a> {
 
 impl RouteTable {
     pub fn new(dcr_paths: Vec<String>) -> Self {
-        RouteTable { dcr_paths, ..RouteTable::default() }
+        RouteTable {
+            dcr_paths,
+            authorize_paths: DEFAULT_AUTHORIZE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            token_paths: DEFAULT_TOKEN_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            legacy_paths: DEFAULT_LEGACY_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            ..RouteTable::default()
+        }
+    }
+
+    /// The runtime route of a normalised path, whatever the method (SPEC §13).
+    pub fn runtime_route_of(&self, path: &str) -> Option<RouteId> {
+        if self.authorize_paths.iter().any(|p| p == path) {
+            Some(RouteId::Authorize)
+        } else if self.token_paths.iter().any(|p| p == path) {
+            Some(RouteId::Token)
+        } else if self.legacy_paths.iter().any(|p| under(path, p)) {
+            Some(RouteId::Legacy)
+        } else {
+            None
+        }
     }
 
     /// Classifies a request from its method, raw path (no query) and what else the head
@@ -180,6 +223,8 @@ impl RouteTable {
             ));
         }
         match route {
+            // the runtime routes take their parameters in the query (SPEC §13)
+            Some(route) if route.is_runtime() => RouteMatch::Intercepted(route),
             Some(_) if hints.query.is_some() => RouteMatch::Refused(Rejection::invalid_request(
                 ReasonCode::QueryNotAllowed,
                 "this API takes no query string, and some servers merge it into the body; remove it",
@@ -195,6 +240,12 @@ impl RouteTable {
     }
 
     fn route_of(&self, method: &str, path: &str) -> Option<RouteId> {
+        match (self.runtime_route_of(path), method) {
+            (Some(RouteId::Authorize), "GET" | "HEAD" | "POST") => return Some(RouteId::Authorize),
+            (Some(RouteId::Token), "POST") => return Some(RouteId::Token),
+            (Some(RouteId::Legacy), _) => return Some(RouteId::Legacy),
+            _ => {}
+        }
         let is_update = matches!(method, "PATCH" | "PUT");
         match path {
             "/api/v2/clients" if method == "POST" => return Some(RouteId::ClientsCreate),
@@ -215,6 +266,9 @@ impl RouteTable {
             .iter()
             .copied()
             .chain(self.dcr_paths.iter().map(String::as_str))
+            .chain(self.authorize_paths.iter().map(String::as_str))
+            .chain(self.token_paths.iter().map(String::as_str))
+            .chain(self.legacy_paths.iter().map(String::as_str))
             .any(|prefix| under(path, prefix))
     }
 }

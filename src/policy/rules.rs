@@ -5,6 +5,7 @@ pub mod client_grants;
 pub mod clients_create;
 pub mod clients_update;
 pub mod dcr_register;
+pub mod runtime;
 pub mod tenant_settings;
 
 use serde_json::Value;

@@ -11,10 +11,16 @@ pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// The header naming the reason code on every gateway-made answer.
 pub const REASON_HEADER: &str = "x-modegate-reason";
 
+/// `Content-Type` of the HTML page `/authorize` answers with (SPEC §13).
+pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
 /// A rendered answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayResponse {
     pub status: u16,
+    pub content_type: &'static str,
+    /// `no-store` on the OAuth endpoints (RFC 6749 §5.1).
+    pub cache_control: Option<&'static str>,
     pub body: Vec<u8>,
     /// `WWW-Authenticate`, on 401s.
     pub www_authenticate: Option<&'static str>,
@@ -41,6 +47,10 @@ impl ErrorCode {
             ErrorCode::Internal => "internal_error",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::InvalidScope => "invalid_scope",
         }
     }
 
@@ -60,32 +70,80 @@ impl ErrorCode {
             ErrorCode::PolicyUnavailable | ErrorCode::UpstreamTimeout => "temporarily_unavailable",
             ErrorCode::UpstreamUnavailable | ErrorCode::Internal => "server_error",
             ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::InvalidScope => "invalid_scope",
         }
     }
 }
 
 /// Renders `rejection` for a route of `api`.
 pub fn render(rejection: &Rejection, api: Api) -> GatewayResponse {
-    let body = match api {
-        Api::Management => json!({
-            "statusCode": rejection.status,
-            "error": reason_phrase(rejection.status),
-            "message": rejection.message,
-            "errorCode": rejection.code.management_code(),
-        }),
-        Api::Dcr => json!({
+    let oauth = || {
+        json!({
             "error": rejection.code.dcr_code(),
             "error_description": rejection.message,
-        }),
+        })
+    };
+    let (content_type, cache_control, body) = match api {
+        Api::Management => (
+            CONTENT_TYPE,
+            None,
+            json!({
+                "statusCode": rejection.status,
+                "error": reason_phrase(rejection.status),
+                "message": rejection.message,
+                "errorCode": rejection.code.management_code(),
+            }),
+        ),
+        Api::Dcr => (CONTENT_TYPE, None, oauth()),
+        Api::OAuth | Api::Authorize { json: true } => (CONTENT_TYPE, Some("no-store"), oauth()),
+        Api::Authorize { json: false } => {
+            return GatewayResponse {
+                status: rejection.status,
+                content_type: HTML_CONTENT_TYPE,
+                cache_control: Some("no-store"),
+                body: error_page(rejection).into_bytes(),
+                www_authenticate: None,
+                retry_after: rejection.retry_after,
+                reason: rejection.reason.as_str(),
+            };
+        }
     };
     GatewayResponse {
         status: rejection.status,
+        content_type,
+        cache_control,
         // serialising a `json!` value cannot fail
         body: serde_json::to_vec(&body).unwrap_or_default(),
         www_authenticate: (rejection.status == 401).then_some("Bearer error=\"invalid_token\""),
         retry_after: rejection.retry_after,
         reason: rejection.reason.as_str(),
     }
+}
+
+/// The page `/authorize` answers with: the problem named, no redirect, nothing to run.
+fn error_page(rejection: &Rejection) -> String {
+    let escape = |text: &str| {
+        text.chars().fold(String::new(), |mut out, c| {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+            out
+        })
+    };
+    let code = rejection.code.dcr_code();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code}</title></head>\n\
+         <body><h1>This sign-in request was refused</h1>\n<p>{}</p>\n<p>error: <code>{code}</code></p></body></html>\n",
+        escape(&rejection.message)
+    )
 }
 
 fn reason_phrase(status: u16) -> &'static str {

@@ -64,6 +64,16 @@ impl Gateway {
                     let found = self.client_state(session, ctx, &pipeline, &id).await;
                     pipeline.client(found)
                 }
+                Step::NeedClientMode { id } => {
+                    let found = match (&ctx.config, &ctx.tenant) {
+                        (Some(config), Some(tenant)) => {
+                            let host = pipeline.host().unwrap_or_default();
+                            self.clients.runtime_client(tenant, &config.upstream, host, &id).await
+                        }
+                        _ => None,
+                    };
+                    pipeline.runtime_client(Ok(found))
+                }
                 Step::NeedMembers { id } => {
                     let found = self.client_members(session, ctx, &pipeline, &id).await;
                     pipeline.members(found)

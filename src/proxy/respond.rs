@@ -19,7 +19,10 @@ pub async fn reject(session: &mut Session, rejection: &Rejection, api: Api, clos
 
 pub async fn write(session: &mut Session, answer: &GatewayResponse, close: bool) -> Result<()> {
     let mut header = ResponseHeader::build(answer.status, Some(4))?;
-    header.insert_header(http::header::CONTENT_TYPE, wire::CONTENT_TYPE)?;
+    header.insert_header(http::header::CONTENT_TYPE, answer.content_type)?;
+    if let Some(cache_control) = answer.cache_control {
+        header.insert_header(http::header::CACHE_CONTROL, cache_control)?;
+    }
     header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
     header.insert_header(wire::REASON_HEADER, answer.reason)?;
     if let Some(challenge) = answer.www_authenticate {

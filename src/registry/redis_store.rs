@@ -27,8 +27,9 @@ pub struct RedisPool {
 impl RedisPool {
     /// Checks the URL only; the server may be down now and come up later.
     pub fn new(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("`{url}` is not a Redis URL: {e}"))?;
-        Ok(RedisPool { client, url: redacted(url), idle: Mutex::new(Vec::new()) })
+        let shown = redacted(url);
+        let client = redis::Client::open(url).map_err(|e| format!("`{shown}` is not a Redis URL: {e}"))?;
+        Ok(RedisPool { client, url: shown, idle: Mutex::new(Vec::new()) })
     }
 
     /// Runs `call` on a pooled connection; the connection is dropped if the call failed.
@@ -58,14 +59,22 @@ impl RedisPool {
     }
 }
 
-/// The URL without its password, for logs.
-fn redacted(url: &str) -> String {
-    match url.split_once('@') {
-        Some((credentials, rest)) if credentials.contains(':') => {
-            let scheme = credentials.split("://").next().unwrap_or("redis");
-            format!("{scheme}://***@{rest}")
+/// The URL without its user, password or query (which may carry `password=`), for logs
+/// and errors.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let had_credentials = !parsed.username().is_empty() || parsed.password().is_some();
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            let text = parsed.to_string();
+            match (had_credentials, text.split_once("://")) {
+                (true, Some((scheme, rest))) => format!("{scheme}://***@{rest}"),
+                _ => text,
+            }
         }
-        _ => url.to_owned(),
+        Err(_) => "<a Redis URL that does not parse>".to_owned(),
     }
 }
 

@@ -23,7 +23,7 @@ fn other_requests_pass_untouched_with_no_body_limit() {
     let big = vec![b'z'; 300 * 1024];
     let response = gateway.send(&request(
         "POST",
-        "/oauth/token",
+        "/upload",
         "acme.example.test",
         &[("Content-Type", "application/octet-stream")],
         &big,

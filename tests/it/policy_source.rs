@@ -50,7 +50,7 @@ fn answers_are_cached_for_their_ttl_and_404s_for_the_negative_ttl() {
     }
     assert_eq!(service.hits("/tenants/by-host/nobody.example.test"), 1, "404s are cached too");
     // passthrough traffic never asks the service
-    assert_eq!(status(&gateway.send(&request("GET", "/authorize", "other.example.test", &[], b""))), 200);
+    assert_eq!(status(&gateway.send(&request("GET", "/userinfo", "other.example.test", &[], b""))), 200);
     assert_eq!(service.hits("/tenants/by-host/other.example.test"), 0);
     assert!(gateway.metric("modegate_policy_cache_requests_total{result=\"hit\"}") >= 4.0);
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -112,7 +112,7 @@ fn stale_answers_while_the_service_fails_then_fail_closed() {
     assert_eq!(response.json()["errorCode"], "policy_unavailable");
     assert_eq!(upstream.requests().len(), before, "nothing reaches the upstream without a policy");
     // passthrough traffic is unaffected throughout
-    assert_eq!(status(&gateway.send(&request("GET", "/authorize", HOST, &[], b""))), 200);
+    assert_eq!(status(&gateway.send(&request("GET", "/userinfo", HOST, &[], b""))), 200);
     assert!(gateway.metric("modegate_policy_cache_requests_total{result=\"error\"}") >= 1.0);
     // and the service coming back is picked up
     service.set_down(false);

@@ -93,7 +93,7 @@ impl TenantStore {
             let total = self.clients.len();
             (
                 200,
-                json!({"start": page * per_page, "limit": per_page, "length": clients.len(), "total": total, "clients": clients}),
+                json!({"start": page.saturating_mul(per_page), "limit": per_page, "length": clients.len(), "total": total, "clients": clients}),
             )
         } else {
             (200, Value::Array(clients))

@@ -1,0 +1,153 @@
+//! The gateway's own credentials at the upstream (SPEC §13 `[tenants.management]`): a
+//! client-credentials token for the tenant's Management API, cached until shortly before
+//! it expires, and the client lookups made with it, coalesced so that a burst of requests
+//! for one unknown client sends one lookup. The secret is read from the environment when a
+//! token is needed and never appears in a log or an error.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use percent_encoding::utf8_percent_encode;
+
+use crate::config::{Tenant, Upstream};
+use crate::policy::ClientState;
+use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
+
+/// A token is renewed this long before it expires.
+const RENEW_BEFORE: Duration = Duration::from_secs(30);
+/// How long a lookup's answer is shared with requests that asked meanwhile (the registry
+/// keeps found clients; this only coalesces and briefly remembers unknown ones).
+const LOOKUP_SHARED_FOR: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManagementError {
+    #[error("tenant `{0}` has no [tenants.management] client")]
+    NotConfigured(String),
+    #[error("the environment variable `{0}` (the management client secret) is not set")]
+    SecretMissing(String),
+    #[error("the upstream refused the management credentials of `{client_id}` ({status})")]
+    Refused { client_id: String, status: u16 },
+    #[error("the management lookup failed: {0}")]
+    Failed(String),
+}
+
+pub struct Management {
+    side: Arc<SideClient>,
+    tokens: moka::future::Cache<String, (String, Instant)>,
+    lookups: moka::future::Cache<(String, String), Result<Option<ClientState>, ManagementError>>,
+}
+
+impl Management {
+    pub fn new(side: Arc<SideClient>) -> Self {
+        Management {
+            side,
+            tokens: moka::future::Cache::new(10_000),
+            lookups: moka::future::Cache::builder().max_capacity(100_000).time_to_live(LOOKUP_SHARED_FOR).build(),
+        }
+    }
+
+    /// The tenant's management token, fetched when missing or about to expire.
+    pub async fn token(&self, tenant: &Tenant, upstream: &Upstream) -> Result<String, ManagementError> {
+        let key = tenant.policy.id.clone();
+        if let Some((token, until)) = self.tokens.get(&key).await
+            && Instant::now() < until
+        {
+            return Ok(token);
+        }
+        let (token, lifetime) = fetch_token(&self.side, tenant, upstream).await?;
+        let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE);
+        self.tokens.insert(key, (token.clone(), until)).await;
+        Ok(token)
+    }
+
+    /// What the upstream says of `client_id` on `tenant` (reached as `host`); `Ok(None)`
+    /// when it does not know the client. Concurrent lookups of one client are one request.
+    pub async fn lookup(
+        &self,
+        tenant: &Tenant,
+        upstream: &Upstream,
+        host: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientState>, ManagementError> {
+        let key = (tenant.policy.id.clone(), client_id.to_owned());
+        self.lookups.get_with(key, self.lookup_uncached(tenant, upstream, host, client_id)).await
+    }
+
+    async fn lookup_uncached(
+        &self,
+        tenant: &Tenant,
+        upstream: &Upstream,
+        host: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientState>, ManagementError> {
+        let token = self.token(tenant, upstream).await?;
+        let path = format!(
+            "/api/v2/clients/{}?fields=is_first_party,third_party_security_mode&include_fields=true",
+            utf8_percent_encode(client_id, PATH_SEGMENT)
+        );
+        let authorization = format!("Bearer {token}");
+        let headers = [("accept", "application/json"), ("authorization", authorization.as_str())];
+        let answer = self
+            .side
+            .get(&Endpoint::upstream(upstream, host), &path, &headers)
+            .await
+            .map_err(|e| ManagementError::Failed(e.to_string()))?;
+        match answer.status {
+            200 => {
+                let document: serde_json::Value = serde_json::from_slice(&answer.body)
+                    .map_err(|_| ManagementError::Failed("the answer is not JSON".into()))?;
+                ClientState::from_document(&document)
+                    .map(Some)
+                    .ok_or_else(|| ManagementError::Failed("the answer is not a client".into()))
+            }
+            404 => Ok(None),
+            401 | 403 => {
+                // a revoked or expired token: the next request fetches a new one
+                self.tokens.invalidate(&tenant.policy.id).await;
+                Err(ManagementError::Failed(format!("the upstream answered {}", answer.status)))
+            }
+            status => Err(ManagementError::Failed(format!("the upstream answered {status}"))),
+        }
+    }
+}
+
+/// A client-credentials token for `tenant`'s Management API and its lifetime:
+/// `MODEGATE_MANAGEMENT_TOKEN` when set (no expiry known: an hour), else a grant with the
+/// tenant's `[tenants.management]` client.
+pub async fn fetch_token(
+    side: &SideClient,
+    tenant: &Tenant,
+    upstream: &Upstream,
+) -> Result<(String, Duration), ManagementError> {
+    if let Ok(token) = std::env::var("MODEGATE_MANAGEMENT_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok((token.trim().to_owned(), Duration::from_secs(3600)));
+    }
+    let management =
+        tenant.management.as_ref().ok_or_else(|| ManagementError::NotConfigured(tenant.policy.id.clone()))?;
+    let secret = std::env::var(&management.client_secret_env)
+        .map_err(|_| ManagementError::SecretMissing(management.client_secret_env.clone()))?;
+    let body = serde_json::json!({
+        "grant_type": "client_credentials",
+        "client_id": management.client_id,
+        "client_secret": secret,
+        "audience": tenant.token.audience,
+    })
+    .to_string();
+    let host = tenant.policy.hosts.first().cloned().unwrap_or_default();
+    let headers = [("content-type", "application/json"), ("accept", "application/json")];
+    let answer = side
+        .request("POST", &Endpoint::upstream(upstream, &host), "/oauth/token", &headers, body.as_bytes())
+        .await
+        .map_err(|e| ManagementError::Failed(e.to_string()))?;
+    let document: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    match document.get("access_token").and_then(|v| v.as_str()) {
+        // never print the answer: it may echo the secret
+        Some(token) if answer.status == 200 => {
+            let lifetime = document.get("expires_in").and_then(serde_json::Value::as_u64).unwrap_or(3600);
+            Ok((token.to_owned(), Duration::from_secs(lifetime)))
+        }
+        _ => Err(ManagementError::Refused { client_id: management.client_id.clone(), status: answer.status }),
+    }
+}

@@ -1,0 +1,137 @@
+//! The strict rules of the authorization endpoints (SPEC §13): what a strict third-party
+//! client may no longer do through the gateway. Permissive and first-party clients pass
+//! untouched; a client the gateway cannot place follows `policy.unknown_client`.
+
+use crate::policy::inputs::{PolicySettings, UnknownClient};
+use crate::policy::runtime::{RuntimeClient, RuntimeRequest};
+use crate::policy::{Decision, ErrorCode, ReasonCode, Rejection, RouteId, SecurityMode};
+
+/// Parameters a strict client may send to `/authorize` (besides `ext-*`).
+pub const AUTHORIZE_PARAMETERS: [&str; 21] = [
+    "acr_values",
+    "audience",
+    "authorization_details",
+    "client_id",
+    "code_challenge",
+    "code_challenge_method",
+    "connection",
+    "correlation_id",
+    "display",
+    "dpop_jkt",
+    "login_hint",
+    "max_age",
+    "nonce",
+    "organization",
+    "prompt",
+    "redirect_uri",
+    "resource",
+    "response_type",
+    "scope",
+    "state",
+    "ui_locales",
+];
+
+/// The OIDC scopes strict clients do without unless `policy.strict_oidc_scopes`.
+pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "address", "phone"];
+
+fn refuse(code: ErrorCode, reason: ReasonCode, message: impl Into<String>) -> Rejection {
+    Rejection::new(400, code, reason, message)
+}
+
+/// `client`: what the gateway knows of the named client (`None`: it cannot place it).
+pub fn decide(
+    route: RouteId,
+    request: &RuntimeRequest,
+    client: Option<RuntimeClient>,
+    settings: &PolicySettings,
+) -> Decision {
+    let Some(client) = client else {
+        return match settings.unknown_client {
+            UnknownClient::Allow => Decision::forward(ReasonCode::UnknownClient),
+            UnknownClient::Deny => Decision::reject(refuse(
+                ErrorCode::UnauthorizedClient,
+                ReasonCode::UnknownClient,
+                "the gateway does not know this client",
+            )),
+        };
+    };
+    let mode = client.state.mode;
+    let strict = !client.state.is_first_party && mode == Some(SecurityMode::Strict);
+    if !strict {
+        return Decision::forward(ReasonCode::NotStrict).with_modes(None, mode);
+    }
+    let verdict = match route {
+        RouteId::Authorize => authorize(request, settings),
+        RouteId::Token => token(request, client),
+        _ => Err(refuse(
+            ErrorCode::UnauthorizedClient,
+            ReasonCode::EndpointNotAvailable,
+            "this endpoint is not available to strict third-party applications",
+        )),
+    };
+    match verdict {
+        Ok(()) => Decision::forward(ReasonCode::StrictAllowed).with_modes(None, mode),
+        Err(rejection) => Decision::reject(rejection).with_modes(None, mode),
+    }
+}
+
+fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), Rejection> {
+    let params = &request.params;
+    if params.get("response_type").map(String::as_str) != Some("code") {
+        return Err(refuse(
+            ErrorCode::UnsupportedResponseType,
+            ReasonCode::UnsupportedResponseType,
+            "strict applications use `response_type=code` only",
+        ));
+    }
+    let challenge = params.get("code_challenge").is_some_and(|c| !c.is_empty());
+    if !challenge || params.get("code_challenge_method").map(String::as_str) != Some("S256") {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            ReasonCode::PkceRequired,
+            "strict applications send a `code_challenge` with `code_challenge_method=S256`",
+        ));
+    }
+    let allowed = |name: &str| name.starts_with("ext-") || AUTHORIZE_PARAMETERS.contains(&name);
+    if let Some(name) = params.keys().find(|name| !allowed(name)) {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            ReasonCode::ParameterNotAllowed,
+            format!("the parameter `{name}` is not available to strict applications"),
+        ));
+    }
+    if !settings.strict_oidc_scopes
+        && let Some(scope) = params.get("scope").and_then(|s| s.split(' ').find(|scope| OIDC_SCOPES.contains(scope)))
+    {
+        return Err(refuse(
+            ErrorCode::InvalidScope,
+            ReasonCode::OidcScopeNotSupported,
+            format!("the scope `{scope}` is not available to strict applications"),
+        ));
+    }
+    Ok(())
+}
+
+fn token(request: &RuntimeRequest, client: RuntimeClient) -> Result<(), Rejection> {
+    let params = &request.params;
+    match params.get("grant_type").map(String::as_str) {
+        Some("authorization_code") if params.get("code_verifier").is_some_and(|v| !v.is_empty()) => Ok(()),
+        Some("authorization_code") => Err(refuse(
+            ErrorCode::InvalidRequest,
+            ReasonCode::PkceRequired,
+            "strict applications redeem codes with a `code_verifier`",
+        )),
+        Some("refresh_token") => Ok(()),
+        Some("client_credentials") if request.authenticated && !client.dcr => Ok(()),
+        Some("client_credentials") => Err(refuse(
+            ErrorCode::UnauthorizedClient,
+            ReasonCode::UnauthorizedClient,
+            "client_credentials is only for strict applications that authenticate and were not registered dynamically",
+        )),
+        _ => Err(refuse(
+            ErrorCode::UnsupportedGrantType,
+            ReasonCode::UnsupportedGrantType,
+            "strict applications use authorization_code (with PKCE), refresh_token or client_credentials",
+        )),
+    }
+}

@@ -1,0 +1,215 @@
+//! Reading a request to the authorization endpoints (SPEC §13): its parameters, one
+//! reading only, and the client it speaks for.
+//!
+//! Parameters come from the query and from a form body (decoded as WHATWG
+//! `application/x-www-form-urlencoded` does, which is how Node, Express, Rack, werkzeug and
+//! Go read it), or from a JSON body on `/oauth/token` and the legacy routes (read as
+//! strictly as SPEC §3 reads the Management API's). A parameter given twice
+//! anywhere, in any case or spelling that folds onto one name, is refused: servers differ on
+//! whether the first or the last wins (RFC 6749 §3.1 forbids repeats). The client is named
+//! by `client_id`, the HTTP Basic user name, the `iss` of a `client_assertion` (read, not
+//! verified: the upstream verifies it) or a path segment; two different names are refused.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use percent_encoding::percent_decode;
+
+use super::body::parse_object;
+use super::client::ClientState;
+use super::decision::Rejection;
+use super::fold::skeleton;
+use super::reason::ReasonCode;
+use super::route_id::RouteId;
+
+/// The parameters whose spelling must be exact: the ones the rules and the identification
+/// read. A name that folds onto one of them (`Client_ID`, `client-id`, `ＧＲＡＮＴ_type`)
+/// is read as it by some servers and not by others.
+pub const READ_PARAMETERS: [&str; 10] = [
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "grant_type",
+    "code_verifier",
+    "response_type",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// What the gateway knows of a client on a runtime route (SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeClient {
+    pub state: ClientState,
+    /// Created through DCR (the registry's origin): no `client_credentials` when strict.
+    pub dcr: bool,
+}
+
+/// One runtime request, read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeRequest {
+    /// Every parameter, from the query and the body, each once.
+    pub params: BTreeMap<String, String>,
+    /// The client the request speaks for, when it names one.
+    pub client_id: Option<String>,
+    /// The client authenticates: a secret, HTTP Basic or an assertion.
+    pub authenticated: bool,
+}
+
+/// The parts of the head a runtime request is read from, owned (the pipeline keeps them
+/// until the body has arrived).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeHead {
+    pub query: Option<Vec<u8>>,
+    pub authorization: Option<Vec<u8>>,
+    /// The body is JSON (`/oauth/token`, legacy routes), not a form.
+    pub json_body: bool,
+    /// `/samlp/{client_id}`, `/wsfed/{client_id}`: the client named by the path.
+    pub path_client_id: Option<String>,
+}
+
+fn invalid(reason: ReasonCode, message: impl Into<String>) -> Rejection {
+    Rejection::invalid_request(reason, message)
+}
+
+/// Reads `body` (possibly empty) with `head` into one request.
+pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRequest, Rejection> {
+    let mut request = RuntimeRequest::default();
+    let mut folded: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |name: String, value: String| -> Result<(), Rejection> {
+        let key = skeleton(&name);
+        if let Some(first) = folded.get(&key) {
+            return Err(invalid(
+                ReasonCode::DuplicateParameter,
+                format!("the parameter `{name}` is given twice (as `{first}` too); send each parameter once"),
+            ));
+        }
+        if READ_PARAMETERS.iter().any(|read| skeleton(read) == key && *read != name) {
+            return Err(invalid(
+                ReasonCode::DuplicateParameter,
+                format!("the parameter `{name}` reads as a different parameter to some servers; spell it exactly"),
+            ));
+        }
+        folded.insert(key, name.clone());
+        request.params.insert(name, value);
+        Ok(())
+    };
+    if let Some(query) = &head.query {
+        for (name, value) in form_pairs(query)? {
+            add(name, value)?;
+        }
+    }
+    if !body.is_empty() {
+        if head.json_body && matches!(route, RouteId::Token | RouteId::Legacy) {
+            let object = parse_object(body).map_err(|e| invalid(ReasonCode::InvalidJson, e.to_string()))?;
+            for (name, value) in object.members {
+                match value {
+                    serde_json::Value::String(text) => add(name, text)?,
+                    _ if READ_PARAMETERS.contains(&name.as_str()) => {
+                        return Err(invalid(ReasonCode::InvalidType, format!("`{name}` must be a string")));
+                    }
+                    // other members are the endpoint's business
+                    _ => {}
+                }
+            }
+        } else {
+            for (name, value) in form_pairs(body)? {
+                add(name, value)?;
+            }
+        }
+    }
+    let mut named: Vec<String> = Vec::new();
+    if let Some(id) = request.params.get("client_id") {
+        named.push(id.clone());
+    }
+    if let Some(user) = basic_user(head.authorization.as_deref())? {
+        named.push(user);
+        request.authenticated = true;
+    }
+    if let Some(assertion) = request.params.get("client_assertion") {
+        named.push(assertion_issuer(assertion)?);
+        request.authenticated = true;
+    }
+    if request.params.contains_key("client_secret") {
+        request.authenticated = true;
+    }
+    if let Some(id) = &head.path_client_id {
+        named.push(id.clone());
+    }
+    request.client_id = match named.as_slice() {
+        [] => None,
+        [first, ..] if named.iter().all(|id| id == first) => Some(first.clone()),
+        _ => {
+            return Err(invalid(
+                ReasonCode::ConflictingClientIds,
+                "the request names two different clients (parameter, Basic user, assertion or path); name one",
+            ));
+        }
+    };
+    Ok(request)
+}
+
+/// `application/x-www-form-urlencoded` pairs as WHATWG reads them (`+` is a space, empty
+/// sequences skipped), except that a value that is not UTF-8 once decoded is refused
+/// rather than read with replacement characters.
+pub fn form_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, Rejection> {
+    let decode = |part: &[u8]| -> Result<String, Rejection> {
+        let spaced: Vec<u8> = part.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        let bytes: Vec<u8> = percent_decode(&spaced).collect();
+        String::from_utf8(bytes)
+            .map_err(|_| invalid(ReasonCode::InvalidParameter, "a parameter is not UTF-8 once decoded"))
+    };
+    let mut pairs = Vec::new();
+    for sequence in raw.split(|b| *b == b'&') {
+        if sequence.is_empty() {
+            continue;
+        }
+        let (name, value) = match sequence.iter().position(|b| *b == b'=') {
+            Some(at) => (sequence.get(..at).unwrap_or_default(), sequence.get(at + 1..).unwrap_or_default()),
+            None => (sequence, &[][..]),
+        };
+        let name = decode(name)?;
+        if name.contains('\0') {
+            return Err(invalid(ReasonCode::InvalidParameter, "a parameter name holds a NUL"));
+        }
+        pairs.push((name, decode(value)?));
+    }
+    Ok(pairs)
+}
+
+/// The client id of an HTTP Basic `Authorization` (RFC 6749 §2.3.1: form-encoded, then
+/// Base64). A user name that reads differently with and without the form decoding is
+/// refused: some servers decode it, some do not.
+fn basic_user(authorization: Option<&[u8]>) -> Result<Option<String>, Rejection> {
+    let Some(value) = authorization else { return Ok(None) };
+    let text = std::str::from_utf8(value).unwrap_or_default().trim();
+    let Some((scheme, credentials)) = text.split_once(' ') else { return Ok(None) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let malformed = || invalid(ReasonCode::InvalidParameter, "the Basic credentials are not Base64 of `id:secret`");
+    let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (raw_user, _secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let pairs = form_pairs(format!("u={raw_user}").as_bytes())?;
+    let user = pairs.into_iter().next().map(|(_, value)| value).unwrap_or_default();
+    if user != raw_user {
+        return Err(invalid(
+            ReasonCode::AmbiguousClientId,
+            "the Basic user name is form-encoded, which servers read differently; send the client id as it is",
+        ));
+    }
+    Ok(Some(user))
+}
+
+/// The `iss` of a `client_assertion` JWT, read without verifying it.
+fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
+    let unreadable = || invalid(ReasonCode::InvalidParameter, "the client_assertion is not a JWT naming its `iss`");
+    let payload = assertion.split('.').nth(1).ok_or_else(unreadable)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| unreadable())?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| unreadable())?;
+    claims.get("iss").and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(unreadable)
+}
