@@ -283,8 +283,12 @@ impl Registry {
         let (writer, jobs) = std::sync::mpsc::sync_channel(RETRY_QUEUE);
         let front = moka::sync::Cache::builder().max_capacity(front_entries).expire_after(FrontExpiry).build();
         let degraded = Arc::new(AtomicBool::new(false));
-        let registry =
-            Arc::new(Registry { store: Arc::clone(&store), front: front.clone(), writer, degraded: Arc::clone(&degraded) });
+        let registry = Arc::new(Registry {
+            store: Arc::clone(&store),
+            front: front.clone(),
+            writer,
+            degraded: Arc::clone(&degraded),
+        });
         let spawned = std::thread::Builder::new()
             .name("registry-writer".into())
             .spawn(move || Writer { store, front, pending: VecDeque::new(), degraded }.run(&jobs));

@@ -27,6 +27,7 @@ mod passthrough;
 mod policy_source;
 mod registry;
 mod reload;
+mod runtime;
 mod tenant_settings;
 mod tls;
 mod tokens;

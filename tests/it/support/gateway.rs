@@ -342,6 +342,11 @@ pub fn wait_for_line(child: &mut Child, log: &std::path::Path, marker: &str) -> 
     }
 }
 
+/// The variable every test gateway gets, for `[tenants.management] client_secret_env`.
+pub const MANAGEMENT_SECRET_ENV: &str = "MODEGATE_TEST_MANAGEMENT_SECRET";
+/// Its value: tests check that it never appears in a log.
+pub const MANAGEMENT_SECRET: &str = "s3cr3t-management-value";
+
 /// `modegate <args> --config <config>` with its output in `dir`'s log files.
 fn spawn_logged(dir: &tempfile::TempDir, args: &[&str], config: &std::path::Path) -> Child {
     let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
@@ -351,6 +356,7 @@ fn spawn_logged(dir: &tempfile::TempDir, args: &[&str], config: &std::path::Path
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "info")
+        .env(MANAGEMENT_SECRET_ENV, MANAGEMENT_SECRET)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)

@@ -121,6 +121,11 @@ impl Client {
         self.reader.get_mut().write_all(bytes).unwrap();
     }
 
+    /// Reads one response head only (the answer to a HEAD request).
+    pub fn read_head_only(&mut self) -> Message {
+        read_head(&mut self.reader).unwrap().expect("connection closed before a response")
+    }
+
     /// Reads one response (skipping `100 Continue` unless `keep_interim`).
     pub fn read_response(&mut self) -> Message {
         loop {

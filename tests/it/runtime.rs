@@ -1,0 +1,427 @@
+//! SPEC §13: strict means strict at runtime, on `/authorize`, `/oauth/token` and the legacy
+//! endpoints, through the real binary in front of the recording upstream. Every refused
+//! request is checked to have reached nothing upstream.
+
+use std::time::Duration;
+
+use base64::Engine;
+
+use crate::support::gateway::{MANAGEMENT_SECRET, MANAGEMENT_SECRET_ENV};
+use crate::support::{Gateway, Message, Upstream, request, status};
+
+const HOST: &str = "globex.example.test";
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+const NO_AUTH: (&str, &str) = ("Authorization", "none");
+
+/// The tenants: `globex` (enforced, with management credentials), `shadowco` (shadow).
+fn tenants(extra_policy: &str) -> String {
+    format!(
+        r#"
+{extra_policy}
+[[customers]]
+id = "cus_globex"
+[[tenants]]
+id = "globex"
+customer = "cus_globex"
+hosts = ["globex.example.test"]
+default_api_permissions = [{{ audience = "https://api.globex.test", scopes = ["read"] }}]
+[tenants.management]
+client_id = "gateway-m2m"
+client_secret_env = "{MANAGEMENT_SECRET_ENV}"
+[[tenants]]
+id = "shadowco"
+customer = "cus_globex"
+hosts = ["shadow.example.test"]
+enforcement = "shadow"
+"#
+    )
+}
+
+/// An upstream that answers the gateway's management calls: a token, and the clients
+/// `perm1` (permissive), `first1` (first-party); everything else is unknown (404).
+fn upstream() -> Upstream {
+    Upstream::start()
+        .route("/oauth/token", 200, r#"{"access_token":"mgmt-token","token_type":"Bearer","expires_in":86400}"#)
+        .route("/api/v2/clients/perm1", 200, r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#)
+        .route("/api/v2/clients/first1", 200, r#"{"is_first_party":true}"#)
+        .route("/api/v2/clients/unknown1", 404, r#"{"statusCode":404}"#)
+}
+
+fn gateway(upstream: &Upstream, policy: &str) -> Gateway {
+    Gateway::start_with(upstream.addr, "", policy, &format!("[clients]\nstore = \"memory\"\n{}", tenants("")))
+}
+
+/// A PKCE authorize query for `client` with `extra` parameters.
+fn authorize(client: &str, extra: &str) -> String {
+    format!(
+        "/authorize?client_id={client}&response_type=code&code_challenge=abc&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fa.test%2Fcb{extra}"
+    )
+}
+
+fn basic(user: &str, secret: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
+}
+
+/// An unsigned JWT naming `iss` (the gateway reads it; the upstream would verify it).
+fn assertion(iss: &str) -> String {
+    let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    format!("{}.{}.sig", part(r#"{"alg":"RS256"}"#), part(&format!(r#"{{"iss":"{iss}","sub":"{iss}"}}"#)))
+}
+
+/// Sends `raw`; the status, the reason header and whether the upstream saw a request on `path`.
+fn outcome(gateway: &Gateway, upstream: &Upstream, path: &str, raw: &[u8]) -> (u16, Option<String>, usize, Message) {
+    let before = upstream.hits(path);
+    let response = gateway.send(raw);
+    let reached = upstream.hits(path) - before;
+    (status(&response), response.header("x-modegate-reason").map(str::to_owned), reached, response)
+}
+
+#[test]
+fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
+    let upstream = upstream();
+    let gateway = gateway(&upstream, "");
+    let get = |target: &str, headers: &[(&str, &str)]| {
+        let mut all = vec![NO_AUTH];
+        all.extend_from_slice(headers);
+        request("GET", target, HOST, &all, b"")
+    };
+    let post = |target: &str, headers: &[(&str, &str)], body: &str| {
+        let mut all = vec![FORM];
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("authorization")) {
+            all.push(NO_AUTH);
+        }
+        all.extend_from_slice(headers);
+        request("POST", target, HOST, &all, body.as_bytes())
+    };
+    let basic_strict = basic("tpc_s", "secret");
+    let basic_encoded = basic("tpc%5Fs", "secret");
+    let strict_assertion = format!(
+        "grant_type=password&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+        assertion("tpc_s")
+    );
+    // (what, path seen upstream, raw request, status, reason; 0 / None: forwarded)
+    type Row = (&'static str, &'static str, Vec<u8>, u16, Option<&'static str>);
+    let rows: Vec<Row> = vec![
+        (
+            "implicit flow",
+            "/authorize",
+            get("/authorize?client_id=tpc_s&response_type=token", &[]),
+            400,
+            Some("unsupported_response_type"),
+        ),
+        (
+            "no PKCE",
+            "/authorize",
+            get("/authorize?client_id=tpc_s&response_type=code", &[]),
+            400,
+            Some("pkce_required"),
+        ),
+        (
+            "plain PKCE",
+            "/authorize",
+            get(&authorize("tpc_s", "").replace("S256", "plain"), &[]),
+            400,
+            Some("pkce_required"),
+        ),
+        (
+            "request object",
+            "/authorize",
+            get(&authorize("tpc_s", "&request=eyJ"), &[]),
+            400,
+            Some("parameter_not_allowed"),
+        ),
+        ("claims", "/authorize", get(&authorize("tpc_s", "&claims=%7B%7D"), &[]), 400, Some("parameter_not_allowed")),
+        (
+            "openid scope",
+            "/authorize",
+            get(&authorize("tpc_s", "&scope=openid%20read"), &[]),
+            400,
+            Some("oidc_scope_not_supported"),
+        ),
+        (
+            "a compliant request",
+            "/authorize",
+            get(&authorize("tpc_s", "&scope=read&state=x&ext-foo=1"), &[]),
+            200,
+            None,
+        ),
+        (
+            "POST form",
+            "/authorize",
+            post("/authorize", &[], "client_id=tpc_s&response_type=token"),
+            400,
+            Some("unsupported_response_type"),
+        ),
+        (
+            "POST JSON",
+            "/authorize",
+            request(
+                "POST",
+                "/authorize",
+                HOST,
+                &[NO_AUTH, ("Content-Type", "application/json")],
+                br#"{"client_id":"tpc_s","response_type":"token"}"#,
+            ),
+            415,
+            Some("unsupported_media_type"),
+        ),
+        (
+            "a parameter twice",
+            "/authorize",
+            get("/authorize?client_id=tpc_s&response_type=code&response_type=token", &[]),
+            400,
+            Some("duplicate_parameter"),
+        ),
+        (
+            "parameter casing",
+            "/authorize",
+            get("/authorize?Client_ID=tpc_s&response_type=token", &[]),
+            400,
+            Some("duplicate_parameter"),
+        ),
+        (
+            "client in query and body",
+            "/authorize",
+            post("/authorize?client_id=perm1", &[], "client_id=tpc_s&response_type=token"),
+            400,
+            Some("duplicate_parameter"),
+        ),
+        (
+            "GET with a body",
+            "/authorize",
+            request("GET", "/authorize?client_id=tpc_s&response_type=token", HOST, &[NO_AUTH, FORM], b"x=1"),
+            400,
+            Some("body_not_allowed"),
+        ),
+        (
+            "NUL in the path",
+            "/authorize",
+            get("/authorize%00?client_id=tpc_s&response_type=token", &[]),
+            400,
+            Some("ambiguous_path"),
+        ),
+        (
+            "parameter in the path",
+            "/authorize",
+            get("/authorize;x?client_id=tpc_s&response_type=token", &[]),
+            400,
+            Some("ambiguous_path"),
+        ),
+        (
+            "password grant",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=password&client_id=tpc_s&username=u&password=p"),
+            400,
+            Some("unsupported_grant_type"),
+        ),
+        (
+            "code without verifier",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=authorization_code&client_id=tpc_s&code=c"),
+            400,
+            Some("pkce_required"),
+        ),
+        (
+            "code with verifier",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=authorization_code&client_id=tpc_s&code=c&code_verifier=v"),
+            200,
+            None,
+        ),
+        (
+            "client credentials with a secret",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=client_credentials&client_id=tpc_s&client_secret=x"),
+            200,
+            None,
+        ),
+        (
+            "client credentials unauthenticated",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=client_credentials&client_id=tpc_s"),
+            400,
+            Some("unauthorized_client"),
+        ),
+        (
+            "Basic names the client",
+            "/oauth/token",
+            post("/oauth/token", &[("Authorization", &basic_strict)], "grant_type=password&username=u&password=p"),
+            400,
+            Some("unsupported_grant_type"),
+        ),
+        (
+            "Basic with an encoded user",
+            "/oauth/token",
+            post("/oauth/token", &[("Authorization", &basic_encoded)], "grant_type=password"),
+            400,
+            Some("ambiguous_client_id"),
+        ),
+        (
+            "assertion names the client",
+            "/oauth/token",
+            post("/oauth/token", &[], &strict_assertion),
+            400,
+            Some("unsupported_grant_type"),
+        ),
+        (
+            "JSON body",
+            "/oauth/token",
+            request(
+                "POST",
+                "/oauth/token",
+                HOST,
+                &[NO_AUTH, ("Content-Type", "application/json")],
+                br#"{"grant_type":"password","client_id":"tpc_s"}"#,
+            ),
+            400,
+            Some("unsupported_grant_type"),
+        ),
+        (
+            "two clients",
+            "/oauth/token",
+            post("/oauth/token", &[("Authorization", &basic_strict)], "grant_type=refresh_token&client_id=perm1"),
+            400,
+            Some("conflicting_client_ids"),
+        ),
+        (
+            "legacy ro",
+            "/oauth/ro",
+            post("/oauth/ro", &[], "client_id=tpc_s&username=u&password=p"),
+            400,
+            Some("endpoint_not_available"),
+        ),
+        ("legacy samlp", "/samlp/tpc_s", get("/samlp/tpc_s", &[]), 400, Some("endpoint_not_available")),
+        ("legacy logout", "/v2/logout", get("/v2/logout?client_id=tpc_s", &[]), 400, Some("endpoint_not_available")),
+        (
+            "permissive: implicit flow passes",
+            "/authorize",
+            get("/authorize?client_id=perm1&response_type=token", &[]),
+            200,
+            None,
+        ),
+        (
+            "permissive: password grant passes",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=password&client_id=perm1"),
+            200,
+            None,
+        ),
+        ("first-party: legacy passes", "/oauth/ro", post("/oauth/ro", &[], "client_id=first1"), 200, None),
+        (
+            "unknown: allowed by default",
+            "/authorize",
+            get("/authorize?client_id=unknown1&response_type=token", &[]),
+            200,
+            None,
+        ),
+        ("no client named", "/authorize", get("/authorize?response_type=token", &[]), 200, None),
+    ];
+    for (what, path, raw, expected_status, expected_reason) in rows {
+        let (got, reason, reached, response) = outcome(&gateway, &upstream, path, &raw);
+        assert_eq!(got, expected_status, "{what}: {}", response.body_text());
+        assert_eq!(reason.as_deref(), expected_reason, "{what}");
+        assert_eq!(reached, usize::from(expected_reason.is_none()), "{what}: forwarded only when allowed");
+        assert_eq!(response.header("location"), None, "{what}: never a redirect");
+        // a head refused before any route is read (SPEC §16) answers in the Management shape
+        let head_refusal = matches!(expected_reason, Some("body_not_allowed" | "ambiguous_path"));
+        if got == 400 && path == "/authorize" && !head_refusal {
+            assert!(response.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{what}");
+            assert_eq!(response.header("cache-control"), Some("no-store"), "{what}");
+        }
+        if got == 400 && path != "/authorize" {
+            assert_eq!(response.header("cache-control"), Some("no-store"), "{what}");
+            assert!(response.json()["error"].is_string() && response.json()["error_description"].is_string(), "{what}");
+        }
+    }
+    // HEAD is read as GET (a HEAD answer has no body: read the head alone)
+    let mut client = crate::support::Client::connect(gateway.addr);
+    client.send_raw(&request("HEAD", "/authorize?client_id=tpc_s&response_type=token", HOST, &[NO_AUTH], b""));
+    let head = client.read_head_only();
+    assert_eq!((status(&head), head.header("x-modegate-reason")), (400, Some("unsupported_response_type")));
+    // the JSON form of the authorize page, when asked
+    let response =
+        gateway.send(&get("/authorize?client_id=tpc_s&response_type=token", &[("Accept", "application/json")]));
+    assert_eq!(response.json()["error"], "unsupported_response_type");
+    // forwarded bodies are byte-exact
+    let body = "grant_type=client_credentials&client_id=tpc_s&client_secret=x&audience=https%3A%2F%2Fapi";
+    upstream.requests();
+    let _ = gateway.send(&post("/oauth/token", &[], body));
+    let last =
+        upstream.requests().into_iter().rev().find(|r| r.start.get(1).is_some_and(|t| t == "/oauth/token")).unwrap();
+    assert_eq!(last.body_text(), body);
+    // lookups: one per client, with the gateway's own token (fetched once), then the registry
+    assert_eq!(upstream.hits("/api/v2/clients/perm1"), 1);
+    let lookup = upstream
+        .requests()
+        .into_iter()
+        .find(|r| r.start.get(1).is_some_and(|t| t.starts_with("/api/v2/clients/perm1")))
+        .unwrap();
+    assert_eq!(lookup.header("authorization"), Some("Bearer mgmt-token"));
+    let grants = upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.start.get(1).is_some_and(|t| t == "/oauth/token") && r.body_text().contains("gateway-m2m"))
+        .count();
+    assert_eq!(grants, 1, "the management token is cached");
+    // the secret went to the upstream's token endpoint and nowhere else
+    assert!(!gateway.logs().contains(MANAGEMENT_SECRET), "the secret is never logged");
+    let decisions = gateway.wait_decisions(10);
+    assert!(decisions.iter().any(|d| d["route"] == "authorize"
+        && d["decision"] == "reject"
+        && d["reason"] == "pkce_required"
+        && d["effective_mode"] == "strict"));
+    assert!(
+        gateway
+            .metric("modegate_requests_total{decision=\"reject\",reason=\"unsupported_grant_type\",route=\"token\"}")
+            >= 1.0
+    );
+}
+
+#[test]
+fn unknown_clients_follow_policy_and_lookups_are_coalesced() {
+    let upstream = upstream().delayed_route(
+        "/api/v2/clients/slow1",
+        200,
+        r#"{"is_first_party":false,"third_party_security_mode":"strict"}"#,
+        Duration::from_millis(300),
+    );
+    let gateway = std::sync::Arc::new(gateway(&upstream, "unknown_client = \"deny\""));
+    let refused =
+        gateway.send(&request("GET", "/authorize?client_id=unknown1&response_type=code", HOST, &[NO_AUTH], b""));
+    assert_eq!(status(&refused), 400);
+    assert_eq!(refused.header("x-modegate-reason"), Some("unknown_client"));
+    let threads: Vec<_> = (0..12)
+        .map(|_| {
+            let gateway = std::sync::Arc::clone(&gateway);
+            std::thread::spawn(move || {
+                status(&gateway.send(&request(
+                    "GET",
+                    "/authorize?client_id=slow1&response_type=token",
+                    HOST,
+                    &[NO_AUTH],
+                    b"",
+                )))
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), 400, "slow1 is strict");
+    }
+    assert_eq!(upstream.hits("/api/v2/clients/slow1"), 1, "twelve concurrent requests, one lookup");
+}
+
+#[test]
+fn shadow_tenants_forward_strict_violations_and_record_them() {
+    let upstream = upstream();
+    let gateway = gateway(&upstream, "");
+    let response = gateway.send(&request(
+        "GET",
+        "/authorize?client_id=tpc_s&response_type=token",
+        "shadow.example.test",
+        &[NO_AUTH],
+        b"",
+    ));
+    assert_eq!(status(&response), 200, "shadow mode refuses nothing");
+    let decisions = gateway.wait_decisions(1);
+    assert_eq!(decisions.last().map(|d| d["decision"].clone()), Some(serde_json::json!("would_reject")));
+}
