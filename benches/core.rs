@@ -80,6 +80,39 @@ fn benches(c: &mut Criterion) {
     });
 }
 
+/// SPEC §13: reading a runtime request (query, form body, Basic) and applying the strict
+/// rules, as for a strict client whose state the registry's front already holds.
+fn runtime_benches(c: &mut Criterion) {
+    use modegate::policy::runtime::{self, RuntimeClient, RuntimeHead};
+    use modegate::policy::{ClientState, SecurityMode};
+    let config = config::parse(CONFIG).expect("bench config").0;
+    let strict =
+        RuntimeClient { state: ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) }, dcr: false };
+    let authorize = RuntimeHead {
+        query: Some(b"client_id=tpc_abcdefghijklmnop&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=read%20write&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256".to_vec()),
+        ..RuntimeHead::default()
+    };
+    let token = RuntimeHead {
+        authorization: Some(b"Basic dHBjX2FiY2RlZmdoaWprbG1ub3A6c2VjcmV0".to_vec()),
+        ..RuntimeHead::default()
+    };
+    let token_body = b"grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let mut group = c.benchmark_group("runtime");
+    group.bench_function("authorize_identify_and_rules", |b| {
+        b.iter(|| {
+            let request = runtime::read(RouteId::Authorize, black_box(&authorize), b"").expect("read");
+            policy::rules::runtime::decide(RouteId::Authorize, &request, Some(strict), &config.policy)
+        })
+    });
+    group.bench_function("token_identify_and_rules", |b| {
+        b.iter(|| {
+            let request = runtime::read(RouteId::Token, black_box(&token), black_box(token_body)).expect("read");
+            policy::rules::runtime::decide(RouteId::Token, &request, Some(strict), &config.policy)
+        })
+    });
+    group.finish();
+}
+
 /// Token verification: cold (the JWKS document parsed into keys, then one verification, as
 /// on the first request after a fetch) and warm (keys cached, as on every other request).
 fn token_benches(c: &mut Criterion) {
@@ -186,5 +219,6 @@ fn hostile_path_benches(c: &mut Criterion) {
     group.finish();
 }
 
+criterion_group!(runtime_group, runtime_benches);
 criterion_group!(core, benches, token_benches, tenant_benches, hostile_path_benches);
-criterion_main!(core);
+criterion_main!(core, runtime_group);

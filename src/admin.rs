@@ -37,7 +37,11 @@ impl ServeHttp for AdminApp {
             ("GET", "/healthz") => (200, "text/plain", b"ok\n".to_vec()),
             ("GET", "/readyz") => {
                 let registry = Arc::clone(&self.registry);
-                let store = tokio::task::spawn_blocking(move || registry.health()).await.unwrap_or_default();
+                let probe = tokio::task::spawn_blocking(move || registry.health());
+                let store = match tokio::time::timeout(std::time::Duration::from_secs(1), probe).await {
+                    Ok(Ok(store)) => store,
+                    _ => "registry: the store did not answer within a second".to_owned(),
+                };
                 match self.reloader.is_ready() {
                     true => (200, "text/plain", format!("ready\n{store}\n").into_bytes()),
                     false => (503, "text/plain", format!("not ready\n{store}\n").into_bytes()),

@@ -15,7 +15,7 @@ use crate::management::Management;
 use crate::policy::COMBINED_MEMBERS;
 use crate::policy::ClientState;
 use crate::policy::runtime::RuntimeClient;
-use crate::registry::{Entry, Origin, Registry};
+use crate::registry::{Entry, Origin, Registry, StoreError};
 use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
 
 /// The longest a request waits for the registry's store before asking the upstream instead.
@@ -26,7 +26,7 @@ async fn read_registry(
     registry: Arc<Registry>,
     tenant: String,
     client_id: String,
-) -> Option<Result<Option<Entry>, crate::registry::StoreError>> {
+) -> Option<Result<Option<Entry>, StoreError>> {
     let read = tokio::task::spawn_blocking(move || registry.get(&tenant, &client_id));
     match tokio::time::timeout(REGISTRY_READ_WAIT, read).await {
         Ok(Ok(result)) => Some(result),
@@ -72,8 +72,17 @@ impl ClientModes {
         client_id: &str,
     ) -> Option<RuntimeClient> {
         let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
-        if let Some(Ok(Some(entry))) = read_registry(registry, tenant_id, id).await {
-            return Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr });
+        match read_registry(registry, tenant_id, id).await {
+            Some(Ok(Some(entry))) => {
+                return Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr });
+            }
+            Some(Err(StoreError::Corrupt { .. })) => {
+                // fail closed: held to every strict rule, as a strict DCR client
+                log::warn!("runtime client `{client_id}`: its registry entry is unreadable; treated as strict");
+                let strict = ClientState { is_first_party: false, mode: Some(crate::policy::SecurityMode::Strict) };
+                return Some(RuntimeClient { state: strict, dcr: true });
+            }
+            _ => {}
         }
         if let Some(state) = ClientState::from_client_id(client_id) {
             return Some(RuntimeClient { state, dcr: false });
@@ -111,17 +120,22 @@ impl ClientModes {
         let _ = tokio::task::spawn_blocking(move || registry.forget(&tenant, &client_id)).await;
     }
 
-    /// The registry's entry, read off the async threads; `None` also when the store fails
-    /// (counted): the caller then asks the upstream.
-    async fn registered(&self, tenant: &str, client_id: &str) -> Option<ClientState> {
-        let (registry, tenant, client_id) = (Arc::clone(&self.registry), tenant.to_owned(), client_id.to_owned());
-        match read_registry(registry, tenant, client_id).await {
-            Some(Ok(entry)) => entry.map(|entry| entry.state()),
+    /// The registry's entry, read off the async threads; `Ok(None)` also when the store
+    /// cannot be reached (counted): the caller then asks the upstream. `Err`: the stored
+    /// entry is unreadable, and the request fails closed (a lookup could make a strict
+    /// client permissive).
+    async fn registered(&self, tenant: &str, client_id: &str) -> Result<Option<ClientState>, LookupError> {
+        let (registry, tenant, id) = (Arc::clone(&self.registry), tenant.to_owned(), client_id.to_owned());
+        match read_registry(registry, tenant, id).await {
+            Some(Ok(entry)) => Ok(entry.map(|entry| entry.state())),
+            Some(Err(e @ StoreError::Corrupt { .. })) => {
+                Err(LookupError { client_id: client_id.to_owned(), detail: e.to_string() })
+            }
             Some(Err(e)) => {
                 log::debug!("{e}; asking the upstream");
-                None
+                Ok(None)
             }
-            None => None,
+            None => Ok(None),
         }
     }
 
@@ -138,7 +152,7 @@ impl ClientModes {
         if let Some(state) = ClientState::from_client_id(client_id) {
             return Ok(Lookup::Known(state));
         }
-        if let Some(state) = self.registered(&tenant.policy.id, client_id).await {
+        if let Some(state) = self.registered(&tenant.policy.id, client_id).await? {
             return Ok(Lookup::Known(state));
         }
         let fields = "is_first_party,third_party_security_mode";

@@ -32,6 +32,9 @@ use crate::telemetry::metrics;
 /// writes are dropped (counted, logged): memory stays bounded however long the store is down.
 pub const RETRY_QUEUE: usize = 10_000;
 
+/// Longest client id kept (Auth0's are 32 characters; DCR servers' rarely pass 64).
+pub const MAX_CLIENT_ID_BYTES: usize = 256;
+
 /// How an entry was learned (SPEC §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +84,12 @@ impl Entry {
 
     pub fn state(&self) -> ClientState {
         ClientState { is_first_party: self.is_first_party, mode: self.mode }
+    }
+
+    /// Client ids the registry keeps: at most [`MAX_CLIENT_ID_BYTES`], no control
+    /// characters (the key separator is one).
+    pub fn storable_id(client_id: &str) -> bool {
+        !client_id.is_empty() && client_id.len() <= MAX_CLIENT_ID_BYTES && !client_id.chars().any(char::is_control)
     }
 
     /// The store key: tenants are separate namespaces of client ids.
@@ -338,6 +347,13 @@ impl Registry {
     /// gateway saw created goes into the front at once (this process knows the client
     /// even while the store fails); a learned entry only once the store agreed.
     pub fn remember(&self, entry: Entry) {
+        if !Entry::storable_id(&entry.client_id) {
+            log::warn!(
+                "client registry: a client id of {} bytes with control characters is not stored",
+                entry.client_id.len()
+            );
+            return;
+        }
         if entry.origin.is_authoritative() {
             let key = Entry::key(&entry.tenant, &entry.client_id);
             // never over a different authoritative entry: the store decides, the writer corrects

@@ -158,7 +158,8 @@ fn describe_state(state: ClientState) -> String {
 
 /// `import --from FILE`: entries keep their origin, so a store moved keeps what it knew.
 fn import_file(path: &Path, file: &Path) -> anyhow::Result<ExitCode> {
-    let (_, store) = open(path)?;
+    let (config, store) = open(path)?;
+    let tenants: Vec<&str> = config.tenants.list.iter().map(|t| t.policy.id.as_str()).collect();
     let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| file.display().to_string())?);
     let mut tally = Tally::default();
     for (number, line) in reader.lines().enumerate() {
@@ -166,8 +167,24 @@ fn import_file(path: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        let entry: Entry = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {}: not an entry", file.display(), number + 1))?;
+        let at = format!("{} line {}", file.display(), number + 1);
+        let entry = match serde_json::from_str::<Entry>(&line) {
+            Ok(entry) if !tenants.contains(&entry.tenant.as_str()) => {
+                Err(anyhow!("{at}: tenant `{}` is not in {}", entry.tenant, path.display()))
+            }
+            Ok(entry) if !Entry::storable_id(&entry.client_id) => {
+                Err(anyhow!("{at}: the client id is empty, too long or holds control characters"))
+            }
+            Ok(entry) => Ok(entry),
+            Err(e) => Err(anyhow!("{at}: not an entry ({e})")),
+        };
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                eprintln!("stopped; imported before it: {}", tally.report());
+                return Err(e);
+            }
+        };
         let written = store.put(&entry)?;
         tally.add(&entry, written);
     }
@@ -242,6 +259,10 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
                 eprintln!("skipped `{id}`: the page does not describe its ownership or mode");
                 continue;
             };
+            if !Entry::storable_id(id) {
+                eprintln!("skipped a client id that is too long or holds control characters");
+                continue;
+            }
             let entry = Entry::new(tenant_id, id, state, Origin::Import);
             let written = store.put(&entry)?;
             tally.add(&entry, written);

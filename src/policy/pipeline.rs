@@ -175,6 +175,8 @@ pub struct Pipeline {
     shadow: bool,
     /// The framing says a body follows.
     body_follows: bool,
+    /// The DCR bucket was asked (once per request).
+    allowance_taken: bool,
     /// The body was read whole: an answer leaves the connection usable.
     body_read: bool,
     /// A runtime route's head (SPEC §13), and once read, its request.
@@ -220,6 +222,7 @@ impl Pipeline {
             route: None,
             shadow: false,
             body_follows: head.body_follows,
+            allowance_taken: false,
             body_read: false,
             runtime_head,
             runtime: None,
@@ -262,18 +265,24 @@ impl Pipeline {
     /// The answer to [`Step::NeedAllowance`]: `Err(seconds)` to wait when the bucket is
     /// empty (429 with `Retry-After`; shadow mode only records it).
     pub fn allowance(&mut self, verdict: Result<(), u64>) -> Step {
+        self.allowance_taken = true;
         match (verdict, self.route, self.tenant.clone()) {
             (Err(seconds), _, _) => self.refuse(Rejection::rate_limited(seconds)),
+            (Ok(()), Some(route), Some(tenant)) if needs_token(route, &tenant) => self.need_body(),
             (Ok(()), Some(route), Some(tenant)) => self.after_allowance(route, &tenant),
             (Ok(()), _, _) => self.respond(internal()),
         }
     }
 
-    /// The answer to [`Step::NeedToken`].
+    /// The answer to [`Step::NeedToken`]. A DCR route that needs a token takes from the
+    /// tenant's bucket only now: callers without a token cannot drain it (SPEC §14).
     pub fn token(&mut self, verdict: Result<(), Rejection>) -> Step {
-        match verdict {
-            Ok(()) => self.need_body(),
-            Err(rejection) => self.refuse(rejection),
+        match (verdict, self.route, &self.tenant) {
+            (Ok(()), Some(RouteId::DcrRegister), Some(tenant)) if !self.allowance_taken => {
+                Step::NeedAllowance { tenant: tenant.id.clone(), rate: tenant.dcr_rate }
+            }
+            (Ok(()), _, _) => self.need_body(),
+            (Err(rejection), _, _) => self.refuse(rejection),
         }
     }
 
@@ -424,7 +433,7 @@ impl Pipeline {
             (_, Err(rejection)) => self.refuse(rejection),
             (_, Ok(route)) => {
                 self.route = Some(route);
-                if route == RouteId::DcrRegister {
+                if route == RouteId::DcrRegister && !needs_token(route, &tenant) {
                     Step::NeedAllowance { tenant: tenant.id.clone(), rate: tenant.dcr_rate }
                 } else if route.is_runtime() && !self.body_follows {
                     self.identify()

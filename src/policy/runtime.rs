@@ -38,6 +38,20 @@ pub const READ_PARAMETERS: [&str; 10] = [
     "code_challenge_method",
 ];
 
+/// [`READ_PARAMETERS`] folded ([`skeleton`]), in the same order (a unit test checks it).
+const READ_SKELETONS: [&str; 10] = [
+    "clientid",
+    "clientsecret",
+    "clientassertion",
+    "clientassertiontype",
+    "granttype",
+    "codeverifier",
+    "responsetype",
+    "scope",
+    "codechallenge",
+    "codechallengemethod",
+];
+
 /// What the gateway knows of a client on a runtime route (SPEC §13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeClient {
@@ -85,7 +99,9 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
                 format!("the parameter `{name}` is given twice (as `{first}` too); send each parameter once"),
             ));
         }
-        if READ_PARAMETERS.iter().any(|read| skeleton(read) == key && *read != name) {
+        let exact =
+            READ_SKELETONS.iter().zip(READ_PARAMETERS).find(|(folded, _)| **folded == key).map(|(_, read)| read);
+        if exact.is_some_and(|read| read != name) {
             return Err(invalid(
                 ReasonCode::DuplicateParameter,
                 format!("the parameter `{name}` reads as a different parameter to some servers; spell it exactly"),
@@ -212,4 +228,43 @@ fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
         .map_err(|_| unreadable())?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| unreadable())?;
     claims.get("iss").and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(unreadable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_skeletons_are_the_folded_names() {
+        for (read, folded) in READ_PARAMETERS.iter().zip(READ_SKELETONS) {
+            assert_eq!(skeleton(read), folded);
+        }
+    }
+
+    fn query(text: &str) -> RuntimeHead {
+        RuntimeHead { query: Some(text.as_bytes().to_vec()), ..RuntimeHead::default() }
+    }
+
+    #[test]
+    fn parameters_have_one_reading() {
+        let read = |q: &str| super::read(RouteId::Authorize, &query(q), b"").map_err(|r| r.reason.as_str());
+        assert_eq!(read("client_id=a+b%20c&x=").map(|r| r.client_id), Ok(Some("a b c".to_owned())));
+        assert_eq!(read("client_id=a&&&scope=x").map(|r| r.params.len()), Ok(2), "empty sequences skipped");
+        assert_eq!(read("client_id=a&client_id=a"), Err("duplicate_parameter"));
+        assert_eq!(read("client_id=a&Client_Id=b"), Err("duplicate_parameter"));
+        assert_eq!(read("client-id=a"), Err("duplicate_parameter"), "folds onto client_id");
+        assert_eq!(read("client%5Fid=a").map(|r| r.client_id), Ok(Some("a".to_owned())), "decoded name");
+        assert_eq!(read("client_id=%FF"), Err("invalid_parameter"), "not UTF-8 once decoded");
+        assert_eq!(read("client_id%00=a"), Err("invalid_parameter"));
+        let both = RuntimeHead { query: Some(b"client_id=a".to_vec()), ..RuntimeHead::default() };
+        assert_eq!(read_err(RouteId::Authorize, &both, b"client_id=b"), Some("duplicate_parameter"));
+        let basic = RuntimeHead { authorization: Some(b"Basic Yjpz".to_vec()), ..RuntimeHead::default() };
+        assert_eq!(read_err(RouteId::Token, &basic, b"client_id=a"), Some("conflicting_client_ids"));
+        let same = super::read(RouteId::Token, &basic, b"client_id=b").map(|r| (r.client_id, r.authenticated));
+        assert_eq!(same, Ok((Some("b".to_owned()), true)));
+    }
+
+    fn read_err(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Option<&'static str> {
+        super::read(route, head, body).err().map(|r| r.reason.as_str())
+    }
 }

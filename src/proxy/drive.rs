@@ -43,9 +43,13 @@ impl Gateway {
                 }
                 Step::NeedAllowance { tenant, rate } => {
                     let limiter = Arc::clone(&self.dcr_limit);
-                    let verdict = tokio::task::spawn_blocking(move || limiter.check(&tenant, rate)).await;
-                    // a failed check task counts as allowed: the limit protects, it must not break DCR
-                    pipeline.allowance(verdict.unwrap_or(Ok(())).map_err(|wait| wait.as_secs_f64().ceil() as u64))
+                    let check = tokio::task::spawn_blocking(move || limiter.check(&tenant, rate));
+                    // a check that fails or hangs counts as allowed: the limit protects, it must not break DCR
+                    let verdict = match tokio::time::timeout(std::time::Duration::from_secs(1), check).await {
+                        Ok(Ok(verdict)) => verdict,
+                        _ => Ok(()),
+                    };
+                    pipeline.allowance(verdict.map_err(|wait| wait.as_secs_f64().ceil() as u64))
                 }
                 Step::NeedToken { scope, .. } => {
                     let verdict = self.authorize(session, ctx, scope).await;

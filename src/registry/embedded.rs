@@ -22,6 +22,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct EmbeddedStore {
     connection: Mutex<Connection>,
     path: PathBuf,
+    /// The file's identity when opened: a file removed or replaced under a running gateway
+    /// would take writes that vanish at the next start, so the store reports itself
+    /// unavailable instead (writes queue, `/readyz` says so).
+    identity: Option<(u64, u64)>,
+}
+
+/// `(device, inode)` of the file at `path`.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Why the file cannot serve as the registry; names the file (SPEC §12: never a silent
@@ -38,6 +48,9 @@ impl EmbeddedStore {
     /// once, so a damaged file is found now and not on the first update of a client.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let fail = |detail: String| OpenError { path: path.display().to_string(), detail };
+        // a file that exists is a registry or an error, never a fresh start: an empty or
+        // foreign file would otherwise become a silent empty registry (SPEC §12)
+        let existed = std::fs::metadata(path).is_ok();
         let connection = Connection::open(path).map_err(|e| fail(format!("cannot open the client registry: {e}")))?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
         let check: String = connection
@@ -45,6 +58,17 @@ impl EmbeddedStore {
             .map_err(|e| fail(format!("not a client registry: {e}")))?;
         if check != "ok" {
             return Err(fail(format!("the file is damaged: {check}")));
+        }
+        let has_table: bool = connection
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'clients'", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|count| count == 1)
+            .map_err(|e| fail(format!("not a client registry: {e}")))?;
+        if existed && !has_table {
+            return Err(fail(
+                "the file exists but holds no client registry (empty, or another database); move it away to start with an empty registry".into(),
+            ));
         }
         connection
             .execute_batch(
@@ -58,7 +82,10 @@ impl EmbeddedStore {
                  ) WITHOUT ROWID;",
             )
             .map_err(|e| fail(format!("not a client registry: {e}")))?;
-        let store = EmbeddedStore { connection: Mutex::new(connection), path: path.to_owned() };
+        // the table into the main file, so a copy of it alone is a registry
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| fail(e.to_string()))?;
+        let store =
+            EmbeddedStore { connection: Mutex::new(connection), path: path.to_owned(), identity: identity(path) };
         store.list(None).map_err(|e| fail(e.to_string()))?;
         Ok(store)
     }
@@ -68,6 +95,11 @@ impl EmbeddedStore {
     }
 
     fn connection(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        if identity(&self.path) != self.identity {
+            return Err(
+                self.unavailable("the file was removed or replaced while the gateway runs; restart to reopen it")
+            );
+        }
         self.connection.lock().map_err(|_| self.unavailable("a writer panicked"))
     }
 }

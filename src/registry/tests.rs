@@ -72,6 +72,34 @@ fn a_damaged_embedded_file_is_an_error_naming_it() {
 }
 
 #[test]
+fn an_empty_or_foreign_file_is_not_taken_for_an_empty_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let error = embedded::EmbeddedStore::open(&empty).err().unwrap().to_string();
+    assert!(error.contains("holds no client registry") && error.contains("empty.db"), "{error}");
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE other (x INTEGER);").unwrap();
+    assert!(embedded::EmbeddedStore::open(&foreign).is_err());
+    // a new file is a new registry, and its table is in the main file (a copy of it works)
+    let fresh = dir.path().join("fresh.db");
+    embedded::EmbeddedStore::open(&fresh).unwrap();
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&fresh, &copy).unwrap();
+    assert!(embedded::EmbeddedStore::open(&copy).is_ok());
+}
+
+#[test]
+fn a_file_removed_under_a_running_store_makes_it_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clients.db");
+    let store = embedded::EmbeddedStore::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let written = store.put(&entry("c", false, STRICT, Origin::Created));
+    assert!(matches!(written, Err(StoreError::Unavailable(_))), "{written:?}");
+}
+
+#[test]
 fn a_failed_write_is_queued_and_the_front_still_knows_the_client() {
     struct Down;
     impl Store for Down {

@@ -333,3 +333,38 @@ dcr_burst = 4
             >= 5.0
     );
 }
+
+/// SPEC §11, §12: a Redis that accepts connections and answers nothing (`kill -STOP`) costs
+/// a creation a bounded wait; every other route is unaffected and `/readyz` still answers.
+#[test]
+fn a_frozen_redis_stalls_nothing() {
+    let redis = Redis::start();
+    let upstream = Upstream::start().route("/api/v2/clients", 201, r#"{"client_id":"frozen1","is_first_party":false}"#);
+    let gateway = gateway(upstream.addr, &redis.clients_table(), TENANTS);
+    redis.pause(true);
+    let timed = |what: &str, call: &dyn Fn() -> u16| {
+        let started = Instant::now();
+        let code = call();
+        let took = started.elapsed();
+        eprintln!("frozen Redis: {what} answered {code} in {took:?}");
+        assert!(took < Duration::from_secs(3), "{what} took {took:?}");
+        code
+    };
+    let create = || status(&gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#));
+    assert_eq!(timed("a creation", &create), 201);
+    assert_eq!(timed("a second creation", &create), 201);
+    let token = || status(&gateway.send(&request("POST", "/userinfo", HOST, &[], b"")));
+    assert_eq!(timed("a passthrough request", &token), 200);
+    let ready = || gateway.admin_get("/readyz").map_or(0, |r| status(&r));
+    assert_eq!(timed("/readyz", &ready), 200);
+    redis.pause(false);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let stored: Option<String> = redis.query(redis::cmd("GET").arg("modegate:client:globex\u{1f}frozen1"));
+        if stored.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queued write lands once Redis thaws");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -18,6 +18,12 @@ hosts = ["shadow.test"]
 enforcement = "shadow"
 default_api_permissions = [{ audience = "https://api.shadow.test", scopes = ["read"] }]
 [[tenants]]
+id = "tokened"
+customer = "ineligible"
+hosts = ["tokened.test"]
+dcr_access = "token"
+default_api_permissions = [{ audience = "https://api.tokened.test", scopes = ["read"] }]
+[[tenants]]
 id = "dormant"
 customer = "ineligible"
 hosts = ["off.test"]
@@ -141,6 +147,23 @@ fn each_route_asks_its_needs_in_order() {
             Answers { allowance: Err(2), ..Answers::default() },
             &["tenant bare.test", "allowance bare 5/s"],
             (429, "reject", "dcr_rate_limited"),
+        ),
+        // SPEC §14: a token-protected DCR route takes from the bucket only after the token
+        (
+            "POST",
+            "/reg",
+            "tokened.test",
+            Answers { token: Err(ReasonCode::TokenMissing), ..Answers::default() },
+            &["tenant tokened.test", "token create:clients"],
+            (401, "reject", "token_missing"),
+        ),
+        (
+            "POST",
+            "/reg",
+            "tokened.test",
+            Answers { body: Ok(r#"{"redirect_uris":["https://a.test"]}"#), ..Answers::default() },
+            &["tenant tokened.test", "token create:clients", "allowance tokened 5/s", "body"],
+            (0, "inject", "mode_injected"),
         ),
         // SPEC §2: an unknown tenant is a 404 whatever else is wrong with the head
         (

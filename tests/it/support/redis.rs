@@ -60,6 +60,15 @@ impl Redis {
         }
     }
 
+    /// Freezes the server (`kill -STOP`): it accepts connections and answers nothing.
+    pub fn pause(&self, paused: bool) {
+        if let Some(child) = &self.child {
+            let signal = if paused { "-STOP" } else { "-CONT" };
+            let status = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+            assert!(status.success());
+        }
+    }
+
     /// A command on a fresh connection.
     pub fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
         let mut connection = redis::Client::open(self.url.as_str()).unwrap().get_connection().unwrap();
