@@ -94,7 +94,17 @@ demo-m2m / demo-secret. Ready tokens (24 h, every Management API scope):
   curl -s http://{gateway}/oauth/token -H 'Host: globex.example.test' -H 'Content-Type: application/json' \
     -d '{{"grant_type":"client_credentials","client_id":"demo-m2m","client_secret":"demo-secret","audience":"https://globex.example.test/api/v2/"}}'
 
-6. What the gateway decided:
+6. At runtime a strict client may not use the implicit flow (400 and a page, never a redirect):
+  curl -s 'http://{gateway}/authorize?client_id=tpc_demo&response_type=token&redirect_uri=https://app.example/cb' \
+    -H 'Host: globex.example.test'
+
+7. ... while a permissive client's identical request reaches the server (registered through acme's DCR):
+  ID=$(curl -s http://{gateway}/oidc/register -H 'Host: acme.example.test' -H 'Content-Type: application/json' \
+    -d '{{"redirect_uris":["https://app.example/cb"]}}' | sed -E 's/.*"client_id":"([^"]+)".*/\1/') && \
+  curl -s "http://{gateway}/authorize?client_id=$ID&response_type=token&redirect_uri=https://app.example/cb" \
+    -H 'Host: acme.example.test'
+
+8. What the gateway decided:
   curl -s http://{admin}/metrics | grep modegate_requests_total
 
 The decision log follows below, one JSON line per intercepted request. Ctrl-C stops.

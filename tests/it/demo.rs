@@ -50,7 +50,7 @@ fn every_printed_command_behaves_as_printed() {
         let trimmed = line.trim();
         if trimmed.starts_with(|c: char| c.is_ascii_digit()) && trimmed.contains(". ") {
             steps.push(Vec::new());
-        } else if trimmed.starts_with("curl") || !current.is_empty() {
+        } else if trimmed.starts_with("curl") || trimmed.starts_with("ID=$(curl") || !current.is_empty() {
             current.push_str(trimmed.trim_end_matches('\\'));
             current.push(' ');
             if !trimmed.ends_with('\\') {
@@ -58,7 +58,7 @@ fn every_printed_command_behaves_as_printed() {
             }
         }
     }
-    assert_eq!(steps.len(), 6, "{banner:#?}");
+    assert_eq!(steps.len(), 8, "{banner:#?}");
     let prelude: String = exports.iter().map(|e| format!("{}\n", e.trim())).collect();
     let run = |command: &str| {
         let output = Command::new("bash").arg("-c").arg(format!("{prelude}{command}")).output().unwrap();
@@ -70,6 +70,8 @@ fn every_printed_command_behaves_as_printed() {
         vec![r#""third_party_security_mode":"permissive""#, "client_id"],
         vec![r#""error":"access_denied""#, "default API permissions"],
         vec![r#""errorCode":"invalid_token""#, r#""access_token""#],
+        vec!["<!DOCTYPE html>", "unsupported_response_type", "response_type=code"],
+        vec![r#""page":"login""#],
         vec!["modegate_requests_total{decision=\"inject\",reason=\"mode_injected\",route=\"clients_create\"} 1"],
     ];
     for (index, (commands, wanted)) in steps.iter().zip(expect).enumerate() {
