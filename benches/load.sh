@@ -110,6 +110,13 @@ wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
+cat > "$work/token.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=authorization_code&client_id=tpc_bench&code=SplxlOBeZQQYbYS6WxSbIA&redirect_uri=https%3A%2F%2Fa.test%2Fcb&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+# a strict client's compliant authorize request (SPEC §13: identified by its tpc_ prefix)
+authorize="/authorize?client_id=tpc_bench&response_type=code&redirect_uri=https%3A%2F%2Fa.test%2Fcb&scope=read&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
 cat > "$work/dcr.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$dcr'
@@ -135,9 +142,11 @@ run() { # name url [wrk args...]
 }
 
 echo "wrk -t1 -c$connections -d${seconds}s on $(nproc) cores; one worker each" >&2
-direct_get=$(run "GET  upstream direct" "http://$UP/authorize")
-nginx_get=$(run "GET  nginx proxy" "http://$NGX/authorize")
-mg_get=$(run "GET  modegate passthrough" "http://$MG/authorize")
+direct_get=$(run "GET  upstream direct" "http://$UP/userinfo")
+nginx_get=$(run "GET  nginx proxy" "http://$NGX/userinfo")
+mg_get=$(run "GET  modegate passthrough" "http://$MG/userinfo")
+mg_authorize=$(run "GET  modegate /authorize, strict" "http://$MG$authorize")
+mg_token=$(run "POST modegate /oauth/token, strict" "http://$MG/oauth/token" -s "$work/token.lua")
 direct_post=$(run "POST upstream direct" "http://$UP/api/v2/clients" -s "$work/post.lua")
 nginx_post=$(run "POST nginx proxy" "http://$NGX/api/v2/clients" -s "$work/post.lua")
 mg_post=$(run "POST modegate clients+token+inject" "http://$MG/api/v2/clients" -s "$work/post.lua")
@@ -152,6 +161,8 @@ echo "|---|---|---|---|"
 echo "| GET upstream direct | $direct_get | | 1.00 |"
 echo "| GET nginx proxy | $nginx_get | 1.00 | $(ratio "$nginx_get" "$direct_get") |"
 echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
+echo "| GET /authorize modegate, strict client (rules checked) | $mg_authorize | $(ratio "$mg_authorize" "$nginx_get") | $(ratio "$mg_authorize" "$direct_get") |"
+echo "| POST /oauth/token modegate, strict client (form read, rules checked) | $mg_token | $(ratio "$mg_token" "$nginx_get") | $(ratio "$mg_token" "$direct_get") |"
 echo "| POST upstream direct | $direct_post | | 1.00 |"
 echo "| POST nginx proxy | $nginx_post | 1.00 | $(ratio "$nginx_post" "$direct_post") |"
 echo "| POST /api/v2/clients modegate (RS256 token, decide, inject) | $mg_post | $(ratio "$mg_post" "$nginx_post") | $(ratio "$mg_post" "$direct_post") |"
@@ -160,4 +171,5 @@ echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
 echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
 echo
 echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"
+echo "runtime routes vs modegate passthrough (SPEC §13, target >= 0.9): authorize $(ratio "$mg_authorize" "$mg_get"), token $(ratio "$mg_token" "$mg_get")"
 echo "tenant source: http (warm) / inline = $(ratio "$mgh_post" "$mg_post")"

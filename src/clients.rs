@@ -70,34 +70,34 @@ impl ClientModes {
         upstream: &Upstream,
         host: &str,
         client_id: &str,
-    ) -> Option<RuntimeClient> {
+    ) -> Result<Option<RuntimeClient>, ()> {
         let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
         match read_registry(registry, tenant_id, id).await {
             Some(Ok(Some(entry))) => {
-                return Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr });
+                return Ok(Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr }));
             }
             Some(Err(StoreError::Corrupt { .. })) => {
                 // fail closed: held to every strict rule, as a strict DCR client
                 log::warn!("runtime client `{client_id}`: its registry entry is unreadable; treated as strict");
                 let strict = ClientState { is_first_party: false, mode: Some(crate::policy::SecurityMode::Strict) };
-                return Some(RuntimeClient { state: strict, dcr: true });
+                return Ok(Some(RuntimeClient { state: strict, dcr: true }));
             }
             _ => {}
         }
         if let Some(state) = ClientState::from_client_id(client_id) {
-            return Some(RuntimeClient { state, dcr: false });
+            return Ok(Some(RuntimeClient { state, dcr: false }));
         }
         match self.management.lookup(tenant, upstream, host, client_id).await {
             Ok(Some(state)) => {
                 let entry = Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup);
-                let registry = Arc::clone(&self.registry);
-                let _ = tokio::task::spawn_blocking(move || registry.remember(entry)).await;
-                Some(RuntimeClient { state, dcr: false })
+                self.registry.learn(entry);
+                Ok(Some(RuntimeClient { state, dcr: false }))
             }
-            Ok(None) => None,
+            Ok(None) | Err(crate::management::ManagementError::NotConfigured(_)) => Ok(None),
             Err(e) => {
-                log::warn!("runtime client `{client_id}`: {e}");
-                None
+                // `{:?}` escapes the id: a client id cannot forge log lines
+                log::warn!("runtime client {client_id:?}: {e}; the request fails closed");
+                Err(())
             }
         }
     }

@@ -34,7 +34,7 @@ pub enum ManagementError {
 pub struct Management {
     side: Arc<SideClient>,
     tokens: moka::future::Cache<String, (String, Instant)>,
-    lookups: moka::future::Cache<(String, String), Result<Option<ClientState>, ManagementError>>,
+    lookups: moka::future::Cache<(String, String), Option<ClientState>>,
 }
 
 impl Management {
@@ -54,8 +54,9 @@ impl Management {
         {
             return Ok(token);
         }
-        let (token, lifetime) = fetch_token(&self.side, tenant, upstream).await?;
-        let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE);
+        let (token, lifetime) = fetch_token(&self.side, tenant, upstream, false).await?;
+        // a day at most, whatever the upstream says
+        let until = Instant::now() + lifetime.min(Duration::from_secs(86_400)).saturating_sub(RENEW_BEFORE);
         self.tokens.insert(key, (token.clone(), until)).await;
         Ok(token)
     }
@@ -69,8 +70,15 @@ impl Management {
         host: &str,
         client_id: &str,
     ) -> Result<Option<ClientState>, ManagementError> {
+        if !crate::registry::Entry::storable_id(client_id) {
+            return Ok(None);
+        }
         let key = (tenant.policy.id.clone(), client_id.to_owned());
-        self.lookups.get_with(key, self.lookup_uncached(tenant, upstream, host, client_id)).await
+        // concurrent lookups share one request; a failure is shared, never cached
+        self.lookups
+            .try_get_with(key, self.lookup_uncached(tenant, upstream, host, client_id))
+            .await
+            .map_err(|e| ManagementError::clone(&e))
     }
 
     async fn lookup_uncached(
@@ -111,15 +119,17 @@ impl Management {
     }
 }
 
-/// A client-credentials token for `tenant`'s Management API and its lifetime:
-/// `MODEGATE_MANAGEMENT_TOKEN` when set (no expiry known: an hour), else a grant with the
-/// tenant's `[tenants.management]` client.
+/// A client-credentials token for `tenant`'s Management API and its lifetime: with
+/// `from_env` (`modegate clients import`), `MODEGATE_MANAGEMENT_TOKEN` when set (no expiry
+/// known: an hour); else a grant with the tenant's `[tenants.management]` client.
 pub async fn fetch_token(
     side: &SideClient,
     tenant: &Tenant,
     upstream: &Upstream,
+    from_env: bool,
 ) -> Result<(String, Duration), ManagementError> {
     if let Ok(token) = std::env::var("MODEGATE_MANAGEMENT_TOKEN")
+        && from_env
         && !token.trim().is_empty()
     {
         return Ok((token.trim().to_owned(), Duration::from_secs(3600)));
@@ -128,15 +138,15 @@ pub async fn fetch_token(
         tenant.management.as_ref().ok_or_else(|| ManagementError::NotConfigured(tenant.policy.id.clone()))?;
     let secret = std::env::var(&management.client_secret_env)
         .map_err(|_| ManagementError::SecretMissing(management.client_secret_env.clone()))?;
-    let body = serde_json::json!({
-        "grant_type": "client_credentials",
-        "client_id": management.client_id,
-        "client_secret": secret,
-        "audience": tenant.token.audience,
-    })
-    .to_string();
+    // a form, as RFC 6749 §4.4 writes it (Auth0 takes JSON too; oidc-provider only forms)
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", &management.client_id)
+        .append_pair("client_secret", &secret)
+        .append_pair("audience", &tenant.token.audience)
+        .finish();
     let host = tenant.policy.hosts.first().cloned().unwrap_or_default();
-    let headers = [("content-type", "application/json"), ("accept", "application/json")];
+    let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
     let answer = side
         .request("POST", &Endpoint::upstream(upstream, &host), "/oauth/token", &headers, body.as_bytes())
         .await

@@ -144,7 +144,7 @@ pub fn classify(head: &RequestHead<'_>, routes: &RouteTable) -> Result<Classific
 /// Whether the route needs a verified bearer token (SPEC §6): every intercepted Management
 /// API route, and DCR where the tenant sets `dcr_access = "token"`.
 pub fn needs_token(route: RouteId, tenant: &TenantPolicy) -> bool {
-    route.api() == Api::Management || tenant.dcr_access == DcrAccess::Token
+    route.api() == Api::Management || (route == RouteId::DcrRegister && tenant.dcr_access == DcrAccess::Token)
 }
 
 /// The bodies a route reads (SPEC §3, §13).

@@ -364,6 +364,19 @@ impl Registry {
         self.submit(Change::Put(entry), true);
     }
 
+    /// Remembers what a lookup learned, without waiting: it goes into the front at once
+    /// (read again after [`LEARNED_FOR`]) and into the store behind.
+    pub fn learn(&self, entry: Entry) {
+        if !Entry::storable_id(&entry.client_id) {
+            return;
+        }
+        let key = Entry::key(&entry.tenant, &entry.client_id);
+        if self.front.get(&key).is_none_or(|known| !known.origin.is_authoritative()) {
+            self.front.insert(key, Known::of(&entry));
+        }
+        self.submit(Change::Put(entry), false);
+    }
+
     /// Forgets a deleted client (SPEC §12: a 2xx `DELETE /api/v2/clients/{id}`), after any
     /// write of it still queued.
     pub fn forget(&self, tenant: &str, client_id: &str) {
@@ -422,9 +435,7 @@ impl Writer {
                 }
             }
             // everything already waiting goes behind, in order
-            while let Ok(job) = jobs.try_recv() {
-                self.pending.push_back(job);
-            }
+            self.take_waiting(jobs);
             while let Some(job) = self.pending.front() {
                 match self.apply(&job.change) {
                     Ok(()) => {
@@ -459,12 +470,27 @@ impl Writer {
                         }
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(2));
-                        while let Ok(job) = jobs.try_recv() {
-                            self.pending.push_back(job);
-                        }
+                        self.take_waiting(jobs);
                     }
                 }
             }
+        }
+    }
+
+    /// Moves what waits in the channel behind `pending`, which holds at most
+    /// [`RETRY_QUEUE`] changes: beyond it, changes are dropped (counted, logged), so memory
+    /// stays bounded however long the store is down.
+    fn take_waiting(&mut self, jobs: &Receiver<Job>) {
+        while let Ok(job) = jobs.try_recv() {
+            if self.pending.len() >= RETRY_QUEUE {
+                metrics().registry_queue.dec();
+                metrics().registry_writes.with_label_values(&["dropped"]).inc();
+                if let Some(done) = job.done {
+                    let _ = done.try_send(());
+                }
+                continue;
+            }
+            self.pending.push_back(job);
         }
     }
 
@@ -488,7 +514,12 @@ impl Writer {
                 }
                 Ok(())
             }
-            Change::Remove { tenant, client_id } => self.store.remove(tenant, client_id),
+            Change::Remove { tenant, client_id } => {
+                self.store.remove(tenant, client_id)?;
+                // a creation replayed before this removal must not linger in the front
+                self.front.invalidate(&Entry::key(tenant, client_id));
+                Ok(())
+            }
         }
     }
 }

@@ -220,7 +220,7 @@ fn import_upstream(path: &Path, tenant_id: &str) -> anyhow::Result<ExitCode> {
     let side = SideClient::new(config.upstream.ca_file.as_deref());
     let host = tenant.policy.hosts.first().cloned().unwrap_or_default();
     let endpoint = Endpoint::upstream(&config.upstream, &host);
-    let (token, _) = runtime.block_on(crate::management::fetch_token(&side, &tenant, &config.upstream))?;
+    let (token, _) = runtime.block_on(crate::management::fetch_token(&side, &tenant, &config.upstream, true))?;
     let authorization = format!("Bearer {token}");
     let fields = "client_id,is_first_party,third_party_security_mode";
     let progress = std::io::stderr().is_terminal().then(|| {

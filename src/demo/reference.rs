@@ -168,7 +168,10 @@ impl ReferenceServer {
                 .split('&')
                 .find_map(|pair| pair.strip_prefix("client_id="))
                 .map(|id| percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned());
-            return (200, json!({"page": "login", "client_id": client_id, "note": "the reference server would ask the user to sign in here"}));
+            return (
+                200,
+                json!({"page": "login", "client_id": client_id, "note": "the reference server would ask the user to sign in here"}),
+            );
         }
         if !path.starts_with("/api/v2/") {
             return error(404, "Not Found", "Not Found", "not_found");

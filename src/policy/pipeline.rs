@@ -205,11 +205,13 @@ impl Pipeline {
             None => Ok(()),
         };
         let runtime_head = route.filter(|r| r.is_runtime()).map(|_| runtime_head(head));
-        let wants_json = head
-            .headers
-            .get_all(http::header::ACCEPT)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("application/json")));
+        // read only where it matters: passthrough requests pay nothing
+        let wants_json = route == Some(RouteId::Authorize)
+            && head
+                .headers
+                .get_all(http::header::ACCEPT)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("application/json")));
         // the id is read (decoded) only for the route that needs it: passthrough costs nothing
         let client_id = (route == Some(RouteId::ClientsUpdate)).then(|| head.path().and_then(super::route::client_id));
         let mut pipeline = Pipeline {
@@ -352,12 +354,18 @@ impl Pipeline {
         }
     }
 
-    /// The answer to [`Step::NeedClientMode`]: what is known of the client; `None` (or
-    /// `Err`: the lookup failed) when the gateway cannot place it (`policy.unknown_client`).
+    /// The answer to [`Step::NeedClientMode`]: what is known of the client; `None` when the
+    /// gateway cannot place it (`policy.unknown_client`); `Err` when the lookup failed: the
+    /// request fails closed (503), as a client the gateway could not learn may be strict.
     pub fn runtime_client(&mut self, answer: Result<Option<RuntimeClient>, ()>) -> Step {
         let (Some(route), Some(request)) = (self.route, self.runtime.take()) else { return self.respond(internal()) };
-        let decision = rules::runtime::decide(route, &request, answer.ok().flatten(), &self.settings);
-        self.finish(decision)
+        match answer {
+            Ok(client) => {
+                let decision = rules::runtime::decide(route, &request, client, &self.settings);
+                self.finish(decision)
+            }
+            Err(()) => self.refuse(lookup_failed()),
+        }
     }
 
     /// SPEC §13: the runtime request read from the head and the body, and its client.
@@ -370,7 +378,16 @@ impl Pipeline {
                     self.runtime = Some(request);
                     Step::NeedClientMode { id }
                 }
-                None => self.finish(Decision::forward(ReasonCode::NoClientId)),
+                // a request that names no client the gateway can read is held to
+                // `policy.unknown_client` like one it cannot place
+                None => {
+                    let decision = rules::runtime::decide(route, &request, None, &self.settings);
+                    let decision = match decision.outcome {
+                        Outcome::Forward => Decision::forward(ReasonCode::NoClientId),
+                        _ => decision,
+                    };
+                    self.finish(decision)
+                }
             },
         }
     }
@@ -515,13 +532,16 @@ impl Pipeline {
 
 /// What a runtime request's reading needs of the head, owned.
 fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
-    let path_client_id = head.path().and_then(|path| super::route::normalise(path).ok()).and_then(|path| {
-        ["/samlp/", "/wsfed/"]
-            .iter()
-            .find_map(|prefix| {
-                path.strip_prefix(prefix).map(|rest| rest.split('/').next().unwrap_or_default().to_owned())
-            })
-            .filter(|id| !id.is_empty())
+    // the segment after `/samlp/` or `/wsfed/`, decoded, its case kept (client ids are
+    // case-sensitive; the route was matched on the normalised path)
+    let path_client_id = head.path().and_then(|path| {
+        let mut segments = path.split(|b| *b == b'/').filter(|s| !s.is_empty());
+        let first = percent_encoding::percent_decode(segments.next()?).decode_utf8().ok()?.to_ascii_lowercase();
+        if first != "samlp" && first != "wsfed" {
+            return None;
+        }
+        let id = percent_encoding::percent_decode(segments.next()?).decode_utf8().ok()?.into_owned();
+        (!id.is_empty()).then_some(id)
     });
     let json_body = head
         .headers

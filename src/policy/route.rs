@@ -240,11 +240,9 @@ impl RouteTable {
     }
 
     fn route_of(&self, method: &str, path: &str) -> Option<RouteId> {
-        match (self.runtime_route_of(path), method) {
-            (Some(RouteId::Authorize), "GET" | "HEAD" | "POST") => return Some(RouteId::Authorize),
-            (Some(RouteId::Token), "POST") => return Some(RouteId::Token),
-            (Some(RouteId::Legacy), _) => return Some(RouteId::Legacy),
-            _ => {}
+        // every method: servers that route by path alone read PUT /oauth/token's form too
+        if let Some(route) = self.runtime_route_of(path) {
+            return Some(route);
         }
         let is_update = matches!(method, "PATCH" | "PUT");
         match path {

@@ -87,12 +87,55 @@ fn invalid(reason: ReasonCode, message: impl Into<String>) -> Rejection {
     Rejection::invalid_request(reason, message)
 }
 
+/// SPEC §16 for parameter names: `client_id[]` is `client_id` to qs (Express), Rack and PHP,
+/// `client.id` is `client_id` to PHP; names with brackets are refused, and a name that folds
+/// (dots read as `_`) onto one the rules read must be that name exactly.
+fn check_name(name: &str) -> Result<(), Rejection> {
+    if name.contains(['[', ']']) {
+        return Err(invalid(
+            ReasonCode::DuplicateParameter,
+            format!(
+                "the parameter name `{name}` holds brackets, which some servers read as a structure; send plain names"
+            ),
+        ));
+    }
+    let key = skeleton(&name.replace('.', "_"));
+    let exact = READ_SKELETONS.iter().zip(READ_PARAMETERS).find(|(folded, _)| **folded == key).map(|(_, read)| read);
+    if exact.is_some_and(|read| read != name) {
+        return Err(invalid(
+            ReasonCode::DuplicateParameter,
+            format!("the parameter `{name}` reads as a different parameter to some servers; spell it exactly"),
+        ));
+    }
+    Ok(())
+}
+
+/// Names JavaScript merges treat as the prototype (SPEC §16), refused at any depth.
+const RESERVED: [&str; 3] = ["__proto__", "constructor", "prototype"];
+
+fn check_json_names(value: &serde_json::Value) -> Result<(), Rejection> {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (name, member) in members {
+                if RESERVED.contains(&name.as_str()) {
+                    return Err(invalid(ReasonCode::ReservedMember, format!("the member name `{name}` is reserved")));
+                }
+                check_json_names(member)?;
+            }
+            Ok(())
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(check_json_names),
+        _ => Ok(()),
+    }
+}
+
 /// Reads `body` (possibly empty) with `head` into one request.
 pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRequest, Rejection> {
     let mut request = RuntimeRequest::default();
     let mut folded: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |name: String, value: String| -> Result<(), Rejection> {
-        let key = skeleton(&name);
+        check_name(&name)?;
+        let key = skeleton(&name.replace('.', "_"));
         if let Some(first) = folded.get(&key) {
             return Err(invalid(
                 ReasonCode::DuplicateParameter,
@@ -119,7 +162,9 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
     if !body.is_empty() {
         if head.json_body && matches!(route, RouteId::Token | RouteId::Legacy) {
             let object = parse_object(body).map_err(|e| invalid(ReasonCode::InvalidJson, e.to_string()))?;
+            check_json_names(&serde_json::Value::Object(object.members.clone()))?;
             for (name, value) in object.members {
+                check_name(&name)?;
                 match value {
                     serde_json::Value::String(text) => add(name, text)?,
                     _ if READ_PARAMETERS.contains(&name.as_str()) => {
@@ -147,8 +192,17 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
         named.push(assertion_issuer(assertion)?);
         request.authenticated = true;
     }
-    if request.params.contains_key("client_secret") {
+    if request.params.get("client_secret").is_some_and(|secret| !secret.is_empty()) {
         request.authenticated = true;
+    }
+    if route == RouteId::Legacy {
+        // WS-Federation names the client by its realm; a logout by its ID token's audience
+        if let Some(realm) = request.params.get("wtrealm") {
+            named.push(realm.clone());
+        }
+        if let Some(hint) = request.params.get("id_token_hint") {
+            named.extend(token_audiences(hint));
+        }
     }
     if let Some(id) = &head.path_client_id {
         named.push(id.clone());
@@ -176,6 +230,13 @@ pub fn form_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, Rejection> {
         String::from_utf8(bytes)
             .map_err(|_| invalid(ReasonCode::InvalidParameter, "a parameter is not UTF-8 once decoded"))
     };
+    if raw.contains(&b';') {
+        // Rack 2, Go before 1.17 and Python before 3.9.2 also split on `;`
+        return Err(invalid(
+            ReasonCode::InvalidParameter,
+            "a `;` in the parameters, which some servers read as a separator; encode it as %3B",
+        ));
+    }
     let mut pairs = Vec::new();
     for sequence in raw.split(|b| *b == b'&') {
         if sequence.is_empty() {
@@ -199,8 +260,19 @@ pub fn form_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, Rejection> {
 /// refused: some servers decode it, some do not.
 fn basic_user(authorization: Option<&[u8]>) -> Result<Option<String>, Rejection> {
     let Some(value) = authorization else { return Ok(None) };
-    let text = std::str::from_utf8(value).unwrap_or_default().trim();
-    let Some((scheme, credentials)) = text.split_once(' ') else { return Ok(None) };
+    let unreadable = || invalid(ReasonCode::InvalidParameter, "the Authorization header cannot be read one way only");
+    let text = std::str::from_utf8(value).map_err(|_| unreadable())?.trim_matches(|c: char| c == ' ' || c == '\t');
+    if text.is_empty() {
+        return Ok(None);
+    }
+    // one space between scheme and credentials, as RFC 9110 writes it: a tab or a run of
+    // spaces splits differently in different servers
+    let Some((scheme, credentials)) = text.split_once(' ') else {
+        return if text.contains('\t') { Err(unreadable()) } else { Ok(None) };
+    };
+    if scheme.contains('\t') || credentials.starts_with([' ', '\t']) {
+        return Err(unreadable());
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
@@ -226,8 +298,37 @@ fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| unreadable())?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| unreadable())?;
-    claims.get("iss").and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(unreadable)
+    // strict: a duplicated or case-varied `iss`/`sub` is read differently by other parsers
+    let claims = parse_object(&bytes).map_err(|_| unreadable())?;
+    let folded: Vec<String> = claims.members.keys().map(|k| k.to_ascii_lowercase()).collect();
+    if folded.iter().filter(|k| *k == "iss" || *k == "sub").count()
+        != claims.members.keys().filter(|k| *k == "iss" || *k == "sub").count()
+    {
+        return Err(unreadable());
+    }
+    let iss = claims.get("iss").and_then(|v| v.as_str()).ok_or_else(unreadable)?;
+    match claims.get("sub").and_then(|v| v.as_str()) {
+        // RFC 7523 §3: both name the client; some servers read one, some the other
+        Some(sub) if sub != iss => Err(invalid(
+            ReasonCode::ConflictingClientIds,
+            "the client_assertion's `iss` and `sub` name different clients",
+        )),
+        _ => Ok(iss.to_owned()),
+    }
+}
+
+/// The audiences of an `id_token_hint` (the client a logout speaks for), read unverified.
+fn token_audiences(token: &str) -> Vec<String> {
+    let Some(payload) = token.split('.').nth(1) else { return Vec::new() };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
+        return Vec::new();
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Vec::new() };
+    match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => vec![aud.clone()],
+        Some(serde_json::Value::Array(auds)) => auds.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -74,9 +74,9 @@ impl Gateway {
                             let host = pipeline.host().unwrap_or_default();
                             self.clients.runtime_client(tenant, &config.upstream, host, &id).await
                         }
-                        _ => None,
+                        _ => Err(()),
                     };
-                    pipeline.runtime_client(Ok(found))
+                    pipeline.runtime_client(found)
                 }
                 Step::NeedMembers { id } => {
                     let found = self.client_members(session, ctx, &pipeline, &id).await;

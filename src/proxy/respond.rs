@@ -23,6 +23,11 @@ pub async fn write(session: &mut Session, answer: &GatewayResponse, close: bool)
     if let Some(cache_control) = answer.cache_control {
         header.insert_header(http::header::CACHE_CONTROL, cache_control)?;
     }
+    if answer.content_type == wire::HTML_CONTENT_TYPE {
+        // the page names request text (escaped): nothing in it may run or be framed
+        header.insert_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
+        header.insert_header(http::header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'")?;
+    }
     header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
     header.insert_header(wire::REASON_HEADER, answer.reason)?;
     if let Some(challenge) = answer.www_authenticate {

@@ -45,6 +45,8 @@ fn upstream() -> Upstream {
         .route("/api/v2/clients/perm1", 200, r#"{"is_first_party":false,"third_party_security_mode":"permissive"}"#)
         .route("/api/v2/clients/first1", 200, r#"{"is_first_party":true}"#)
         .route("/api/v2/clients/unknown1", 404, r#"{"statusCode":404}"#)
+        .route("/api/v2/clients/Strict1", 200, r#"{"is_first_party":false,"third_party_security_mode":"strict"}"#)
+        .route("/api/v2/clients/broken1", 500, r#"{"statusCode":500}"#)
 }
 
 fn gateway(upstream: &Upstream, policy: &str) -> Gateway {
@@ -293,6 +295,80 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
         ("legacy samlp", "/samlp/tpc_s", get("/samlp/tpc_s", &[]), 400, Some("endpoint_not_available")),
         ("legacy logout", "/v2/logout", get("/v2/logout?client_id=tpc_s", &[]), 400, Some("endpoint_not_available")),
         (
+            "semicolon separator",
+            "/authorize",
+            get(
+                "/authorize?response_type=code&code_challenge=abc&code_challenge_method=S256&state=x;client_id=tpc_s;response_type=token",
+                &[],
+            ),
+            400,
+            Some("invalid_parameter"),
+        ),
+        (
+            "bracket name",
+            "/authorize",
+            get("/authorize?response_type=token&client_id[]=tpc_s", &[]),
+            400,
+            Some("duplicate_parameter"),
+        ),
+        (
+            "dotted name",
+            "/authorize",
+            get("/authorize?response_type=token&client.id=tpc_s", &[]),
+            400,
+            Some("duplicate_parameter"),
+        ),
+        (
+            "tab in scope",
+            "/authorize",
+            get(&authorize("tpc_s", "&scope=read%09openid"), &[]),
+            400,
+            Some("oidc_scope_not_supported"),
+        ),
+        (
+            "PUT on the token path",
+            "/oauth/token",
+            request("PUT", "/oauth/token", HOST, &[NO_AUTH, FORM], b"grant_type=password&client_id=tpc_s"),
+            400,
+            Some("unsupported_grant_type"),
+        ),
+        (
+            "empty secret",
+            "/oauth/token",
+            post("/oauth/token", &[], "grant_type=client_credentials&client_id=tpc_s&client_secret="),
+            400,
+            Some("unauthorized_client"),
+        ),
+        (
+            "Basic with a tab",
+            "/oauth/token",
+            post("/oauth/token", &[("Authorization", "Basic\tdHBjX3M6cw==")], "grant_type=password"),
+            400,
+            Some("invalid_parameter"),
+        ),
+        (
+            "__proto__ in JSON",
+            "/dbconnections/signup",
+            request(
+                "POST",
+                "/dbconnections/signup",
+                HOST,
+                &[NO_AUTH, ("Content-Type", "application/json")],
+                br#"{"email":"a@b.test","__proto__":{"client_id":"tpc_s"}}"#,
+            ),
+            400,
+            Some("reserved_member"),
+        ),
+        ("case kept in the path", "/samlp/Strict1", get("/samlp/Strict1", &[]), 400, Some("endpoint_not_available")),
+        ("wtrealm names the client", "/wsfed", get("/wsfed?wtrealm=tpc_s", &[]), 400, Some("endpoint_not_available")),
+        (
+            "a failed lookup fails closed",
+            "/authorize",
+            get("/authorize?client_id=broken1&response_type=code", &[]),
+            503,
+            Some("client_lookup_failed"),
+        ),
+        (
             "permissive: implicit flow passes",
             "/authorize",
             get("/authorize?client_id=perm1&response_type=token", &[]),
@@ -318,7 +394,14 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
     ];
     for (what, path, raw, expected_status, expected_reason) in rows {
         let (got, reason, reached, response) = outcome(&gateway, &upstream, path, &raw);
-        assert_eq!(got, expected_status, "{what}: {}", response.body_text());
+        assert_eq!(
+            got,
+            expected_status,
+            "{what}: {} {:?} {}",
+            response.body_text(),
+            gateway.wait_decisions(1).last(),
+            upstream.requests().iter().map(|r| r.start.join(" ")).collect::<Vec<_>>().join("\n")
+        );
         assert_eq!(reason.as_deref(), expected_reason, "{what}");
         assert_eq!(reached, usize::from(expected_reason.is_none()), "{what}: forwarded only when allowed");
         assert_eq!(response.header("location"), None, "{what}: never a redirect");

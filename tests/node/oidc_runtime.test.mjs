@@ -90,7 +90,13 @@ async function authorize(s, server, parameters) {
   const configuration = await configure(s, server);
   const url = client.buildAuthorizationUrl(configuration, { redirect_uri: 'https://app.example/cb', scope: 'read', ...parameters });
   const response = await fetch(url, { redirect: 'manual', headers: { host: s.issuer.host } });
-  return { status: response.status, reason: response.headers.get('x-modegate-reason'), type: response.headers.get('content-type') };
+  return {
+    status: response.status,
+    reason: response.headers.get('x-modegate-reason'),
+    type: response.headers.get('content-type'),
+    // oidc-provider also answers errors with 303: to the client's redirect_uri with `error=`
+    accepted: response.status === 303 && !/[?&#]error=/.test(response.headers.get('location') ?? ''),
+  };
 }
 
 describe('a strict client registered through the gateway', () => {
@@ -116,15 +122,16 @@ describe('a strict client registered through the gateway', () => {
     for (const [parameters, reason] of [
       [{}, 'pkce_required'],
       [{ ...withPkce, claims: '{"id_token":{"email":null}}' }, 'parameter_not_allowed'],
+      [{ ...withPkce, scope: 'openid read' }, 'oidc_scope_not_supported'],
     ]) {
       const provider = await authorize(s, s.direct, parameters);
-      assert.equal(provider.status, 303, `the provider accepts ${JSON.stringify(parameters)}`);
+      assert.ok(provider.accepted, `the provider accepts ${JSON.stringify(parameters)}`);
       const gateway = await authorize(s, s.issuer, parameters);
       assert.deepEqual([gateway.status, gateway.reason], [400, reason]);
       assert.match(gateway.type, /^text\/html/);
     }
     const allowed = await authorize(s, s.issuer, withPkce);
-    assert.equal(allowed.status, 303, 'a compliant request reaches the provider');
+    assert.ok(allowed.accepted, 'a compliant request reaches the provider and is accepted');
   });
 });
 
@@ -140,7 +147,7 @@ describe('a permissive client registered through the gateway', () => {
     assert.ok(grant.access_token);
     for (const parameters of [{}, { claims: '{"id_token":{"email":null}}' }]) {
       const through = await authorize(s, s.issuer, parameters);
-      assert.deepEqual([through.status, through.reason], [303, null]);
+      assert.ok(through.accepted && through.reason === null, JSON.stringify(through));
     }
     const sample = 'modegate_requests_total{decision="forward",reason="not_strict",route="token"}';
     assert.equal(await metric(s.gateway.admin, sample), 1);

@@ -101,7 +101,10 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
         ));
     }
     if !settings.strict_oidc_scopes
-        && let Some(scope) = params.get("scope").and_then(|s| s.split(' ').find(|scope| OIDC_SCOPES.contains(scope)))
+        // any white space or comma separates, as the most lenient server splits
+        && let Some(scope) = params
+            .get("scope")
+            .and_then(|s| s.split(|c: char| c.is_whitespace() || c == ',').find(|scope| OIDC_SCOPES.contains(scope)))
     {
         return Err(refuse(
             ErrorCode::InvalidScope,
