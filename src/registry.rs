@@ -365,7 +365,7 @@ impl Registry {
     }
 
     /// Remembers what a lookup learned, without waiting: it goes into the front at once
-    /// (read again after [`LEARNED_FOR`]) and into the store behind.
+    /// (read again after a minute) and into the store behind.
     pub fn learn(&self, entry: Entry) {
         if !Entry::storable_id(&entry.client_id) {
             return;
