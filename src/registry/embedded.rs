@@ -49,8 +49,10 @@ impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let fail = |detail: String| OpenError { path: path.display().to_string(), detail };
         // a file that exists is a registry or an error, never a fresh start: an empty or
-        // foreign file would otherwise become a silent empty registry (SPEC §12)
-        let existed = std::fs::metadata(path).is_ok();
+        // foreign file would otherwise become a silent empty registry (SPEC §12). An empty
+        // file may also be one another process is creating this instant (replicas on one
+        // host starting together): it gets two seconds to become a registry.
+        let existed = std::fs::metadata(path).ok().map(|m| m.len());
         let connection = Connection::open(path).map_err(|e| fail(format!("cannot open the client registry: {e}")))?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail(e.to_string()))?;
         let check: String = connection
@@ -59,13 +61,23 @@ impl EmbeddedStore {
         if check != "ok" {
             return Err(fail(format!("the file is damaged: {check}")));
         }
-        let has_table: bool = connection
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'clients'", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .map(|count| count == 1)
-            .map_err(|e| fail(format!("not a client registry: {e}")))?;
-        if existed && !has_table {
+        let has_table = || -> Result<bool, OpenError> {
+            connection
+                .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'clients'", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map(|count| count == 1)
+                .map_err(|e| fail(format!("not a client registry: {e}")))
+        };
+        let mut found = has_table()?;
+        if existed == Some(0) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while !found && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+                found = has_table()?;
+            }
+        }
+        if existed.is_some() && !found {
             return Err(fail(
                 "the file exists but holds no client registry (empty, or another database); move it away to start with an empty registry".into(),
             ));

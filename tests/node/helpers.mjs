@@ -84,3 +84,26 @@ export async function metric(admin, sample) {
   const line = text.split('\n').find((l) => l.startsWith(sample));
   return line ? Number(line.slice(sample.length).trim()) : 0;
 }
+
+/** oidc-provider storage in memory: `onCreate(payload)` is told of each new client. */
+export function memoryAdapter(onCreate = () => {}) {
+  const stores = new Map();
+  class Adapter {
+    constructor(name) {
+      this.name = name;
+      if (!stores.has(name)) stores.set(name, new Map());
+      this.store = stores.get(name);
+    }
+    async upsert(id, payload) {
+      if (this.name === 'Client' && !this.store.has(id)) onCreate(payload);
+      this.store.set(id, payload);
+    }
+    async find(id) { return this.store.get(id); }
+    async findByUid() { return undefined; }
+    async findByUserCode() { return undefined; }
+    async consume() {}
+    async destroy(id) { this.store.delete(id); }
+    async revokeByGrantId() {}
+  }
+  return { Adapter, clients: () => stores.get('Client') };
+}

@@ -8,29 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import Provider from 'oidc-provider';
 import * as client from 'openid-client';
 
-import { freePort, metric, startGateway } from './helpers.mjs';
+import { freePort, memoryAdapter, metric, startGateway } from './helpers.mjs';
 
 /** oidc-provider's storage, counting the clients it creates. */
 function countingAdapter() {
-  const stores = new Map();
   const created = [];
-  class Adapter {
-    constructor(name) {
-      this.name = name;
-      if (!stores.has(name)) stores.set(name, new Map());
-      this.store = stores.get(name);
-    }
-    async upsert(id, payload) {
-      if (this.name === 'Client' && !this.store.has(id)) created.push(payload);
-      this.store.set(id, payload);
-    }
-    async find(id) { return this.store.get(id); }
-    async findByUid() { return undefined; }
-    async findByUserCode() { return undefined; }
-    async consume() {}
-    async destroy(id) { this.store.delete(id); }
-    async revokeByGrantId() {}
-  }
+  const { Adapter } = memoryAdapter((payload) => created.push(payload));
   return { Adapter, created };
 }
 

@@ -10,25 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import Provider from 'oidc-provider';
 import * as client from 'openid-client';
 
-import { freePort, metric, startGateway } from './helpers.mjs';
-
-function memoryAdapter() {
-  const stores = new Map();
-  class Adapter {
-    constructor(name) {
-      if (!stores.has(name)) stores.set(name, new Map());
-      this.store = stores.get(name);
-    }
-    async upsert(id, payload) { this.store.set(id, payload); }
-    async find(id) { return this.store.get(id); }
-    async findByUid() { return undefined; }
-    async findByUserCode() { return undefined; }
-    async consume() {}
-    async destroy(id) { this.store.delete(id); }
-    async revokeByGrantId() {}
-  }
-  return { Adapter, clients: () => stores.get('Client') };
-}
+import { freePort, memoryAdapter, metric, startGateway } from './helpers.mjs';
 
 /** oidc-provider behind the gateway, for a tenant with `settings`. */
 async function setup(tenant) {
