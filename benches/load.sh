@@ -41,7 +41,7 @@ payload=$(printf '{"iss":"https://%s/","aud":"https://%s/api/v2/","sub":"bench@c
 signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
 token="$header.$payload.$signature"
 # the same tenant as a policy-service document, for the modegate with `source = "http"`
-tenant_doc='{"id":"bench","customer":"cus_bench","permissive_eligible":false,"hosts":["'"$HOST"'"],"default_api_permissions":[{"audience":"https://api.bench.test","scopes":["read"]}]}'
+tenant_doc='{"id":"bench","customer":"cus_bench","permissive_eligible":false,"hosts":["'"$HOST"'"],"dcr_rate_per_s":100000,"dcr_burst":100000,"default_api_permissions":[{"audience":"https://api.bench.test","scopes":["read"]}]}'
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -87,6 +87,9 @@ id = "bench"
 customer = "cus_bench"
 hosts = ["$HOST"]
 default_api_permissions = [{ audience = "https://api.bench.test", scopes = ["read"] }]
+# the load, not the DCR rate limit, is measured
+dcr_rate_per_s = 100000
+dcr_burst = 100000
 TOML
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate.toml" &
 pids+=($!)

@@ -71,6 +71,13 @@ impl ClientModes {
         host: &str,
         client_id: &str,
     ) -> Result<Option<RuntimeClient>, ()> {
+        // the front, then the prefix, answer without leaving the async thread
+        if let Some(entry) = self.registry.cached(&tenant.policy.id, client_id) {
+            return Ok(Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr }));
+        }
+        if let Some(state) = ClientState::from_client_id(client_id) {
+            return Ok(Some(RuntimeClient { state, dcr: false }));
+        }
         let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
         match read_registry(registry, tenant_id, id).await {
             Some(Ok(Some(entry))) => {
@@ -83,9 +90,6 @@ impl ClientModes {
                 return Ok(Some(RuntimeClient { state: strict, dcr: true }));
             }
             _ => {}
-        }
-        if let Some(state) = ClientState::from_client_id(client_id) {
-            return Ok(Some(RuntimeClient { state, dcr: false }));
         }
         match self.management.lookup(tenant, upstream, host, client_id).await {
             Ok(Some(state)) => {

@@ -319,6 +319,13 @@ impl Registry {
         }
     }
 
+    /// The entry when the front holds it: no store, no blocking (the hot path's first look).
+    pub fn cached(&self, tenant: &str, client_id: &str) -> Option<Entry> {
+        let known = self.front.get(&Entry::key(tenant, client_id))?;
+        metrics().registry_reads.with_label_values(&["front"]).inc();
+        Some(known.entry(tenant, client_id))
+    }
+
     /// The entry, from the front or the store; `Err` when the store cannot be read.
     pub fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError> {
         let key = Entry::key(tenant, client_id);

@@ -90,7 +90,7 @@ fn invalid(reason: ReasonCode, message: impl Into<String>) -> Rejection {
 /// SPEC §16 for parameter names: `client_id[]` is `client_id` to qs (Express), Rack and PHP,
 /// `client.id` is `client_id` to PHP; names with brackets are refused, and a name that folds
 /// (dots read as `_`) onto one the rules read must be that name exactly.
-fn check_name(name: &str) -> Result<(), Rejection> {
+fn check_name(name: &str) -> Result<String, Rejection> {
     if name.contains(['[', ']']) {
         return Err(invalid(
             ReasonCode::DuplicateParameter,
@@ -99,7 +99,7 @@ fn check_name(name: &str) -> Result<(), Rejection> {
             ),
         ));
     }
-    let key = skeleton(&name.replace('.', "_"));
+    let key = if name.contains('.') { skeleton(&name.replace('.', "_")) } else { skeleton(name) };
     let exact = READ_SKELETONS.iter().zip(READ_PARAMETERS).find(|(folded, _)| **folded == key).map(|(_, read)| read);
     if exact.is_some_and(|read| read != name) {
         return Err(invalid(
@@ -107,7 +107,7 @@ fn check_name(name: &str) -> Result<(), Rejection> {
             format!("the parameter `{name}` reads as a different parameter to some servers; spell it exactly"),
         ));
     }
-    Ok(())
+    Ok(key)
 }
 
 /// Names JavaScript merges treat as the prototype (SPEC §16), refused at any depth.
@@ -134,8 +134,7 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
     let mut request = RuntimeRequest::default();
     let mut folded: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |name: String, value: String| -> Result<(), Rejection> {
-        check_name(&name)?;
-        let key = skeleton(&name.replace('.', "_"));
+        let key = check_name(&name)?;
         if let Some(first) = folded.get(&key) {
             return Err(invalid(
                 ReasonCode::DuplicateParameter,
