@@ -533,16 +533,30 @@ impl Pipeline {
 /// What a runtime request's reading needs of the head, owned.
 fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
     // the segment after `/samlp/` or `/wsfed/`, decoded, its case kept (client ids are
-    // case-sensitive; the route was matched on the normalised path)
+    // case-sensitive; the route was matched on the normalised path). Dot or empty segments
+    // after it would let a server that resolves them name another client: refused.
+    let mut ambiguous = None;
     let path_client_id = head.path().and_then(|path| {
-        let mut segments = path.split(|b| *b == b'/').filter(|s| !s.is_empty());
-        let first = percent_encoding::percent_decode(segments.next()?).decode_utf8().ok()?.to_ascii_lowercase();
+        let decoded: Vec<String> = path
+            .split(|b| *b == b'/')
+            .skip(1)
+            .map(|segment| percent_encoding::percent_decode(segment).decode_utf8_lossy().into_owned())
+            .collect();
+        let first = decoded.first()?.to_ascii_lowercase();
         if first != "samlp" && first != "wsfed" {
             return None;
         }
-        let id = percent_encoding::percent_decode(segments.next()?).decode_utf8().ok()?.into_owned();
-        (!id.is_empty()).then_some(id)
+        let rest = decoded.get(1..).unwrap_or_default();
+        let dotted = |(at, s): (usize, &String)| s == "." || s == ".." || (s.is_empty() && at + 1 < rest.len());
+        if rest.iter().enumerate().any(dotted) {
+            ambiguous =
+                Some("dot or empty segments after /samlp/ or /wsfed/ name a client two ways; send the plain path");
+        }
+        rest.first().filter(|id| !id.is_empty()).cloned()
     });
+    if head.headers.get_all(http::header::AUTHORIZATION).iter().count() > 1 {
+        ambiguous = Some("two Authorization headers: servers read different ones; send one");
+    }
     let json_body = head
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -553,6 +567,7 @@ fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
         authorization: head.headers.get(http::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec()),
         json_body,
         path_client_id,
+        ambiguous,
     }
 }
 

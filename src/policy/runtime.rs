@@ -81,6 +81,10 @@ pub struct RuntimeHead {
     pub json_body: bool,
     /// `/samlp/{client_id}`, `/wsfed/{client_id}`: the client named by the path.
     pub path_client_id: Option<String>,
+    /// The head cannot be read one way only: a repeated `Authorization`, or dot or empty
+    /// segments after `/samlp/` or `/wsfed/` (a server that resolves them names another
+    /// client than the segment the gateway reads).
+    pub ambiguous: Option<&'static str>,
 }
 
 fn invalid(reason: ReasonCode, message: impl Into<String>) -> Rejection {
@@ -131,6 +135,9 @@ fn check_json_names(value: &serde_json::Value) -> Result<(), Rejection> {
 
 /// Reads `body` (possibly empty) with `head` into one request.
 pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRequest, Rejection> {
+    if let Some(why) = head.ambiguous {
+        return Err(invalid(ReasonCode::AmbiguousClientId, why));
+    }
     let mut request = RuntimeRequest::default();
     let mut folded: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |name: String, value: String| -> Result<(), Rejection> {
@@ -183,15 +190,15 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
     if let Some(id) = request.params.get("client_id") {
         named.push(id.clone());
     }
-    if let Some(user) = basic_user(head.authorization.as_deref())? {
+    if let Some((user, secret)) = basic_user(head.authorization.as_deref())? {
         named.push(user);
-        request.authenticated = true;
+        request.authenticated |= !secret.trim().is_empty();
     }
     if let Some(assertion) = request.params.get("client_assertion") {
         named.push(assertion_issuer(assertion)?);
         request.authenticated = true;
     }
-    if request.params.get("client_secret").is_some_and(|secret| !secret.is_empty()) {
+    if request.params.get("client_secret").is_some_and(|secret| !secret.trim().is_empty()) {
         request.authenticated = true;
     }
     if route == RouteId::Legacy {
@@ -200,7 +207,7 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
             named.push(realm.clone());
         }
         if let Some(hint) = request.params.get("id_token_hint") {
-            named.extend(token_audiences(hint));
+            named.extend(token_audiences(hint)?);
         }
     }
     if let Some(id) = &head.path_client_id {
@@ -257,7 +264,7 @@ pub fn form_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, Rejection> {
 /// The client id of an HTTP Basic `Authorization` (RFC 6749 §2.3.1: form-encoded, then
 /// Base64). A user name that reads differently with and without the form decoding is
 /// refused: some servers decode it, some do not.
-fn basic_user(authorization: Option<&[u8]>) -> Result<Option<String>, Rejection> {
+fn basic_user(authorization: Option<&[u8]>) -> Result<Option<(String, String)>, Rejection> {
     let Some(value) = authorization else { return Ok(None) };
     let unreadable = || invalid(ReasonCode::InvalidParameter, "the Authorization header cannot be read one way only");
     let text = std::str::from_utf8(value).map_err(|_| unreadable())?.trim_matches(|c: char| c == ' ' || c == '\t');
@@ -278,7 +285,7 @@ fn basic_user(authorization: Option<&[u8]>) -> Result<Option<String>, Rejection>
     let malformed = || invalid(ReasonCode::InvalidParameter, "the Basic credentials are not Base64 of `id:secret`");
     let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (raw_user, _secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let (raw_user, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let pairs = form_pairs(format!("u={raw_user}").as_bytes())?;
     let user = pairs.into_iter().next().map(|(_, value)| value).unwrap_or_default();
     if user != raw_user {
@@ -287,7 +294,7 @@ fn basic_user(authorization: Option<&[u8]>) -> Result<Option<String>, Rejection>
             "the Basic user name is form-encoded, which servers read differently; send the client id as it is",
         ));
     }
-    Ok(Some(user))
+    Ok(Some((user, secret.to_owned())))
 }
 
 /// The `iss` of a `client_assertion` JWT, read without verifying it.
@@ -306,27 +313,33 @@ fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
         return Err(unreadable());
     }
     let iss = claims.get("iss").and_then(|v| v.as_str()).ok_or_else(unreadable)?;
-    match claims.get("sub").and_then(|v| v.as_str()) {
+    match claims.get("sub") {
+        None => Ok(iss.to_owned()),
         // RFC 7523 §3: both name the client; some servers read one, some the other
-        Some(sub) if sub != iss => Err(invalid(
+        Some(serde_json::Value::String(sub)) if sub == iss => Ok(iss.to_owned()),
+        Some(serde_json::Value::String(_)) => Err(invalid(
             ReasonCode::ConflictingClientIds,
             "the client_assertion's `iss` and `sub` name different clients",
         )),
-        _ => Ok(iss.to_owned()),
+        Some(_) => Err(unreadable()),
     }
 }
 
-/// The audiences of an `id_token_hint` (the client a logout speaks for), read unverified.
-fn token_audiences(token: &str) -> Vec<String> {
-    let Some(payload) = token.split('.').nth(1) else { return Vec::new() };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
-        return Vec::new();
-    };
-    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Vec::new() };
+/// The audiences of an `id_token_hint` (the client a logout speaks for), read unverified
+/// but strictly: a hint the gateway cannot read one way only is refused.
+fn token_audiences(token: &str) -> Result<Vec<String>, Rejection> {
+    let unreadable = || invalid(ReasonCode::InvalidParameter, "the id_token_hint is not a JWT naming its audience");
+    let payload = token.split('.').nth(1).ok_or_else(unreadable)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| unreadable())?;
+    let claims = parse_object(&bytes).map_err(|_| unreadable())?;
     match claims.get("aud") {
-        Some(serde_json::Value::String(aud)) => vec![aud.clone()],
-        Some(serde_json::Value::Array(auds)) => auds.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
-        _ => Vec::new(),
+        Some(serde_json::Value::String(aud)) => Ok(vec![aud.clone()]),
+        Some(serde_json::Value::Array(auds)) => {
+            auds.iter().map(|a| a.as_str().map(str::to_owned).ok_or_else(unreadable)).collect()
+        }
+        _ => Err(unreadable()),
     }
 }
 

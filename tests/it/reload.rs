@@ -64,7 +64,8 @@ fn an_invalid_change_is_refused_and_the_old_configuration_stays() {
     let answer = gateway.admin_reload();
     assert_eq!(status(&answer), 400);
     assert!(answer.body_text().contains("customer `cus_nobody` is not defined"), "{}", answer.body_text());
-    assert_eq!(gateway.metric("modegate_config_reloads_total{result=\"error\"}"), 1.0);
+    // the file watcher (a one-second poll) may see the change and refuse it too
+    assert!(gateway.metric("modegate_config_reloads_total{result=\"error\"}") >= 1.0);
     assert_eq!(gateway.metric("modegate_config_generation"), 1.0);
     // the running rules still apply
     let response = gateway.post_json("globex.example.test", "/api/v2/clients", PERMISSIVE);

@@ -369,6 +369,33 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
             Some("client_lookup_failed"),
         ),
         (
+            "dot segments after /samlp",
+            "/samlp/perm1/../tpc_s",
+            get("/samlp/perm1/../tpc_s", &[]),
+            400,
+            Some("ambiguous_client_id"),
+        ),
+        (
+            "two Authorization headers",
+            "/oauth/token",
+            request(
+                "POST",
+                "/oauth/token",
+                HOST,
+                &[FORM, ("Authorization", &basic("perm1", "s")), ("Authorization", &basic_strict)],
+                b"grant_type=password",
+            ),
+            400,
+            Some("ambiguous_client_id"),
+        ),
+        (
+            "Basic with an empty password",
+            "/oauth/token",
+            post("/oauth/token", &[("Authorization", &basic("tpc_s", ""))], "grant_type=client_credentials"),
+            400,
+            Some("unauthorized_client"),
+        ),
+        (
             "permissive: implicit flow passes",
             "/authorize",
             get("/authorize?client_id=perm1&response_type=token", &[]),

@@ -104,7 +104,9 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
         // any white space or comma separates, as the most lenient server splits
         && let Some(scope) = params
             .get("scope")
-            .and_then(|s| s.split(|c: char| c.is_whitespace() || c == ',').find(|scope| OIDC_SCOPES.contains(scope)))
+            .and_then(|s| {
+                s.split(|c: char| c.is_whitespace() || c.is_control() || c == ',').find(|scope| OIDC_SCOPES.contains(scope))
+            })
     {
         return Err(refuse(
             ErrorCode::InvalidScope,
