@@ -257,7 +257,7 @@ pub fn body_timeout() -> Rejection {
 
 /// `application/json`, any case, parameters allowed; a charset other than UTF-8 is not
 /// JSON as the rules read it.
-fn is_json_media_type(value: &str) -> bool {
+pub(crate) fn is_json_media_type(value: &str) -> bool {
     let mut parts = value.split(';');
     let essence = parts.next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("application/json") {

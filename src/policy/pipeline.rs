@@ -561,7 +561,7 @@ fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(super::is_json_media_type);
     RuntimeHead {
         query: super::route::query_of(head.target).map(<[u8]>::to_vec),
         authorization: head.headers.get(http::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec()),
