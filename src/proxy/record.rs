@@ -21,6 +21,9 @@ pub fn write(log: &DecisionLog, session: &Session, ctx: &mut Ctx, route: &'stati
         return;
     };
     metrics.requests.with_label_values(&[route, parts.decision, parts.reason.as_str()]).inc();
+    if !log.is_on() {
+        return;
+    }
     let tenant = ctx.tenant.as_deref();
     log.write(&DecisionRecord {
         time: OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),

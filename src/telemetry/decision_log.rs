@@ -81,6 +81,11 @@ impl DecisionLog {
     }
 
     /// Queues one line; never blocks and never fails the request.
+    /// Whether records are written at all (`log.decisions = "off"`: none are built).
+    pub fn is_on(&self) -> bool {
+        self.lines.is_some()
+    }
+
     pub fn write(&self, record: &DecisionRecord) {
         let Some(lines) = &self.lines else { return };
         let mut line = match serde_json::to_vec(record) {
