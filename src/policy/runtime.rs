@@ -139,24 +139,17 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
         return Err(invalid(ReasonCode::AmbiguousClientId, why));
     }
     let mut request = RuntimeRequest::default();
-    let mut folded: BTreeMap<String, String> = BTreeMap::new();
+    // (folded name, name as sent): a handful per request, searched in order
+    let mut folded: Vec<(String, String)> = Vec::new();
     let mut add = |name: String, value: String| -> Result<(), Rejection> {
         let key = check_name(&name)?;
-        if let Some(first) = folded.get(&key) {
+        if let Some((_, first)) = folded.iter().find(|(seen, _)| *seen == key) {
             return Err(invalid(
                 ReasonCode::DuplicateParameter,
                 format!("the parameter `{name}` is given twice (as `{first}` too); send each parameter once"),
             ));
         }
-        let exact =
-            READ_SKELETONS.iter().zip(READ_PARAMETERS).find(|(folded, _)| **folded == key).map(|(_, read)| read);
-        if exact.is_some_and(|read| read != name) {
-            return Err(invalid(
-                ReasonCode::DuplicateParameter,
-                format!("the parameter `{name}` reads as a different parameter to some servers; spell it exactly"),
-            ));
-        }
-        folded.insert(key, name.clone());
+        folded.push((key, name.clone()));
         request.params.insert(name, value);
         Ok(())
     };
@@ -231,10 +224,14 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
 /// rather than read with replacement characters.
 pub fn form_pairs(raw: &[u8]) -> Result<Vec<(String, String)>, Rejection> {
     let decode = |part: &[u8]| -> Result<String, Rejection> {
+        let not_utf8 = || invalid(ReasonCode::InvalidParameter, "a parameter is not UTF-8 once decoded");
+        if !part.iter().any(|b| *b == b'+' || *b == b'%') {
+            // the common case: nothing to decode, one allocation
+            return std::str::from_utf8(part).map(str::to_owned).map_err(|_| not_utf8());
+        }
         let spaced: Vec<u8> = part.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
         let bytes: Vec<u8> = percent_decode(&spaced).collect();
-        String::from_utf8(bytes)
-            .map_err(|_| invalid(ReasonCode::InvalidParameter, "a parameter is not UTF-8 once decoded"))
+        String::from_utf8(bytes).map_err(|_| not_utf8())
     };
     if raw.contains(&b';') {
         // Rack 2, Go before 1.17 and Python before 3.9.2 also split on `;`
