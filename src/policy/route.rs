@@ -565,6 +565,10 @@ fn without_suffix(path: &str) -> Option<String> {
 fn has_method_parameter(query: &[u8]) -> bool {
     query.split(|b| *b == b'&' || *b == b';').any(|pair| {
         let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+        if name.iter().all(|b| b.is_ascii_graphic() && *b != b'%' && *b != b'+') {
+            // plain ASCII reads one way: NFKC and decoding change nothing (the common case)
+            return name.eq_ignore_ascii_case(METHOD_PARAMETER.as_bytes());
+        }
         let spaced: Vec<u8> = name.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
         let decoded = percent_decode(&spaced).decode_utf8_lossy();
         let folded: String = decoded.nfkc().collect::<String>().trim().to_lowercase();
