@@ -71,12 +71,13 @@ impl ClientModes {
         host: &str,
         client_id: &str,
     ) -> Result<Option<RuntimeClient>, ()> {
-        // the front, then the prefix, answer without leaving the async thread
-        if let Some(entry) = self.registry.cached(&tenant.policy.id, client_id) {
-            return Ok(Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr }));
-        }
+        // SPEC §13's order: the prefix, then the registry's front, answer without leaving
+        // the async thread (a `tpc_` id is never stored: see `remember`)
         if let Some(state) = ClientState::from_client_id(client_id) {
             return Ok(Some(RuntimeClient { state, dcr: false }));
+        }
+        if let Some((state, origin)) = self.registry.cached(&tenant.policy.id, client_id) {
+            return Ok(Some(RuntimeClient { state, dcr: origin == Origin::Dcr }));
         }
         let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
         match read_registry(registry, tenant_id, id).await {

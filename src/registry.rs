@@ -94,7 +94,11 @@ impl Entry {
 
     /// The store key: tenants are separate namespaces of client ids.
     pub fn key(tenant: &str, client_id: &str) -> String {
-        format!("{tenant}\u{1f}{client_id}")
+        let mut key = String::with_capacity(tenant.len() + 1 + client_id.len());
+        key.push_str(tenant);
+        key.push('\u{1f}');
+        key.push_str(client_id);
+        key
     }
 
     pub fn to_json(&self) -> String {
@@ -319,18 +323,19 @@ impl Registry {
         }
     }
 
-    /// The entry when the front holds it: no store, no blocking (the hot path's first look).
-    pub fn cached(&self, tenant: &str, client_id: &str) -> Option<Entry> {
+    /// The client's state and origin when the front holds it: no store, no blocking, no
+    /// entry built (the runtime routes' first look).
+    pub fn cached(&self, tenant: &str, client_id: &str) -> Option<(ClientState, Origin)> {
         let known = self.front.get(&Entry::key(tenant, client_id))?;
-        metrics().registry_reads.with_label_values(&["front"]).inc();
-        Some(known.entry(tenant, client_id))
+        metrics().registry_front_reads.inc();
+        Some((ClientState { is_first_party: known.is_first_party, mode: known.mode }, known.origin))
     }
 
     /// The entry, from the front or the store; `Err` when the store cannot be read.
     pub fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError> {
         let key = Entry::key(tenant, client_id);
         if let Some(known) = self.front.get(&key) {
-            metrics().registry_reads.with_label_values(&["front"]).inc();
+            metrics().registry_front_reads.inc();
             return Ok(Some(known.entry(tenant, client_id)));
         }
         match self.store.get(tenant, client_id) {

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub decision_log_dropped: prometheus::IntCounter,
     /// SPEC §12: where a registry read was answered (`front`, `store`, `miss`, `error`).
     pub registry_reads: IntCounterVec,
+    /// `registry_reads{result="front"}`, bound once: it counts on the runtime routes' hot path.
+    pub registry_front_reads: prometheus::IntCounter,
     /// What registry writes did (`inserted`, `kept`, `replaced`, `conflict`, `queued`,
     /// `replayed`, `dropped`).
     pub registry_writes: IntCounterVec,
@@ -111,6 +113,7 @@ impl Metrics {
         for result in ["front", "store", "miss", "error"] {
             registry_reads.with_label_values(&[result]);
         }
+        let registry_front_reads = registry_reads.with_label_values(&["front"]);
         for result in ["inserted", "kept", "replaced", "conflict", "queued", "replayed", "dropped"] {
             registry_writes.with_label_values(&[result]);
         }
@@ -142,6 +145,7 @@ impl Metrics {
             config_generation,
             decision_log_dropped,
             registry_reads,
+            registry_front_reads,
             registry_writes,
             registry_conflicts,
             registry_queue,

@@ -14,12 +14,25 @@ use unicode_normalization::UnicodeNormalization;
 /// `_` and `-` (relaxed binders such as Spring's map `ThirdPartySecurityMode` onto
 /// `third_party_security_mode`).
 pub fn skeleton(name: &str) -> String {
-    let keep = |c: &char| !(c.is_control() || c.is_whitespace() || is_ignorable(*c) || matches!(c, '_' | '-'));
+    let mut folded = String::with_capacity(name.len());
+    skeleton_into(name, &mut folded);
+    folded
+}
+
+/// [`skeleton`], appended to `out` (a caller folding many names reuses one buffer).
+pub fn skeleton_into(name: &str, out: &mut String) {
     if name.is_ascii() {
-        // the common case: no normalisation tables needed
-        return name.chars().filter(keep).map(|c| c.to_ascii_lowercase()).collect();
+        // the common case: no normalisation tables, and no ASCII character is ignorable
+        out.reserve(name.len());
+        for byte in name.bytes() {
+            if !(byte.is_ascii_control() || byte.is_ascii_whitespace() || matches!(byte, b'_' | b'-')) {
+                out.push(char::from(byte.to_ascii_lowercase()));
+            }
+        }
+        return;
     }
-    name.nfkc().filter(keep).map(fold_to_ascii).flat_map(char::to_lowercase).collect()
+    let keep = |c: &char| !(c.is_control() || c.is_whitespace() || is_ignorable(*c) || matches!(c, '_' | '-'));
+    out.extend(name.nfkc().filter(keep).map(fold_to_ascii).flat_map(char::to_lowercase));
 }
 
 /// The non-ASCII letters whose simple case mapping is ASCII, as Java's `equalsIgnoreCase`,
@@ -77,6 +90,18 @@ mod tests {
             assert_eq!(skeleton(name), expected, "{name:?}");
         }
         assert_ne!(skeleton("name"), skeleton("sso"));
+    }
+
+    #[test]
+    fn the_ascii_shortcut_folds_as_the_general_rule() {
+        let general = |name: &str| -> String {
+            let keep = |c: &char| !(c.is_control() || c.is_whitespace() || is_ignorable(*c) || matches!(c, '_' | '-'));
+            name.nfkc().filter(keep).map(fold_to_ascii).flat_map(char::to_lowercase).collect()
+        };
+        for byte in 0u8..=0x7F {
+            let name = format!("a{}B", char::from(byte));
+            assert_eq!(skeleton(&name), general(&name), "{byte:#x}");
+        }
     }
 
     #[test]

@@ -373,7 +373,7 @@ impl Pipeline {
         let (Some(route), Some(head)) = (self.route, &self.runtime_head) else { return self.respond(internal()) };
         match runtime::read(route, head, &self.body) {
             Err(rejection) => self.refuse(rejection),
-            Ok(request) => match request.client_id.clone() {
+            Ok(mut request) => match request.client_id.take() {
                 Some(id) => {
                     self.runtime = Some(request);
                     Step::NeedClientMode { id }
@@ -537,16 +537,15 @@ fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
     // after it would let a server that resolves them name another client: refused.
     let mut ambiguous = None;
     let path_client_id = head.path().and_then(|path| {
-        let decoded: Vec<String> = path
+        let mut segments = path
             .split(|b| *b == b'/')
             .skip(1)
-            .map(|segment| percent_encoding::percent_decode(segment).decode_utf8_lossy().into_owned())
-            .collect();
-        let first = decoded.first()?.to_ascii_lowercase();
-        if first != "samlp" && first != "wsfed" {
+            .map(|segment| percent_encoding::percent_decode(segment).decode_utf8_lossy());
+        let first = segments.next()?;
+        if !first.eq_ignore_ascii_case("samlp") && !first.eq_ignore_ascii_case("wsfed") {
             return None;
         }
-        let rest = decoded.get(1..).unwrap_or_default();
+        let rest: Vec<String> = segments.map(std::borrow::Cow::into_owned).collect();
         let dotted = |(at, s): (usize, &String)| s == "." || s == ".." || (s.is_empty() && at + 1 < rest.len());
         if rest.iter().enumerate().any(dotted) {
             ambiguous =

@@ -563,6 +563,15 @@ fn without_suffix(path: &str) -> Option<String> {
 /// Whether a query names `_method`, in any case or encoding, with `&` or `;` between
 /// parameters (older Python and Perl parsers split on both).
 fn has_method_parameter(query: &[u8]) -> bool {
+    let plain = |b: &u8| b.is_ascii_graphic() && *b != b'%' && *b != b'+';
+    if query.iter().all(plain) {
+        // plain ASCII reads one way: `_method` can only be there as those seven letters
+        let method = METHOD_PARAMETER.trim_start_matches('_').as_bytes();
+        let mut after_underscores = query.split(|b| *b == b'_').skip(1);
+        if !after_underscores.any(|rest| rest.get(..method.len()).is_some_and(|m| m.eq_ignore_ascii_case(method))) {
+            return false;
+        }
+    }
     query.split(|b| *b == b'&' || *b == b';').any(|pair| {
         let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
         if name.iter().all(|b| b.is_ascii_graphic() && *b != b'%' && *b != b'+') {

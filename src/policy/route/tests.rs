@@ -157,6 +157,8 @@ fn second_readings_of_protected_paths_are_refused() {
         ("POST", "/oidc/register?", QueryNotAllowed),
         ("POST", "/api/v2/clients?_method=PATCH", MethodOverride),
         ("GET", "/api/v2/tenants/settings?_METHOD=PATCH", MethodOverride),
+        ("GET", "/api/v2/tenants/settings?a_b=1&_MeThOd=PATCH", MethodOverride), // past another `_`
+        ("GET", "/api/v2/tenants/settings?a=1&%5Fmethod=PATCH", MethodOverride),
         ("GET", "/api/v2/tenants/settings?a=1;%5Fmethod=PATCH", MethodOverride),
         ("POST", "/api/v2/tenants/settings", MethodOverride), // only PATCH/PUT: a body override
         ("POST", "/api/v2/clients/tpc_x", MethodOverride),

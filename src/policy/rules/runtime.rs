@@ -77,7 +77,7 @@ pub fn decide(
 
 fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), Rejection> {
     let params = &request.params;
-    if params.get("response_type").map(String::as_str) != Some("code") {
+    if params.get("response_type") != Some("code") {
         return Err(refuse(
             ErrorCode::UnsupportedResponseType,
             ReasonCode::UnsupportedResponseType,
@@ -85,7 +85,7 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
         ));
     }
     let challenge = params.get("code_challenge").is_some_and(|c| !c.is_empty());
-    if !challenge || params.get("code_challenge_method").map(String::as_str) != Some("S256") {
+    if !challenge || params.get("code_challenge_method") != Some("S256") {
         return Err(refuse(
             ErrorCode::InvalidRequest,
             ReasonCode::PkceRequired,
@@ -93,7 +93,7 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
         ));
     }
     let allowed = |name: &str| name.starts_with("ext-") || AUTHORIZE_PARAMETERS.contains(&name);
-    if let Some(name) = params.keys().find(|name| !allowed(name)) {
+    if let Some(name) = params.names().find(|name| !allowed(name)) {
         return Err(refuse(
             ErrorCode::InvalidRequest,
             ReasonCode::ParameterNotAllowed,
@@ -119,7 +119,7 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
 
 fn token(request: &RuntimeRequest, client: RuntimeClient) -> Result<(), Rejection> {
     let params = &request.params;
-    match params.get("grant_type").map(String::as_str) {
+    match params.get("grant_type") {
         Some("authorization_code") if params.get("code_verifier").is_some_and(|v| !v.is_empty()) => Ok(()),
         Some("authorization_code") => Err(refuse(
             ErrorCode::InvalidRequest,
