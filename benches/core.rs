@@ -100,13 +100,14 @@ fn runtime_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("runtime");
     group.bench_function("authorize_identify_and_rules", |b| {
         b.iter(|| {
-            let request = runtime::read(RouteId::Authorize, black_box(&authorize), b"").expect("read");
+            let (request, _client) = runtime::read(RouteId::Authorize, black_box(&authorize), b"").expect("read");
             policy::rules::runtime::decide(RouteId::Authorize, &request, Some(strict), &config.policy)
         })
     });
     group.bench_function("token_identify_and_rules", |b| {
         b.iter(|| {
-            let request = runtime::read(RouteId::Token, black_box(&token), black_box(token_body)).expect("read");
+            let (request, _client) =
+                runtime::read(RouteId::Token, black_box(&token), black_box(token_body)).expect("read");
             policy::rules::runtime::decide(RouteId::Token, &request, Some(strict), &config.policy)
         })
     });

@@ -77,7 +77,7 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     log::info!("client registry: {}", registry.describe());
     let limiter = Arc::new(DcrLimiter::new(shared));
     let clients_known = Arc::new(ClientModes::new(Arc::clone(&registry), Arc::clone(&side)));
-    let gateway = Gateway::new(state, decision_log, tokens, clients_known, limiter);
+    let gateway = Gateway::new(state, Arc::clone(&decision_log), tokens, clients_known, limiter);
     let mut proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
     // SPEC §11, §16: an HTTP/2 connection that goes idle is closed after the head deadline
     let mut options = pingora::apps::HttpServerOptions::default();
@@ -107,7 +107,10 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     );
     admin.add_tcp_with_settings(&admin_listen.to_string(), ports.socket_options(admin_listen));
     server.add_service(admin);
-    server.add_service(pingora::services::background::background_service("reload", ReloadService { reloader }));
+    server.add_service(pingora::services::background::background_service(
+        "reload",
+        ReloadService { reloader, decision_log },
+    ));
     server.add_service(pingora::services::background::background_service("port reservations", ports));
 
     let join = |addrs: &[SocketAddr]| addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");

@@ -113,6 +113,30 @@ enum Command {
     },
 }
 
+impl Cli {
+    /// The process log's format and level: the `[log]` table of the configuration the gateway
+    /// will serve with (read alone, before the whole file is validated, so that loading it
+    /// can already log), else text at `info`.
+    pub fn process_log(&self) -> (config::LogFormat, String) {
+        let path = match &self.command {
+            None => Some(Path::new(config::DEFAULT_PATH)),
+            Some(Command::Run { config, .. } | Command::Demo { config, .. }) => Some(config.as_path()),
+            Some(_) => None,
+        };
+        let table = path
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .and_then(|mut table| table.remove("log"));
+        let setting =
+            |key: &str| table.as_ref().and_then(|log| log.get(key)).and_then(|v| v.as_str().map(str::to_owned));
+        let format = match setting("format").as_deref() {
+            Some("json") => config::LogFormat::Json,
+            _ => config::LogFormat::Text,
+        };
+        (format, setting("level").unwrap_or_else(|| "info".to_owned()))
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run { config: PathBuf::from(config::DEFAULT_PATH), upgrade: false });
     match command {

@@ -61,20 +61,24 @@ impl ClientModes {
         ClientModes { registry, management: Management::new(Arc::clone(&client)), client }
     }
 
-    /// SPEC §13: a runtime route's client: the registry (which knows DCR clients), the
-    /// `tpc_` prefix, then one lookup with the tenant's own management credentials, whose
-    /// answer goes into the registry. `None`: the gateway cannot place the client.
+    /// SPEC §13: a runtime route's client: the `tpc_` prefix, the registry (which knows DCR
+    /// clients), then one lookup with the tenant's own management credentials, whose answer
+    /// goes into the registry. `None`: the gateway cannot place the client. `dcr_matters`:
+    /// whether the answer must say if a `tpc_` client came through DCR (a
+    /// `client_credentials` grant); otherwise the prefix answers alone.
     pub async fn runtime_client(
         &self,
         tenant: &Tenant,
         upstream: &Upstream,
         host: &str,
         client_id: &str,
+        dcr_matters: bool,
     ) -> Result<Option<RuntimeClient>, ()> {
         // SPEC §13's order: the prefix, then the registry's front, answer without leaving
-        // the async thread (a `tpc_` id is never stored: see `remember`)
+        // the async thread
         if let Some(state) = ClientState::from_client_id(client_id) {
-            return Ok(Some(RuntimeClient { state, dcr: false }));
+            let dcr = dcr_matters && self.registered_dynamically(tenant, client_id).await;
+            return Ok(Some(RuntimeClient { state, dcr }));
         }
         if let Some((state, origin)) = self.registry.cached(&tenant.policy.id, client_id) {
             return Ok(Some(RuntimeClient { state, dcr: origin == Origin::Dcr }));
@@ -107,6 +111,24 @@ impl ClientModes {
         }
     }
 
+    /// Whether a `tpc_` client was created through DCR (its registry entry's origin; see
+    /// `remember`). A store that cannot say counts as DCR: the answer only ever refuses a
+    /// `client_credentials` grant.
+    async fn registered_dynamically(&self, tenant: &Tenant, client_id: &str) -> bool {
+        if let Some((_, origin)) = self.registry.cached(&tenant.policy.id, client_id) {
+            return origin == Origin::Dcr;
+        }
+        let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
+        match read_registry(registry, tenant_id, id).await {
+            Some(Ok(Some(entry))) => entry.origin == Origin::Dcr,
+            Some(Ok(None)) => false,
+            _ => {
+                log::warn!("runtime client {client_id:?}: the registry cannot say how it was created; held as DCR");
+                true
+            }
+        }
+    }
+
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
@@ -114,7 +136,8 @@ impl ClientModes {
     /// Remembers a client the gateway saw created (an upstream 200/201). Blocking: the
     /// entry is stored before the creation's answer ends (see `registry`).
     pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState, origin: Origin) {
-        if ClientState::from_client_id(client_id).is_none() {
+        // a `tpc_` id names its mode; only how it was created (DCR) is worth keeping
+        if ClientState::from_client_id(client_id).is_none() || origin == Origin::Dcr {
             self.registry.remember(Entry::new(&tenant.policy.id, client_id, state, origin));
         }
     }

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    modegate::cli::run(modegate::cli::Cli::parse())
+    let cli = modegate::cli::Cli::parse();
+    let (format, level) = cli.process_log();
+    modegate::telemetry::process_log::init(format, &level);
+    modegate::cli::run(cli)
 }

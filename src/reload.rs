@@ -86,6 +86,11 @@ impl Reloader {
         self.listening.load(Ordering::Acquire) && self.state.load().tenants.is_ready()
     }
 
+    /// The bearer token `POST /-/reload` needs, from the configuration in force.
+    pub fn admin_token(&self) -> Option<crate::config::AdminToken> {
+        self.state.load().config.server.admin_token.clone()
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -161,20 +166,27 @@ fn warn_restart_only(old: &Config, new: &Config) {
 /// The background task: SIGHUP, the file poll, and probing an unready policy service.
 pub struct ReloadService {
     pub reloader: Arc<Reloader>,
+    /// Reopened on SIGUSR1 (log rotation).
+    pub decision_log: Arc<crate::telemetry::DecisionLog>,
 }
 
 #[async_trait]
 impl BackgroundService for ReloadService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(signal) => {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut hangups, mut rotations) = match (signal(SignalKind::hangup()), signal(SignalKind::user_defined1())) {
+            (Ok(hangups), Ok(rotations)) => {
                 self.reloader.listening.store(true, Ordering::Release);
-                Some(signal)
+                (Some(hangups), Some(rotations))
             }
-            Err(e) => {
-                // not ready: a SIGHUP would end the process
-                log::error!("cannot listen for SIGHUP: {e}");
-                None
+            (hangups, rotations) => {
+                // not ready: a SIGHUP or SIGUSR1 would end the process
+                log::error!(
+                    "cannot listen for SIGHUP and SIGUSR1: {:?} {:?}",
+                    hangups.as_ref().err(),
+                    rotations.as_ref().err()
+                );
+                (hangups.ok(), rotations.ok())
             }
         };
         let mut tick = tokio::time::interval(POLL_INTERVAL);
@@ -185,6 +197,10 @@ impl BackgroundService for ReloadService {
                     let reloader = Arc::clone(&self.reloader);
                     // file reads and DNS: off the async threads
                     let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
+                }
+                Some(()) = async { match rotations.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
+                    log::info!("SIGUSR1: reopening the decision log");
+                    self.decision_log.reopen();
                 }
                 _ = tick.tick() => {
                     let reloader = Arc::clone(&self.reloader);

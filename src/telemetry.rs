@@ -2,6 +2,7 @@
 //! registry, and the decision log.
 
 pub mod decision_log;
+pub mod process_log;
 
 use std::sync::LazyLock;
 

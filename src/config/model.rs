@@ -41,6 +41,32 @@ pub struct Server {
     /// SPEC §16: the whole request head must arrive within this.
     pub header_read_timeout: Duration,
     pub underscore_headers: UnderscoreHeaders,
+    /// `server.admin_token_env`'s value: the bearer token `POST /-/reload` needs.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin token, kept out of `Debug` output (configurations are logged on reload).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: String) -> Self {
+        AdminToken(token)
+    }
+
+    /// Whether an `Authorization` header value carries this token (compared in constant
+    /// time, so the answer's timing does not tell how much of a guess was right).
+    pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(given) = authorization.and_then(|value| value.strip_prefix(b"Bearer ")) else { return false };
+        let expected = self.0.as_bytes();
+        given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken([redacted])")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +118,17 @@ pub enum DecisionLogTarget {
 #[derive(Debug, Clone)]
 pub struct LogSettings {
     pub decisions: DecisionLogTarget,
+    /// Read at start (the process log is installed once): a reload does not change them.
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// How process log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

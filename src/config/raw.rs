@@ -43,6 +43,8 @@ pub struct RawServer {
     pub allow_bodies_on_get: bool,
     /// Paths on which `Upgrade` requests (WebSocket, `h2c`) are proxied, e.g. `["/ws"]`.
     pub upgrade_paths: Vec<String>,
+    /// The environment variable holding the bearer token `POST /-/reload` needs (SPEC §15).
+    pub admin_token_env: Option<String>,
 }
 
 impl Default for RawServer {
@@ -60,6 +62,7 @@ impl Default for RawServer {
             underscore_headers: "drop".into(),
             allow_bodies_on_get: false,
             upgrade_paths: Vec::new(),
+            admin_token_env: None,
         }
     }
 }
@@ -169,11 +172,15 @@ pub struct RawRoutes {
 pub struct RawLog {
     /// Decision log: `"stdout"`, `"off"`, or a file path to append to.
     pub decisions: String,
+    /// Process log: `"text"` or `"json"` lines on stderr.
+    pub format: String,
+    /// Process log filter (`info`, `modegate=debug`); `RUST_LOG` takes its place when set.
+    pub level: String,
 }
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { decisions: "stdout".into() }
+        RawLog { decisions: "stdout".into(), format: "text".into(), level: "info".into() }
     }
 }
 

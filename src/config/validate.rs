@@ -168,8 +168,28 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         underscore_headers,
         allow_bodies_on_get: _,
         upgrade_paths: _,
+        admin_token_env,
     } = raw;
     let before = problems.len();
+    let admin_token = admin_token_env.and_then(|name| match std::env::var(&name) {
+        Ok(token) if token.trim().len() >= 16 && !token.contains(char::is_whitespace) => Some(AdminToken::new(token)),
+        Ok(_) => {
+            problems.push_help(
+                "server.admin_token_env",
+                format!("`{name}` holds a token shorter than 16 characters or with white space"),
+                "set it to a long random value, e.g. `openssl rand -hex 32`",
+            );
+            None
+        }
+        Err(_) => {
+            problems.push_help(
+                "server.admin_token_env",
+                format!("`{name}` is not set in the environment"),
+                "export it before starting modegate, or remove `admin_token_env` to leave `/-/reload` open",
+            );
+            None
+        }
+    });
     if listen.is_empty() {
         problems.push("server.listen", "at least one listen address is needed");
     }
@@ -240,6 +260,7 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         tls,
         header_read_timeout: Duration::from_millis(header_read_timeout_ms),
         underscore_headers: underscore_headers?,
+        admin_token,
     })
 }
 
@@ -456,17 +477,32 @@ fn route_paths(problems: &mut Problems, key: &str, list: &[String], example: &st
 }
 
 fn validate_log(raw: RawLog, problems: &mut Problems) -> Option<LogSettings> {
-    let RawLog { decisions } = raw;
+    let RawLog { decisions, format, level } = raw;
     let decisions = match decisions.as_str() {
-        "stdout" => DecisionLogTarget::Stdout,
-        "off" => DecisionLogTarget::Off,
+        "stdout" => Some(DecisionLogTarget::Stdout),
+        "off" => Some(DecisionLogTarget::Off),
         "" => {
             problems.push_help("log.decisions", "must not be empty", "use `stdout`, `off` or a file path");
-            return None;
+            None
         }
-        path => DecisionLogTarget::File(PathBuf::from(path)),
+        path => Some(DecisionLogTarget::File(PathBuf::from(path))),
     };
-    Some(LogSettings { decisions })
+    let format = match format.as_str() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            problems.push_help("log.format", format!("`{other}` is not a format"), "use `text` or `json`");
+            None
+        }
+    };
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        problems.push_help(
+            "log.level",
+            format!("`{level}` is not a log filter ({e})"),
+            "use `error`, `warn`, `info`, `debug`, `trace`, or `modegate=debug`",
+        );
+    }
+    Some(LogSettings { decisions: decisions?, format: format?, level })
 }
 
 fn validate_tenants(

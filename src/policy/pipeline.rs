@@ -52,7 +52,11 @@ pub enum Step {
     NeedMembers { id: String },
     /// A runtime route's client (SPEC §13), learned with the gateway's own credentials:
     /// [`Pipeline::runtime_client`].
-    NeedClientMode { id: String },
+    NeedClientMode {
+        id: String,
+        /// A `client_credentials` grant: whether the client came through DCR matters.
+        dcr_matters: bool,
+    },
     /// Answer the client; the upstream sees nothing. `body_read`: the request body was read
     /// whole, so the connection can serve another request.
     Respond { rejection: Rejection, record: Record, body_read: bool },
@@ -373,10 +377,12 @@ impl Pipeline {
         let (Some(route), Some(head)) = (self.route, &self.runtime_head) else { return self.respond(internal()) };
         match runtime::read(route, head, &self.body) {
             Err(rejection) => self.refuse(rejection),
-            Ok(mut request) => match request.client_id.take() {
+            Ok((request, client_id)) => match client_id {
                 Some(id) => {
+                    let dcr_matters =
+                        route == RouteId::Token && request.params.get("grant_type") == Some("client_credentials");
                     self.runtime = Some(request);
-                    Step::NeedClientMode { id }
+                    Step::NeedClientMode { id, dcr_matters }
                 }
                 // a request that names no client the gateway can read is held to
                 // `policy.unknown_client` like one it cannot place
@@ -532,27 +538,32 @@ impl Pipeline {
 
 /// What a runtime request's reading needs of the head, owned.
 fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
-    // the segment after `/samlp/` or `/wsfed/`, decoded, its case kept (client ids are
-    // case-sensitive; the route was matched on the normalised path). Dot or empty segments
-    // after it would let a server that resolves them name another client: refused.
+    // The route was matched on the normalised path, the client id is read from the raw one:
+    // a dot or empty segment anywhere (`/./samlp/tpc_x`, `/samlp//tpc_x`) would let a server
+    // that resolves them see another path or client than the one read here. Refused.
     let mut ambiguous = None;
-    let path_client_id = head.path().and_then(|path| {
-        let mut segments = path
-            .split(|b| *b == b'/')
-            .skip(1)
-            .map(|segment| percent_encoding::percent_decode(segment).decode_utf8_lossy());
-        let first = segments.next()?;
-        if !first.eq_ignore_ascii_case("samlp") && !first.eq_ignore_ascii_case("wsfed") {
-            return None;
+    let segments: Vec<std::borrow::Cow<'_, str>> = head
+        .path()
+        .map(|path| {
+            path.split(|b| *b == b'/')
+                .skip(1)
+                .map(|s| percent_encoding::percent_decode(s).decode_utf8_lossy())
+                .collect()
+        })
+        .unwrap_or_default();
+    let last = segments.len().saturating_sub(1);
+    let dotted = |(at, s): (usize, &std::borrow::Cow<'_, str>)| s == "." || s == ".." || (s.is_empty() && at < last);
+    if segments.iter().enumerate().any(dotted) {
+        ambiguous = Some("dot or empty segments in the path name it two ways; send the plain path");
+    }
+    // the segment after `/samlp/` or `/wsfed/`, decoded, its case kept (client ids are
+    // case-sensitive)
+    let path_client_id = match segments.as_slice() {
+        [first, id, ..] if first.eq_ignore_ascii_case("samlp") || first.eq_ignore_ascii_case("wsfed") => {
+            (!id.is_empty()).then(|| id.clone().into_owned())
         }
-        let rest: Vec<String> = segments.map(std::borrow::Cow::into_owned).collect();
-        let dotted = |(at, s): (usize, &String)| s == "." || s == ".." || (s.is_empty() && at + 1 < rest.len());
-        if rest.iter().enumerate().any(dotted) {
-            ambiguous =
-                Some("dot or empty segments after /samlp/ or /wsfed/ name a client two ways; send the plain path");
-        }
-        rest.first().filter(|id| !id.is_empty()).cloned()
-    });
+        _ => None,
+    };
     if head.headers.get_all(http::header::AUTHORIZATION).iter().count() > 1 {
         ambiguous = Some("two Authorization headers: servers read different ones; send one");
     }
@@ -605,9 +616,10 @@ pub fn evaluate(
             Step::NeedBody { .. } => pipeline.body(Ok(body.to_vec())),
             Step::NeedClient { .. } => pipeline.client(Ok(current_client.as_ref().map(|c| c.state))),
             Step::NeedMembers { .. } => pipeline.members(Ok(current_client.as_ref().map(|c| c.members.clone()))),
-            Step::NeedClientMode { id } => {
-                // the `tpc_` prefix, or `current_client`; otherwise a client the gateway cannot place
-                let state = current_client.as_ref().map(|c| c.state).or_else(|| ClientState::from_client_id(&id));
+            Step::NeedClientMode { id, .. } => {
+                // the `tpc_` prefix, or `current_client` (as the registry would answer);
+                // otherwise a client the gateway cannot place
+                let state = ClientState::from_client_id(&id).or_else(|| current_client.as_ref().map(|c| c.state));
                 pipeline.runtime_client(Ok(state.map(|state| RuntimeClient { state, dcr: false })))
             }
             end @ (Step::Respond { .. } | Step::Forward { .. }) => break end,

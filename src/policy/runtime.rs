@@ -37,7 +37,7 @@ pub const READ_PARAMETERS: [&str; 10] = [
     "code_challenge_method",
 ];
 
-/// [`READ_PARAMETERS`] folded ([`skeleton`]), in the same order (a unit test checks it).
+/// [`READ_PARAMETERS`] folded ([`skeleton`](super::fold::skeleton)), in the same order (a unit test checks it).
 const READ_SKELETONS: [&str; 10] = [
     "clientid",
     "clientsecret",
@@ -59,13 +59,11 @@ pub struct RuntimeClient {
     pub dcr: bool,
 }
 
-/// One runtime request, read.
+/// One runtime request, read (the client it names is returned beside it by [`read`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeRequest {
     /// Every parameter, from the query and the body, each once.
     pub params: Params,
-    /// The client the request speaks for, when it names one.
-    pub client_id: Option<String>,
     /// The client authenticates: a secret, HTTP Basic or an assertion.
     pub authenticated: bool,
 }
@@ -82,7 +80,7 @@ pub struct Params {
 }
 
 /// One parameter: its name is `text[name..value]`, its value `text[value..end]`, its folded
-/// name ends at `folded[..folded_end]` where the previous one's ended.
+/// name `folded[previous.folded_end..folded_end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
     name: usize,
@@ -120,6 +118,18 @@ impl Params {
     }
 }
 
+/// The most parameters a runtime request may carry. OAuth requests send a dozen or two;
+/// the cap bounds the duplicate check (each name against every earlier one).
+pub const MAX_PARAMETERS: usize = 128;
+
+/// The most of a name an error message repeats.
+const NAME_SHOWN: usize = 64;
+
+/// `name`, cut to [`NAME_SHOWN`] characters for a message.
+fn shown(name: &str) -> &str {
+    name.char_indices().nth(NAME_SHOWN).map_or(name, |(at, _)| name.get(..at).unwrap_or(name))
+}
+
 /// Reads parameters into [`Params`], refusing a second reading of any name.
 #[derive(Default)]
 struct ParamReader {
@@ -129,7 +139,7 @@ struct ParamReader {
 }
 
 impl ParamReader {
-    /// SPEC §16: `&`-separated `name=value` pairs, decoded as WHATWG
+    /// SPEC §13: `&`-separated `name=value` pairs, decoded as WHATWG
     /// `application/x-www-form-urlencoded` (`+` is a space, empty sequences skipped),
     /// except that a part that is not UTF-8 once decoded is refused rather than read with
     /// replacement characters.
@@ -175,6 +185,12 @@ impl ParamReader {
     /// or folds onto one already given.
     fn admit(&mut self, name_start: usize, value_start: usize) -> Result<(), Rejection> {
         let Params { text, folded, spans } = &mut self.params;
+        if spans.len() >= MAX_PARAMETERS {
+            return Err(invalid(
+                ReasonCode::InvalidParameter,
+                format!("more than {MAX_PARAMETERS} parameters; send only what the endpoint reads"),
+            ));
+        }
         let name = text.get(name_start..value_start).unwrap_or_default();
         let key_start = folded.len();
         fold_name(name, folded)?;
@@ -183,6 +199,7 @@ impl ParamReader {
         for span in spans.iter() {
             if folded.get(seen_start..span.folded_end) == Some(key) {
                 let first = text.get(span.name..span.value).unwrap_or_default();
+                let (name, first) = (shown(name), shown(first));
                 return Err(invalid(
                     ReasonCode::DuplicateParameter,
                     format!("the parameter `{name}` is given twice (as `{first}` too); send each parameter once"),
@@ -214,7 +231,7 @@ fn decode_into(part: &str, out: &mut String, scratch: &mut Vec<u8>) -> Result<()
             // `%` and two hex digits is a byte; any other `%` is itself (WHATWG)
             b'%' => match (bytes.clone().next().and_then(hex), bytes.clone().nth(1).and_then(hex)) {
                 (Some(high), Some(low)) => {
-                    scratch.push(high << 4 | low);
+                    scratch.push((high << 4) | low);
                     bytes.nth(1);
                 }
                 _ => scratch.push(b'%'),
@@ -259,7 +276,8 @@ fn fold_name(name: &str, folded: &mut String) -> Result<(), Rejection> {
         return Err(invalid(
             ReasonCode::DuplicateParameter,
             format!(
-                "the parameter name `{name}` holds brackets, which some servers read as a structure; send plain names"
+                "the parameter name `{}` holds brackets, which some servers read as a structure; send plain names",
+                shown(name)
             ),
         ));
     }
@@ -274,7 +292,7 @@ fn fold_name(name: &str, folded: &mut String) -> Result<(), Rejection> {
     if exact.is_some_and(|read| read != name) {
         return Err(invalid(
             ReasonCode::DuplicateParameter,
-            format!("the parameter `{name}` reads as a different parameter to some servers; spell it exactly"),
+            format!("the parameter `{}` reads as a different parameter to some servers; spell it exactly", shown(name)),
         ));
     }
     Ok(())
@@ -299,8 +317,8 @@ fn check_json_names(value: &serde_json::Value) -> Result<(), Rejection> {
     }
 }
 
-/// Reads `body` (possibly empty) with `head` into one request.
-pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRequest, Rejection> {
+/// Reads `body` (possibly empty) with `head` into one request and the client it names.
+pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<(RuntimeRequest, Option<String>), Rejection> {
     if let Some(why) = head.ambiguous {
         return Err(invalid(ReasonCode::AmbiguousClientId, why));
     }
@@ -312,6 +330,7 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
         if head.json_body && matches!(route, RouteId::Token | RouteId::Legacy) {
             let object = parse_object(body).map_err(|e| invalid(ReasonCode::InvalidJson, e.to_string()))?;
             check_json_names(&serde_json::Value::Object(object.members.clone()))?;
+            let mut scratch = String::new();
             for (name, value) in &object.members {
                 match value {
                     serde_json::Value::String(text) => reader.text(name, text)?,
@@ -319,7 +338,7 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
                         return Err(invalid(ReasonCode::InvalidType, format!("`{name}` must be a string")));
                     }
                     // other members are the endpoint's business, but their names have one reading
-                    _ => fold_name(name, &mut String::new())?,
+                    _ => fold_name(name, &mut scratch)?,
                 }
             }
         } else {
@@ -362,7 +381,7 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<RuntimeRe
         ));
     }
     let client_id = named.first.map(Cow::into_owned);
-    Ok(RuntimeRequest { params, client_id, authenticated })
+    Ok((RuntimeRequest { params, authenticated }, client_id))
 }
 
 /// The names a request gives its client: one, or a conflict.
@@ -406,6 +425,13 @@ fn basic_user(authorization: Option<&[u8]>) -> Result<Option<(String, String)>, 
     let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (raw_user, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    if raw_user.contains(['&', ';']) {
+        // a server that reads the user name as form data splits it there
+        return Err(invalid(
+            ReasonCode::AmbiguousClientId,
+            "the Basic user name holds `&` or `;`, which servers read differently; send the client id as it is",
+        ));
+    }
     let mut user = String::new();
     decode_into(raw_user, &mut user, &mut Vec::new())?;
     if user != raw_user {
@@ -482,17 +508,18 @@ mod tests {
     #[test]
     fn parameters_have_one_reading() {
         let read = |q: &str| super::read(RouteId::Authorize, &query(q), b"").map_err(|r| r.reason.as_str());
-        assert_eq!(read("client_id=a+b%20c&x=").map(|r| r.client_id), Ok(Some("a b c".to_owned())));
-        assert_eq!(read("client_id=a&&&scope=x").map(|r| r.params.len()), Ok(2), "empty sequences skipped");
+        assert_eq!(read("client_id=a+b%20c&x=").map(|(_, id)| id), Ok(Some("a b c".to_owned())));
+        assert_eq!(read("client_id=a&&&scope=x").map(|(r, _)| r.params.len()), Ok(2), "empty sequences skipped");
         assert_eq!(read("client_id=a&client_id=a"), Err("duplicate_parameter"));
         assert_eq!(read("client_id=a&Client_Id=b"), Err("duplicate_parameter"));
         assert_eq!(read("client-id=a"), Err("duplicate_parameter"), "folds onto client_id");
-        assert_eq!(read("client%5Fid=a").map(|r| r.client_id), Ok(Some("a".to_owned())), "decoded name");
+        assert_eq!(read("client%5Fid=a").map(|(_, id)| id), Ok(Some("a".to_owned())), "decoded name");
         assert_eq!(read("client_id=%FF"), Err("invalid_parameter"), "not UTF-8 once decoded");
         assert_eq!(read("client_id%00=a"), Err("invalid_parameter"));
         // WHATWG: `%` without two hex digits is itself; `%2B` is a plus, `+` a space
-        let state =
-            |q: &str| super::read(RouteId::Authorize, &query(q), b"").map(|r| r.params.get("state").map(str::to_owned));
+        let state = |q: &str| {
+            super::read(RouteId::Authorize, &query(q), b"").map(|(r, _)| r.params.get("state").map(str::to_owned))
+        };
         assert_eq!(state("state=%"), Ok(Some("%".to_owned())));
         assert_eq!(state("state=%4"), Ok(Some("%4".to_owned())));
         assert_eq!(state("state=%zz%41"), Ok(Some("%zzA".to_owned())));
@@ -502,11 +529,22 @@ mod tests {
         let raw = RuntimeHead { query: Some(b"state=\xC3%A9".to_vec()), ..RuntimeHead::default() };
         assert_eq!(read_err(RouteId::Authorize, &raw, b""), Some("invalid_parameter"), "raw bytes that are not UTF-8");
         assert_eq!(read("a=1&b=2&A=3"), Err("duplicate_parameter"), "a later name folds onto an earlier one");
+        assert_eq!(read("a=1&bc=2&BC=3"), Err("duplicate_parameter"), "onto one in the middle");
+        assert_eq!(read("ab=1&c=2&d=3&C=4"), Err("duplicate_parameter"), "past a longer one");
+        let many: Vec<String> = (0..=MAX_PARAMETERS).map(|n| format!("p{n}=1")).collect();
+        assert_eq!(read(&many.join("&")), Err("invalid_parameter"), "more than the cap");
+        assert!(read(&many[..MAX_PARAMETERS].join("&")).is_ok(), "the cap itself");
+        for user in ["a&b", "a;b"] {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:s"));
+            let basic =
+                RuntimeHead { authorization: Some(format!("Basic {encoded}").into_bytes()), ..RuntimeHead::default() };
+            assert_eq!(read_err(RouteId::Token, &basic, b""), Some("ambiguous_client_id"), "{user}");
+        }
         let both = RuntimeHead { query: Some(b"client_id=a".to_vec()), ..RuntimeHead::default() };
         assert_eq!(read_err(RouteId::Authorize, &both, b"client_id=b"), Some("duplicate_parameter"));
         let basic = RuntimeHead { authorization: Some(b"Basic Yjpz".to_vec()), ..RuntimeHead::default() };
         assert_eq!(read_err(RouteId::Token, &basic, b"client_id=a"), Some("conflicting_client_ids"));
-        let same = super::read(RouteId::Token, &basic, b"client_id=b").map(|r| (r.client_id, r.authenticated));
+        let same = super::read(RouteId::Token, &basic, b"client_id=b").map(|(r, id)| (id, r.authenticated));
         assert_eq!(same, Ok((Some("b".to_owned()), true)));
     }
 

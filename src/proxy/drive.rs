@@ -68,11 +68,11 @@ impl Gateway {
                     let found = self.client_state(session, ctx, &pipeline, &id).await;
                     pipeline.client(found)
                 }
-                Step::NeedClientMode { id } => {
+                Step::NeedClientMode { id, dcr_matters } => {
                     let found = match (&ctx.config, &ctx.tenant) {
                         (Some(config), Some(tenant)) => {
                             let host = pipeline.host().unwrap_or_default();
-                            self.clients.runtime_client(tenant, &config.upstream, host, &id).await
+                            self.clients.runtime_client(tenant, &config.upstream, host, &id, dcr_matters).await
                         }
                         _ => Err(()),
                     };

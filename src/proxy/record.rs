@@ -43,7 +43,8 @@ pub fn write(log: &DecisionLog, session: &Session, ctx: &mut Ctx, route: &'stati
         azp: ctx.claims.as_ref().and_then(|c| c.azp.clone()),
         status,
         upstream_status: ctx.upstream_status,
-        latency_ms: elapsed.as_secs_f64() * 1000.0,
+        // whole microseconds: `1.234`, not `1.2339999999999998`
+        latency_ms: elapsed.as_micros() as f64 / 1000.0,
     });
 }
 

@@ -4,9 +4,14 @@
 //! Lines go through a bounded queue to a writer thread, so a slow or stalled log consumer
 //! never blocks a proxy thread; when the queue is full, lines are dropped and counted
 //! (`modegate_decision_log_dropped_total`).
+//!
+//! SIGUSR1 reopens a file target (SPEC §15): after `logrotate` renames the file, the next
+//! lines go to a new file at the configured path.
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use serde::Serialize;
@@ -59,25 +64,49 @@ pub fn next_decision_id() -> String {
 
 /// Where decision lines go.
 pub struct DecisionLog {
+    /// Lines to the writer; an empty one only wakes it (for a reopen).
     lines: Option<SyncSender<Vec<u8>>>,
+    reopen: Arc<AtomicBool>,
 }
 
 impl DecisionLog {
     pub fn open(target: &DecisionLogTarget) -> std::io::Result<Self> {
-        let mut out: Box<dyn Write + Send> = match target {
-            DecisionLogTarget::Off => return Ok(DecisionLog { lines: None }),
-            DecisionLogTarget::Stdout => Box::new(std::io::stdout()),
-            DecisionLogTarget::File(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        let reopen = Arc::new(AtomicBool::new(false));
+        let append = |path: &std::path::Path| OpenOptions::new().create(true).append(true).open(path);
+        let (mut out, path): (Box<dyn Write + Send>, _) = match target {
+            DecisionLogTarget::Off => return Ok(DecisionLog { lines: None, reopen }),
+            DecisionLogTarget::Stdout => (Box::new(std::io::stdout()), None),
+            DecisionLogTarget::File(path) => (Box::new(append(path)?), Some(path.clone())),
         };
         let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE);
+        let reopen_requested = Arc::clone(&reopen);
         std::thread::Builder::new().name("decision-log".into()).spawn(move || {
             for line in receiver {
+                if reopen_requested.swap(false, Ordering::AcqRel)
+                    && let Some(path) = &path
+                {
+                    // a file that cannot be opened keeps the old one: lines are not lost
+                    match append(path) {
+                        Ok(file) => out = Box::new(file),
+                        Err(e) => log::warn!("decision log: cannot reopen {}: {e}", path.display()),
+                    }
+                }
+                if line.is_empty() {
+                    continue;
+                }
                 if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
                     log::warn!("decision log: write failed: {e}");
                 }
             }
         })?;
-        Ok(DecisionLog { lines: Some(sender) })
+        Ok(DecisionLog { lines: Some(sender), reopen })
+    }
+
+    /// SIGUSR1: the file is reopened before the next line (at once if the queue has room).
+    pub fn reopen(&self) {
+        let Some(lines) = &self.lines else { return };
+        self.reopen.store(true, Ordering::Release);
+        let _ = lines.try_send(Vec::new());
     }
 
     /// Queues one line; never blocks and never fails the request.

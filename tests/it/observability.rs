@@ -1,6 +1,6 @@
 //! SPEC §9: admin endpoints, metrics, the decision log.
 
-use crate::support::{Gateway, Upstream, status};
+use crate::support::{Gateway, Upstream, request, status};
 
 #[test]
 fn admin_endpoints_answer() {
@@ -93,5 +93,138 @@ fn decision_records_keep_the_requested_mode_the_generation_and_an_id() {
     assert_eq!(decisions[1]["generation"], 2, "decided under the reloaded configuration");
     let ids: Vec<&str> = decisions.iter().map(|d| d["decision_id"].as_str().unwrap()).collect();
     assert!(ids[0] != ids[1] && ids.iter().all(|id| id.len() > 8), "{ids:?}");
+    upstream.assert_untouched();
+}
+
+/// SPEC §15: no credential, secret or body in the process log, at trace level, whatever
+/// passes: tokens and cookies in requests, secrets in request and upstream bodies.
+#[test]
+fn the_process_log_holds_no_secret_at_trace_level() {
+    let upstream = Upstream::start()
+        .route(
+            "/oauth/token",
+            200,
+            r#"{"access_token":"UPSTREAM-ACCESS-4411","refresh_token":"UPSTREAM-REFRESH-4412"}"#,
+        )
+        .route("/api/v2/clients", 201, r#"{"client_id":"c1","client_secret":"UPSTREAM-SECRET-4413"}"#);
+    let rest = format!("[log]\nformat = \"json\"\nlevel = \"trace\"\n{}", crate::support::gateway::TENANTS);
+    let gateway = Gateway::start_with(upstream.addr, "", "", &rest);
+    let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJMRUFLLVNVQiJ9.TEFLLVNJR05BVFVSRQ";
+    let host = "globex.example.test";
+    let bearer = format!("Bearer {jwt}");
+    let sends: Vec<Vec<u8>> = vec![
+        request("GET", "/userinfo", host, &[("Authorization", &bearer), ("Cookie", "sid=COOKIE-4414")], b""),
+        request(
+            "POST",
+            "/oauth/token",
+            host,
+            &[("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "Basic cGVybTpQQVNTLTQ0MTU=")],
+            b"grant_type=client_credentials&client_id=perm&client_secret=BODY-SECRET-4416",
+        ),
+        request(
+            "POST",
+            "/api/v2/clients",
+            host,
+            &[("Content-Type", "application/json"), ("Authorization", &bearer)],
+            br#"{"is_first_party":false,"name":"BODY-NAME-4417"}"#,
+        ),
+    ];
+    for raw in &sends {
+        let _ = gateway.send(raw);
+    }
+    assert!(upstream.hits("/oauth/token") >= 1, "the secrets were in flight");
+    let _ = gateway.wait_decisions(1);
+    let stderr = std::fs::read_to_string(gateway.dir().join("stderr.log")).unwrap();
+    for secret in [
+        "TEFLLVNJR05BVFVSRQ",
+        "eyJzdWIiOiJMRUFLLVNVQiJ9",
+        "COOKIE-4414",
+        "cGVybTpQQVNTLTQ0MTU",
+        "BODY-SECRET-4416",
+        "BODY-NAME-4417",
+        "UPSTREAM-ACCESS-4411",
+        "UPSTREAM-REFRESH-4412",
+        "UPSTREAM-SECRET-4413",
+        crate::support::gateway::MANAGEMENT_SECRET,
+    ] {
+        assert!(!stderr.contains(secret), "`{secret}` in the process log:\n{stderr}");
+    }
+    // `format = "json"`: one object a line
+    assert!(stderr.lines().count() > 3, "the process logged:\n{stderr}");
+    for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
+        let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(object["level"].is_string() && object["message"].is_string(), "{line}");
+    }
+}
+
+/// SPEC §15: SIGUSR1 reopens the decision log after rotation.
+#[test]
+fn the_decision_log_is_reopened_on_sigusr1() {
+    let upstream = Upstream::start().route("/oidc/register", 201, r#"{"client_id":"c1"}"#);
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join("decisions.log");
+    let rest = format!("[log]\ndecisions = \"{}\"\n{}", path.display(), crate::support::gateway::TENANTS);
+    let mut gateway = Gateway::start_with(upstream.addr, "", "", &rest);
+    let register =
+        || gateway.post_json("globex.example.test", "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
+    let lines = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default().lines().count();
+    let wait_lines = |path: &std::path::Path, count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while lines(path) < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        lines(path)
+    };
+    assert_eq!(status(&register()), 201);
+    assert_eq!(wait_lines(&path, 1), 1);
+    let rotated = logs.path().join("decisions.log.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    gateway.signal("-USR1");
+    gateway.wait_log("reopening the decision log");
+    assert_eq!(status(&register()), 201);
+    assert_eq!(wait_lines(&path, 1), 1, "the new line is in a new file:\n{}", gateway.logs());
+    assert_eq!(lines(&rotated), 1, "the rotated file is left alone");
+    assert_eq!(gateway.wait_exit(std::time::Duration::from_millis(100)), None, "SIGUSR1 does not end the process");
+}
+
+/// SPEC §15: `server.admin_token_env` guards `POST /-/reload`; `HEAD` where `GET` works;
+/// JSON answers for both reload outcomes.
+#[test]
+fn the_admin_listener_guards_reloads_and_answers_head() {
+    use crate::support::gateway::{ADMIN_TOKEN, ADMIN_TOKEN_ENV};
+    let upstream = Upstream::start();
+    let server = format!("admin_token_env = \"{ADMIN_TOKEN_ENV}\"");
+    let gateway = Gateway::start_with(upstream.addr, &server, "", crate::support::gateway::TENANTS);
+    let reload = |authorization: Option<&str>| {
+        let mut client = crate::support::Client::connect(gateway.admin);
+        let mut headers = vec![("Connection", "close")];
+        if let Some(value) = authorization {
+            headers.push(("Authorization", value));
+        }
+        client.send_raw(&request("POST", "/-/reload", "admin", &headers, b""));
+        client.read_response()
+    };
+    for refused in [None, Some("Bearer wrong-token-0123456789"), Some(ADMIN_TOKEN)] {
+        let response = reload(refused);
+        assert_eq!(status(&response), 401, "{refused:?}");
+        assert_eq!(response.json()["error"], "unauthorized");
+        assert!(response.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
+    }
+    assert_eq!(gateway.metric("modegate_config_generation"), 1.0, "nothing was reloaded");
+    let good = reload(Some(&format!("Bearer {ADMIN_TOKEN}")));
+    assert_eq!((status(&good), good.json()["generation"].as_u64()), (200, Some(2)));
+    // a refused file answers JSON with every problem, and the running configuration stays
+    let text = std::fs::read_to_string(gateway.config_path()).unwrap();
+    std::fs::write(gateway.config_path(), text.replace("threads = 1", "threads = 0")).unwrap();
+    let bad = reload(Some(&format!("Bearer {ADMIN_TOKEN}")));
+    assert_eq!((status(&bad), bad.json()["error"].as_str()), (400, Some("invalid_configuration")));
+    assert_eq!(bad.json()["problems"][0]["key"], "server.threads");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let mut client = crate::support::Client::connect(gateway.admin);
+        client.send_raw(&request("HEAD", path, "admin", &[("Connection", "close")], b""));
+        let head = client.read_head_only();
+        assert_eq!(status(&head), 200, "HEAD {path}");
+        assert!(head.header("content-length").is_some_and(|n| n != "0"), "HEAD {path} tells the GET's length");
+    }
     upstream.assert_untouched();
 }

@@ -375,6 +375,17 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
             400,
             Some("ambiguous_client_id"),
         ),
+        // the route is matched on the normalised path: a server that resolves these reads
+        // `/samlp/tpc_s`, which the raw path does not name
+        ("a dot segment before /samlp", "/./samlp/tpc_s", get("/./samlp/tpc_s", &[]), 400, Some("ambiguous_client_id")),
+        ("a climb before /samlp", "/a/../samlp/tpc_s", get("/a/../samlp/tpc_s", &[]), 400, Some("ambiguous_client_id")),
+        (
+            "a Basic user a form reader splits",
+            "/oauth/token",
+            post("/oauth/token", &[("Authorization", &basic("perm1&client_id=tpc_s", "s"))], "grant_type=password"),
+            400,
+            Some("ambiguous_client_id"),
+        ),
         (
             "two Authorization headers",
             "/oauth/token",
@@ -485,6 +496,36 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
             .metric("modegate_requests_total{decision=\"reject\",reason=\"unsupported_grant_type\",route=\"token\"}")
             >= 1.0
     );
+}
+
+/// SPEC §13: a strict client registered through DCR gets no `client_credentials`, though its
+/// `tpc_` id alone says strict: the registry keeps how it was created.
+#[test]
+fn strict_dcr_clients_are_refused_client_credentials() {
+    let upstream = upstream().route("/oidc/register", 201, r#"{"client_id":"tpc_dyn1","client_secret":"dyn-secret"}"#);
+    let gateway = gateway(&upstream, "");
+    let registration = request(
+        "POST",
+        "/oidc/register",
+        HOST,
+        &[("Content-Type", "application/json")],
+        br#"{"client_name":"dyn","redirect_uris":["https://a.test/cb"]}"#,
+    );
+    assert_eq!(status(&gateway.send(&registration)), 201);
+    let grant = |user: &str| {
+        request(
+            "POST",
+            "/oauth/token",
+            HOST,
+            &[FORM, ("Authorization", &basic(user, "dyn-secret"))],
+            b"grant_type=client_credentials",
+        )
+    };
+    let (got, reason, reached, _) = outcome(&gateway, &upstream, "/oauth/token", &grant("tpc_dyn1"));
+    assert_eq!((got, reason.as_deref(), reached), (400, Some("unauthorized_client"), 0), "the DCR client is refused");
+    // another strict client that authenticates, not registered dynamically, is forwarded
+    let (got, _, reached, _) = outcome(&gateway, &upstream, "/oauth/token", &grant("tpc_m2m"));
+    assert_eq!((got, reached), (200, 1));
 }
 
 #[test]

@@ -144,7 +144,9 @@ impl Gateway {
         let line = wait_for_line(&mut self.child, &self.dir.path().join("stderr.log"), "modegate listening: proxy=");
         let field = |name: &str| -> Option<SocketAddr> {
             let value = line.split_whitespace().find_map(|word| word.strip_prefix(name))?;
-            value.split(',').next()?.parse().ok()
+            // text or JSON lines: the address ends where its characters do
+            let end = value.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']')));
+            value.get(..end.unwrap_or(value.len()))?.parse().ok()
         };
         (self.addr, self.admin, self.tls) = (field("proxy=").unwrap(), field("admin=").unwrap(), field("tls="));
     }
@@ -300,6 +302,20 @@ impl Gateway {
         format!("--- stdout ---\n{}\n--- stderr ---\n{}", read("stdout.log"), read("stderr.log"))
     }
 
+    /// Waits until the process log has a line containing `marker`.
+    pub fn wait_log(&self, marker: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default().contains(marker) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{marker}` in the log:
+{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -347,16 +363,28 @@ pub const MANAGEMENT_SECRET_ENV: &str = "MODEGATE_TEST_MANAGEMENT_SECRET";
 /// Its value: tests check that it never appears in a log.
 pub const MANAGEMENT_SECRET: &str = "s3cr3t-management-value";
 
+/// The variable every test gateway gets, for `server.admin_token_env`.
+pub const ADMIN_TOKEN_ENV: &str = "MODEGATE_TEST_ADMIN_TOKEN";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
+
 /// `modegate <args> --config <config>` with its output in `dir`'s log files.
 fn spawn_logged(dir: &tempfile::TempDir, args: &[&str], config: &std::path::Path) -> Child {
     let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
     let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_modegate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modegate"));
+    // `RUST_LOG` would take the place of a `[log] level` the test sets
+    let level_set = fs::read_to_string(config).is_ok_and(|text| text.contains("\nlevel = "));
+    if level_set {
+        command.env_remove("RUST_LOG");
+    } else {
+        command.env("RUST_LOG", "info");
+    }
+    command
         .args(args)
         .arg("--config")
         .arg(config)
-        .env("RUST_LOG", "info")
         .env(MANAGEMENT_SECRET_ENV, MANAGEMENT_SECRET)
+        .env(ADMIN_TOKEN_ENV, ADMIN_TOKEN)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
