@@ -96,7 +96,17 @@ impl ClientModes {
             }
             _ => {}
         }
-        match self.management.lookup(tenant, upstream, host, client_id).await {
+        let lookup = self.management.lookup(tenant, upstream, host, client_id).await;
+        let counted = match &lookup {
+            Ok(Some(_)) => Some("found"),
+            Ok(None) => Some("not_found"),
+            Err(crate::management::ManagementError::NotConfigured(_)) => None,
+            Err(_) => Some("error"),
+        };
+        if let Some(result) = counted {
+            crate::telemetry::metrics().client_lookups.with_label_values(&[result]).inc();
+        }
+        match lookup {
             Ok(Some(state)) => {
                 let entry = Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup);
                 self.registry.learn(entry);

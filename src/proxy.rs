@@ -187,6 +187,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         let status = upstream.status.as_u16();
         ctx.upstream_status = Some(status);
+        metrics().upstream_response(ctx.route, status);
         capture::on_status(ctx, status);
         if (200..300).contains(&status) {
             self.forget_deleted(session, ctx).await;

@@ -71,6 +71,7 @@ impl Reloader {
     pub fn new(path: PathBuf, state: Arc<ArcSwap<State>>, side: Arc<SideClient>) -> Self {
         let stamp = file_stamp(&path);
         metrics().config_generation.set(1);
+        metrics().config_loaded();
         Reloader {
             path,
             state,
@@ -112,6 +113,7 @@ impl Reloader {
                 self.state.store(Arc::new(state));
                 self.generation.store(generation, Ordering::Release);
                 metrics().config_reloads.with_label_values(&["ok"]).inc();
+                metrics().config_loaded();
                 metrics().config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
                 log::info!("configuration reloaded ({trigger}): generation {generation}");
                 Ok(generation)

@@ -29,6 +29,38 @@ pub const REGISTRY_CONFLICTS_TOTAL: &str = "modegate_registry_conflicts_total";
 pub const REGISTRY_RETRY_QUEUE: &str = "modegate_registry_retry_queue";
 pub const DCR_RATE_LIMITED_TOTAL: &str = "modegate_dcr_rate_limited_total";
 pub const RATE_LIMIT_FALLBACKS_TOTAL: &str = "modegate_rate_limit_fallbacks_total";
+pub const UPSTREAM_RESPONSES_TOTAL: &str = "modegate_upstream_responses_total";
+pub const CONFIG_LAST_RELOAD_SUCCESS: &str = "modegate_config_last_reload_success_timestamp_seconds";
+pub const CLIENT_LOOKUPS_TOTAL: &str = "modegate_client_lookups_total";
+
+/// Every `route` label: the intercepted routes, `passthrough` and `refused`.
+pub static ROUTE_LABELS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let intercepted = crate::policy::RouteId::EVERY.iter().map(|route| route.as_str());
+    intercepted.chain(["passthrough", "refused"]).collect()
+});
+
+/// The `class` label of `modegate_upstream_responses_total`.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// `modegate_upstream_errors_total{kind}` (see `proxy::respond::upstream_failure`).
+pub const UPSTREAM_ERROR_KINDS: [&str; 5] =
+    ["connect_refused", "connect_timeout", "connect_error", "read_timeout", "protocol_error"];
+
+/// `modegate_jwt_validations_total{result}`: `ok` or the token's refusal reason.
+const JWT_RESULTS: [&str; 12] = [
+    "ok",
+    "token_missing",
+    "token_malformed",
+    "token_algorithm",
+    "token_unknown_key",
+    "token_signature",
+    "token_expired",
+    "token_not_yet_valid",
+    "token_issuer",
+    "token_audience",
+    "keys_unavailable",
+    "insufficient_scope",
+];
 
 /// The gateway's metrics. Labels are bounded: routes, decisions and reasons are enums,
 /// and no tenant id is ever a label.
@@ -58,6 +90,14 @@ pub struct Metrics {
     pub dcr_rate_limited: IntCounterVec,
     /// Rate-limit checks answered by the process's own limit because Redis failed.
     pub rate_limit_fallbacks: prometheus::IntCounter,
+    /// Answers the upstream gave, by route and status class, bound once per pair (one per
+    /// proxied request, on the hot path); indexed as [`ROUTE_LABELS`] × [`STATUS_CLASSES`].
+    upstream_responses: Vec<[prometheus::IntCounter; 5]>,
+    /// Unix seconds of the last configuration loaded (at start, then each good reload).
+    pub config_last_reload_success: prometheus::Gauge,
+    /// SPEC §13: lookups of a runtime client with the tenant's management credentials
+    /// (`found`, `not_found`, `error`).
+    pub client_lookups: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -129,6 +169,44 @@ impl Metrics {
         }
         let rate_limit_fallbacks =
             plain_counter(RATE_LIMIT_FALLBACKS_TOTAL, "Rate-limit checks held per process because Redis failed.");
+        let upstream_responses_vec = counter(
+            UPSTREAM_RESPONSES_TOTAL,
+            "Answers the upstream gave, by route and status class.",
+            &["route", "class"],
+        );
+        let upstream_responses = ROUTE_LABELS
+            .iter()
+            .map(|route| STATUS_CLASSES.map(|class| upstream_responses_vec.with_label_values(&[route, class])))
+            .collect();
+        let config_last_reload_success =
+            prometheus::Gauge::new(CONFIG_LAST_RELOAD_SUCCESS, "Unix time of the last configuration loaded.")
+                .unwrap_or_else(|_| unreachable_metric(CONFIG_LAST_RELOAD_SUCCESS));
+        let _ = registry.register(Box::new(config_last_reload_success.clone()));
+        let client_lookups =
+            counter(CLIENT_LOOKUPS_TOTAL, "Runtime client lookups with management credentials.", &["result"]);
+        // SPEC §15: every series with a fixed label set exists from the start, at zero
+        for result in ["found", "not_found", "error"] {
+            client_lookups.with_label_values(&[result]);
+        }
+        for kind in UPSTREAM_ERROR_KINDS {
+            upstream_errors.with_label_values(&[kind]);
+        }
+        for result in ["ok", "error"] {
+            jwks_fetches.with_label_values(&[result]);
+            config_reloads.with_label_values(&[result]);
+        }
+        for result in JWT_RESULTS {
+            jwt_validations.with_label_values(&[result]);
+        }
+        for result in ["hit", "miss", "stale", "error"] {
+            policy_cache_requests.with_label_values(&[result]);
+        }
+        for route in ROUTE_LABELS.iter() {
+            request_duration.with_label_values(&[route]);
+        }
+        requests.with_label_values(&["passthrough", "forward", "passthrough"]);
+        // the process's CPU, memory, file descriptors and start time (`process_*`)
+        let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         let build_info = IntGaugeVec::new(Opts::new(BUILD_INFO, "The running version."), &["version"])
             .unwrap_or_else(|_| unreachable_metric(BUILD_INFO));
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -152,7 +230,25 @@ impl Metrics {
             registry_queue,
             dcr_rate_limited,
             rate_limit_fallbacks,
+            upstream_responses,
+            config_last_reload_success,
+            client_lookups,
         }
+    }
+
+    /// Counts one upstream answer of a request on `route` (a [`ROUTE_LABELS`] entry).
+    pub fn upstream_response(&self, route: &str, status: u16) {
+        let Some(at) = ROUTE_LABELS.iter().position(|label| *label == route) else { return };
+        let class = usize::from(status / 100).saturating_sub(1);
+        if let Some(counter) = self.upstream_responses.get(at).and_then(|classes| classes.get(class)) {
+            counter.inc();
+        }
+    }
+
+    /// A configuration was loaded now.
+    pub fn config_loaded(&self) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.config_last_reload_success.set(now.floor());
     }
 
     /// The Prometheus text exposition of every metric.
@@ -172,6 +268,22 @@ fn unreachable_metric(name: &str) -> ! {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn zero_initialised_labels_are_the_ones_counted() {
+        use crate::policy::ReasonCode;
+        for result in super::JWT_RESULTS.iter().filter(|r| **r != "ok") {
+            assert!(ReasonCode::ALL.iter().any(|reason| reason.as_str() == *result), "{result}");
+        }
+        let metrics = super::metrics();
+        metrics.upstream_response("token", 503);
+        metrics.upstream_response("nonsense", 200);
+        metrics.upstream_response("passthrough", 99);
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert!(text.contains("modegate_upstream_responses_total{class=\"5xx\",route=\"token\"} 1"), "{text}");
+        assert!(text.contains("modegate_upstream_errors_total{kind=\"connect_timeout\"}"), "zero-initialised");
+        assert!(text.contains("process_resident_memory_bytes"), "the process collector");
+    }
+
     #[test]
     fn every_metric_is_exposed() {
         let metrics = super::metrics();

@@ -27,6 +27,18 @@ impl RouteId {
         RouteId::DcrRegister,
     ];
 
+    /// Every intercepted route, body routes then runtime routes.
+    pub const EVERY: [RouteId; 8] = [
+        RouteId::ClientsCreate,
+        RouteId::ClientsUpdate,
+        RouteId::TenantSettingsUpdate,
+        RouteId::ClientGrantsCreate,
+        RouteId::DcrRegister,
+        RouteId::Authorize,
+        RouteId::Token,
+        RouteId::Legacy,
+    ];
+
     /// The runtime routes of SPEC §13: the client is identified and, when strict, held to
     /// the strict rules; bodies are forms (or JSON on legacy routes).
     pub fn is_runtime(self) -> bool {

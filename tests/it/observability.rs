@@ -10,10 +10,37 @@ fn admin_endpoints_answer() {
     assert_eq!(status(&gateway.admin_get("/readyz").unwrap()), 200);
     assert_eq!(status(&gateway.admin_get("/nope").unwrap()), 404);
     let metrics = gateway.admin_get("/metrics").unwrap().body_text();
-    for name in ["modegate_build_info{version=\"", "modegate_config_generation 1", "modegate_policy_cache_entries"] {
+    for name in [
+        "modegate_build_info{version=\"",
+        "modegate_config_generation 1",
+        "modegate_policy_cache_entries",
+        // SPEC §15: fixed label sets exist at zero before any event, and the process metrics
+        "modegate_config_reloads_total{result=\"error\"} 0",
+        "modegate_upstream_errors_total{kind=\"connect_refused\"} 0",
+        "modegate_upstream_responses_total{class=\"5xx\",route=\"passthrough\"} 0",
+        "modegate_jwt_validations_total{result=\"token_expired\"} 0",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
+    let loaded = gateway.metric("modegate_config_last_reload_success_timestamp_seconds");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - 60.0..=now + 1.0).contains(&loaded), "loaded at {loaded}, now {now}");
     upstream.assert_untouched();
+}
+
+/// SPEC §15: what the upstream answered, by route and class, passthrough traffic included.
+#[test]
+fn upstream_answers_are_counted_by_route_and_class() {
+    let upstream = Upstream::start().route("/broken", 500, "{}").route("/fine", 200, "{}");
+    let gateway = Gateway::start(upstream.addr);
+    for path in ["/broken", "/broken", "/fine"] {
+        let _ = gateway.send(&request("GET", path, "globex.example.test", &[], b""));
+    }
+    let sample = |class: &str| format!("modegate_upstream_responses_total{{class=\"{class}\",route=\"passthrough\"}}");
+    assert_eq!(gateway.wait_metric(&sample("5xx"), 2.0), 2.0);
+    assert_eq!(gateway.wait_metric(&sample("2xx"), 1.0), 1.0);
 }
 
 #[test]
