@@ -241,7 +241,7 @@ fn run_gateway(path: &Path, upgrade: bool) -> ExitCode {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match config::load(path) {
+    match config::load_as(path, config::Purpose::Check) {
         Ok((config, warnings)) => {
             for warning in &warnings {
                 println!("{}: warning: {warning}", path.display());

@@ -2,6 +2,7 @@
 //! `modegate check` and (later) reload all call [`load`].
 
 pub mod err;
+pub mod keys;
 pub mod model;
 pub mod raw;
 pub mod validate;
@@ -16,48 +17,142 @@ pub const DEFAULT_PATH: &str = "config/modegate.toml";
 
 /// Reads and validates `path`; on failure, every problem found.
 pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+    load_as(path, Purpose::Serve)
+}
+
+/// What a configuration is loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// To serve: `upstream.address` is resolved (once, here).
+    Serve,
+    /// `modegate check`: nothing is resolved (the machine that checks may not have the
+    /// serving machine's DNS); a name is reported as a warning.
+    Check,
+}
+
+pub fn load_as(path: &Path, purpose: Purpose) -> Result<(Config, Vec<String>), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let mut problems = Problems::default();
         problems.push("", format!("cannot read the file: {e}"));
         ConfigError::new(path, problems)
     })?;
-    parse(&text).map_err(|problems| ConfigError::new(path, problems))
+    parse_as(&text, purpose).map_err(|problems| ConfigError::new(path, problems))
 }
 
-/// Validates configuration text. Unknown keys are problems, each listed, not silently
-/// ignored: a typo in a security setting must not fall back to a default.
+/// Validates configuration text to serve with.
 pub fn parse(text: &str) -> Result<(Config, Vec<String>), Problems> {
+    parse_as(text, Purpose::Serve)
+}
+
+/// How many type errors are collected before giving up on a file (each one found costs a
+/// pass over the file).
+const MAX_TYPE_ERRORS: usize = 64;
+
+/// Validates configuration text. Every problem is listed: values of the wrong type (each
+/// one, found by setting it aside and reading again), unknown keys (with the nearest known
+/// key), then the checks of `validate`. A typo in a security setting must not fall back to
+/// a default.
+pub fn parse_as(text: &str, purpose: Purpose) -> Result<(Config, Vec<String>), Problems> {
     let mut problems = Problems::default();
-    let mut unknown = Vec::new();
-    let deserializer = toml::Deserializer::new(text);
-    let raw: raw::RawConfig = match serde_ignored::deserialize(deserializer, |path| unknown.push(path.to_string())) {
-        Ok(raw) => raw,
+    let mut table: toml::Table = match text.parse() {
+        Ok(table) => table,
         Err(e) => {
-            problems.push("", format!("not a valid configuration: {}", e.to_string().trim_end()));
+            problems.push("", format!("not valid TOML: {}", e.to_string().trim_end()));
             return Err(problems);
         }
     };
+    let upstream_named = table.get("upstream").and_then(|u| u.get("address")).is_some();
+    let mut unknown = Vec::new();
+    let raw = loop {
+        unknown.clear();
+        let value = toml::Value::Table(table.clone());
+        let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let ignored = serde_ignored::Deserializer::new(value, &mut note_unknown);
+        match serde_path_to_error::deserialize::<_, raw::RawConfig>(ignored) {
+            Ok(raw) => break Some(raw),
+            Err(error) => {
+                let path = error.path().to_string();
+                // toml repeats the key on a second line: the path already names it
+                let message = error.inner().to_string();
+                problems.push(&path, message.lines().next().unwrap_or_default().trim_end());
+                if problems.len() >= MAX_TYPE_ERRORS || !remove_at(&mut table, error.path()) {
+                    break None;
+                }
+            }
+        }
+    };
     for key in unknown.iter().map(|key| index_brackets(key)) {
-        problems.push_help(
-            &key,
-            "unknown key",
-            "remove it or check its spelling against the README's configuration reference",
-        );
+        let (table_path, name) = key.rsplit_once('.').unwrap_or(("", key.as_str()));
+        let table_kind: String =
+            table_path.split('.').map(|s| s.split('[').next().unwrap_or(s)).collect::<Vec<_>>().join(".");
+        let help = match validate::did_you_mean(name, keys::known_keys(&table_kind)) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => "remove it or check its spelling against the README's configuration reference".to_owned(),
+        };
+        problems.push_help(&key, "unknown key", help);
     }
-    let config = validate::validate(raw, &mut problems);
+    let Some(raw) = raw else { return Err(problems) };
+    let config = validate::validate(raw, &mut problems, purpose);
     match config {
         Some(config) if problems.is_empty() => {
-            let warnings = warnings(&config);
+            let mut warnings = warnings(&config);
+            if !upstream_named {
+                warnings.push(format!("upstream.address is not set: the default `{}` is used", config.upstream.name));
+            }
+            if config.tenants.list.is_empty() && config.source == SourceKind::Inline {
+                warnings.push(
+                    "no [[tenants]] and no policy service: every intercepted request is for an unknown tenant"
+                        .to_owned(),
+                );
+            }
+            if purpose == Purpose::Check && config.upstream.name.parse::<std::net::SocketAddr>().is_err() {
+                warnings.push(format!(
+                    "upstream.address `{}` is a name: check does not resolve it; the gateway resolves it once at start",
+                    config.upstream.name
+                ));
+            }
             Ok((config, warnings))
         }
         _ => Err(problems),
     }
 }
 
+/// Removes the value at `path` (a type error) so that the next pass reads on past it.
+fn remove_at(table: &mut toml::Table, path: &serde_path_to_error::Path) -> bool {
+    let segments: Vec<&serde_path_to_error::Segment> = path.iter().collect();
+    match segments.split_first() {
+        Some((serde_path_to_error::Segment::Map { key }, [])) => table.remove(key.as_str()).is_some(),
+        Some((serde_path_to_error::Segment::Map { key }, rest)) => {
+            table.get_mut(key.as_str()).is_some_and(|value| remove_in(value, rest))
+        }
+        _ => false,
+    }
+}
+
+fn remove_in(value: &mut toml::Value, segments: &[&serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((first, rest)) = segments.split_first() else { return false };
+    match (first, value, rest.is_empty()) {
+        (Segment::Map { key }, toml::Value::Table(table), true) => table.remove(key.as_str()).is_some(),
+        (Segment::Seq { index }, toml::Value::Array(items), true) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        (Segment::Map { key }, toml::Value::Table(table), false) => {
+            table.get_mut(key.as_str()).is_some_and(|value| remove_in(value, rest))
+        }
+        (Segment::Seq { index }, toml::Value::Array(items), false) => {
+            items.get_mut(*index).is_some_and(|value| remove_in(value, rest))
+        }
+        _ => false,
+    }
+}
+
 /// `tenants.1.colour` → `tenants[1].colour`, as the other problems name keys.
 fn index_brackets(path: &str) -> String {
     let mut out = String::new();
-    for segment in path.split('.') {
+    // `?` marks an `Option` on the way (`tenants.0.management.?.x`): not a key
+    for segment in path.split('.').filter(|segment| *segment != "?") {
         if !out.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str(&format!("[{segment}]"));
         } else {

@@ -36,7 +36,7 @@ pub use body::{BodyError, JsonObject, parse_object};
 pub use client::{COMBINED_MEMBERS, ClientState, CurrentClient};
 pub use decision::{Decision, Injection, Outcome, Patch, Rejection, SecurityMode};
 pub use members::GovernedNames;
-pub use pipeline::{BodyFailure, Creation, Evaluation, Pipeline, Record, Step, UpstreamBody, evaluate};
+pub use pipeline::{BodyFailure, Creation, Evaluation, Pipeline, Record, Step, TenantFailure, UpstreamBody, evaluate};
 pub use reason::{ErrorCode, ReasonCode};
 pub use route::{MethodHints, RouteMatch, RouteTable};
 pub use route_id::{Api, RouteId};

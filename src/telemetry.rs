@@ -198,7 +198,7 @@ impl Metrics {
         for result in JWT_RESULTS {
             jwt_validations.with_label_values(&[result]);
         }
-        for result in ["hit", "miss", "stale", "error"] {
+        for result in ["hit", "miss", "stale", "error", "invalid"] {
             policy_cache_requests.with_label_values(&[result]);
         }
         for route in ROUTE_LABELS.iter() {

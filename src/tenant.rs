@@ -15,6 +15,9 @@ use crate::config::{Tenant, Tenants};
 pub enum SourceError {
     #[error("the tenant source is unavailable: {0}")]
     Unavailable(String),
+    /// The source answered a document the gateway refuses (503 `policy_invalid`).
+    #[error("the tenant source answered a document that is refused: {0}")]
+    Invalid(String),
 }
 
 #[async_trait]

@@ -220,6 +220,9 @@ impl TokenSettings {
 pub struct Tenants {
     pub list: Vec<Arc<Tenant>>,
     by_host: HashMap<String, Arc<Tenant>>,
+    /// The `[[customers]]` of the file and their eligibility (explicit or derived): a
+    /// remote document must agree with it (SPEC §15).
+    customers: HashMap<String, bool>,
 }
 
 impl Tenants {
@@ -230,7 +233,21 @@ impl Tenants {
                 by_host.insert(host.clone(), Arc::clone(tenant));
             }
         }
-        Tenants { list, by_host }
+        Tenants { list, by_host, customers: HashMap::new() }
+    }
+
+    pub fn with_customers(self, customers: HashMap<String, bool>) -> Self {
+        Tenants { customers, ..self }
+    }
+
+    /// The eligibility the file gives `customer`, when the file defines it.
+    pub fn customer_eligible(&self, customer: &str) -> Option<bool> {
+        self.customers.get(customer).copied()
+    }
+
+    /// Whether the file defines a tenant with this id.
+    pub fn has_id(&self, id: &str) -> bool {
+        self.list.iter().any(|tenant| tenant.policy.id == id)
     }
 
     pub fn by_host(&self, host: &str) -> Option<&Arc<Tenant>> {

@@ -11,7 +11,10 @@ fn problems(text: &str) -> Vec<String> {
 #[test]
 fn an_empty_file_is_the_documented_defaults() {
     let (config, warnings) = parse("").unwrap();
-    assert!(warnings.is_empty());
+    // an empty file loads, but says what it defaulted that matters
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("upstream.address is not set"));
+    assert!(warnings[1].starts_with("no [[tenants]]"));
     assert_eq!(config.server.listen, vec!["0.0.0.0:8080".parse().unwrap()]);
     assert_eq!(config.server.admin_listen, "127.0.0.1:9090".parse().unwrap());
     assert_eq!(config.server.max_body_bytes, 65536);
@@ -257,8 +260,35 @@ fn unknown_keys_are_each_a_problem() {
     );
     assert_eq!(
         found,
-        vec!["server.listen_on: unknown key", "upstream.adress: unknown key", "tenants[0].enforcment: unknown key"]
+        vec!["server.listen_on: unknown key", "tenants[0].enforcment: unknown key", "upstream.adress: unknown key"]
     );
+}
+
+#[test]
+fn every_type_error_is_a_problem_and_unknown_keys_get_the_nearest_key() {
+    let text = "[server]\nthreads = \"two\"\nlistn = [\"127.0.0.1:1\"]\n[upstream]\nread_timeout_ms = \"slow\"\n\
+                [[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"a.test\"]\n\
+                dcr_burst = true\n[tenants.management]\nclient_id = \"m\"\nclient_secret_envv = \"X\"\n";
+    let Err(found) = parse(text) else { panic!("refused") };
+    let lines: Vec<String> =
+        found.0.iter().map(|p| format!("{}: {} ({})", p.path, p.message, p.help.clone().unwrap_or_default())).collect();
+    insta::assert_snapshot!(lines.join("\n"), @r###"
+    server.threads: invalid type: string "two", expected usize ()
+    tenants[0].dcr_burst: invalid type: boolean `true`, expected u64 ()
+    upstream.read_timeout_ms: invalid type: string "slow", expected u64 ()
+    server.listn: unknown key (did you mean `listen`?)
+    tenants[0].management.client_secret_envv: unknown key (did you mean `client_secret_env`?)
+    tenants[t].management.client_secret_env: must name an environment variable (the secret itself never goes in the file)
+    "###);
+}
+
+#[test]
+fn check_resolves_no_name() {
+    let text = "[upstream]\naddress = \"upstream.invalid:3000\"\n";
+    assert!(parse(text).is_err(), "serving needs the name to resolve");
+    let (config, warnings) = parse_as(text, Purpose::Check).unwrap();
+    assert_eq!(config.upstream.address.port(), 3000);
+    assert!(warnings.iter().any(|w| w.contains("check does not resolve it")), "{warnings:?}");
 }
 
 #[test]

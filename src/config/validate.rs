@@ -55,11 +55,11 @@ fn bounded(problems: &mut Problems, key: &str, value: u64, range: std::ops::Rang
 pub const ALLOWED_ALGORITHMS: [&str; 9] =
     ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
-pub fn validate(raw: RawConfig, problems: &mut Problems) -> Option<Config> {
+pub fn validate(raw: RawConfig, problems: &mut Problems, purpose: super::Purpose) -> Option<Config> {
     let RawConfig { server, upstream, policy, routes, log, clients, customers, tenants } = raw;
     let head_rules = (server.allow_bodies_on_get, server.upgrade_paths.clone());
     let server = validate_server(server, problems);
-    let upstream = validate_upstream(upstream, problems);
+    let upstream = validate_upstream(upstream, problems, purpose);
     let policy = validate_policy(policy, problems);
     let routes = validate_routes(routes, head_rules, problems);
     let log = validate_log(log, problems);
@@ -264,7 +264,7 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
     })
 }
 
-fn validate_upstream(raw: RawUpstream, problems: &mut Problems) -> Option<Upstream> {
+fn validate_upstream(raw: RawUpstream, problems: &mut Problems, purpose: super::Purpose) -> Option<Upstream> {
     let RawUpstream { address, tls, sni, connect_timeout_ms, read_timeout_ms, ca_file } = raw;
     let ca_file = ca_file.map(PathBuf::from);
     if let Some(path) = &ca_file
@@ -277,10 +277,15 @@ fn validate_upstream(raw: RawUpstream, problems: &mut Problems) -> Option<Upstre
         );
     }
     let before = problems.len();
-    // resolve once here: Pingora's HttpPeer::new would block on DNS for every request
-    let resolved = match address.to_socket_addrs() {
-        Ok(mut addrs) => addrs.next(),
-        Err(_) => None,
+    // resolve once here: Pingora's HttpPeer::new would block on DNS for every request.
+    // `check` resolves nothing: a name with a port stands as 0.0.0.0:port (a warning says so)
+    let resolved = match purpose {
+        super::Purpose::Serve => address.to_socket_addrs().ok().and_then(|mut addrs| addrs.next()),
+        super::Purpose::Check => address.parse().ok().or_else(|| {
+            let (host, port) = address.rsplit_once(':')?;
+            let port: u16 = port.parse().ok()?;
+            (!host.is_empty()).then(|| SocketAddr::from(([0, 0, 0, 0], port)))
+        }),
     };
     if resolved.is_none() {
         problems.push_help(
@@ -562,7 +567,14 @@ fn validate_tenants(
             list.push(Arc::new(tenant));
         }
     }
-    Tenants::new(list)
+    let eligibility = explicit
+        .into_iter()
+        .map(|(id, flag)| {
+            let eligible = flag.unwrap_or_else(|| derived.contains(&id));
+            (id, eligible)
+        })
+        .collect();
+    Tenants::new(list).with_customers(eligibility)
 }
 
 /// Validates one tenant table. Also the check for tenant documents of a remote source.
@@ -783,7 +795,7 @@ fn validate_token(key: &str, raw: RawToken, first_host: &str, problems: &mut Pro
 }
 
 /// The closest known id within a small edit distance, for a did-you-mean hint.
-fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+pub fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|candidate| (edit_distance(given, candidate), *candidate))

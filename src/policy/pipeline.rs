@@ -151,6 +151,26 @@ pub fn policy_unavailable() -> Rejection {
     )
 }
 
+/// 503: the policy service answered a document for the tenant that the gateway refuses
+/// (SPEC §15): not the caller's fault, and not an outage either.
+pub fn policy_invalid() -> Rejection {
+    Rejection::new(
+        503,
+        ErrorCode::PolicyInvalid,
+        ReasonCode::PolicyInvalid,
+        "this tenant's policy document was refused by the gateway; the operator has been told",
+    )
+}
+
+/// Why a tenant source could not answer [`Step::NeedTenant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantFailure {
+    /// The source could not be asked (503 `policy_unavailable`).
+    Unavailable,
+    /// It answered a document the gateway refuses (503 `policy_invalid`).
+    Invalid,
+}
+
 /// 503: the client's current state cannot be learned; fail closed (SPEC §4, §11).
 pub fn lookup_failed() -> Rejection {
     Rejection::new(
@@ -258,13 +278,14 @@ impl Pipeline {
 
     /// The answer to [`Step::NeedTenant`]: the tenant, `None` when no tenant is served at
     /// the host, `Err` when the tenant source cannot say (the request fails closed).
-    pub fn tenant(&mut self, answer: Result<Option<Arc<TenantPolicy>>, ()>) -> Step {
+    pub fn tenant(&mut self, answer: Result<Option<Arc<TenantPolicy>>, TenantFailure>) -> Step {
         match answer {
             Ok(tenant) => {
                 self.tenant = tenant;
                 self.plan()
             }
-            Err(()) => self.respond(policy_unavailable()),
+            Err(TenantFailure::Unavailable) => self.respond(policy_unavailable()),
+            Err(TenantFailure::Invalid) => self.respond(policy_invalid()),
         }
     }
 

@@ -114,6 +114,7 @@ reason_codes! {
     KeysUnavailable => "keys_unavailable",
     ClientLookupFailed => "client_lookup_failed",
     PolicyUnavailable => "policy_unavailable",
+    PolicyInvalid => "policy_invalid",
     DcrRateLimited => "dcr_rate_limited",
     // faults
     UpstreamUnavailable => "upstream_unavailable",
@@ -134,6 +135,8 @@ pub enum ErrorCode {
     UnknownTenant,
     RequestTimeout,
     PolicyUnavailable,
+    /// The tenant's policy document was refused (SPEC §15).
+    PolicyInvalid,
     UpstreamUnavailable,
     UpstreamTimeout,
     Internal,

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::capture::Capture;
 use super::{Ctx, Gateway, State, convert, respond};
 use crate::clients::Lookup;
-use crate::policy::{BodyFailure, ClientState, Pipeline, Step, UpstreamBody};
+use crate::policy::{BodyFailure, ClientState, Pipeline, Step, TenantFailure, UpstreamBody};
 
 /// Shadow mode: the body as it streams past, up to the size limit.
 pub struct Observed {
@@ -145,7 +145,7 @@ impl Gateway {
         ctx: &mut Ctx,
         state: &State,
         host: &str,
-    ) -> Result<Option<Arc<crate::policy::inputs::TenantPolicy>>, ()> {
+    ) -> Result<Option<Arc<crate::policy::inputs::TenantPolicy>>, TenantFailure> {
         match state.tenants.tenant_for_host(host).await {
             Ok(tenant) => {
                 let policy = tenant.as_ref().map(|t| Arc::clone(&t.policy));
@@ -154,7 +154,10 @@ impl Gateway {
             }
             Err(e) => {
                 log::warn!("tenant source: {e}");
-                Err(())
+                Err(match e {
+                    crate::tenant::SourceError::Unavailable(_) => TenantFailure::Unavailable,
+                    crate::tenant::SourceError::Invalid(_) => TenantFailure::Invalid,
+                })
             }
         }
     }

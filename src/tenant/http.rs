@@ -54,6 +54,24 @@ enum ServiceAnswer {
     NotFound(Instant),
 }
 
+/// Why a fetch brought no answer.
+#[derive(Debug, Clone)]
+enum FetchError {
+    /// The service could not be asked, or did not answer 200/404.
+    Unavailable(String),
+    /// It answered a document the gateway refuses (SPEC §8, §15): 503 `policy_invalid`.
+    Invalid(String),
+}
+
+impl From<FetchError> for SourceError {
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::Unavailable(message) => SourceError::Unavailable(message),
+            FetchError::Invalid(message) => SourceError::Invalid(message),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Good {
     tenant: Arc<Tenant>,
@@ -67,7 +85,7 @@ pub struct HttpSource {
     client: Arc<SideClient>,
     fresh: moka::future::Cache<String, ServiceAnswer>,
     last_good: moka::sync::Cache<String, Good>,
-    failures: moka::sync::Cache<String, String>,
+    failures: moka::sync::Cache<String, FetchError>,
     answered: AtomicBool,
     fetch_slots: tokio::sync::Semaphore,
     /// Lookups waiting for `fetch_slots`.
@@ -170,7 +188,7 @@ impl HttpSource {
         metrics().policy_cache_entries.set(i64::try_from(self.fresh.entry_count()).unwrap_or(i64::MAX));
     }
 
-    async fn fetch(&self, host: &str) -> Result<ServiceAnswer, String> {
+    async fn fetch(&self, host: &str) -> Result<ServiceAnswer, FetchError> {
         if let Some(previous) = self.failures.get(host) {
             return Err(previous);
         }
@@ -180,12 +198,14 @@ impl HttpSource {
         } else {
             if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
-                return Err(format!("tenant lookup for `{host}`: too many lookups are waiting for the policy service"));
+                return Err(FetchError::Unavailable(format!(
+                    "tenant lookup for `{host}`: too many lookups are waiting for the policy service"
+                )));
             }
             let _waiting = Waiting(&self.waiting);
             self.fetch_slots.acquire().await
         }
-        .map_err(|_| "the policy source is shutting down".to_owned())?;
+        .map_err(|_| FetchError::Unavailable("the policy source is shutting down".to_owned()))?;
         let result = self.fetch_uncached(host).await;
         match &result {
             // the stale window counts from the last good fetch
@@ -193,20 +213,24 @@ impl HttpSource {
                 self.last_good.insert(host.to_owned(), Good { tenant: Arc::clone(tenant), at: *at })
             }
             Ok(ServiceAnswer::NotFound(_)) => {}
-            Err(message) => {
+            Err(FetchError::Unavailable(message) | FetchError::Invalid(message)) => {
                 log::warn!("policy source: {message}");
-                self.failures.insert(host.to_owned(), message.clone());
+                if let Err(error) = &result {
+                    self.failures.insert(host.to_owned(), error.clone());
+                }
             }
         }
         result
     }
 
-    async fn fetch_uncached(&self, host: &str) -> Result<ServiceAnswer, String> {
-        let url: http::Uri = self.settings.url.parse().map_err(|_| format!("`{}` is not a URL", self.settings.url))?;
-        let authority = url.authority().ok_or_else(|| format!("`{}` has no host", self.settings.url))?;
+    async fn fetch_uncached(&self, host: &str) -> Result<ServiceAnswer, FetchError> {
+        let unavailable = FetchError::Unavailable;
+        let url: http::Uri =
+            self.settings.url.parse().map_err(|_| unavailable(format!("`{}` is not a URL", self.settings.url)))?;
+        let authority = url.authority().ok_or_else(|| unavailable(format!("`{}` has no host", self.settings.url)))?;
         let tls = url.scheme_str() == Some("https");
         let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let address = self.resolve(authority.host(), port).await?;
+        let address = self.resolve(authority.host(), port).await.map_err(unavailable)?;
         let target = Endpoint {
             address,
             tls,
@@ -217,15 +241,20 @@ impl HttpSource {
         };
         let prefix = url.path().trim_end_matches('/');
         let path = format!("{prefix}/tenants/by-host/{}", utf8_percent_encode(host, PATH_SEGMENT));
-        let answer =
-            self.client.get(&target, &path, &[("accept", "application/json")]).await.map_err(|e| e.to_string())?;
+        let answer = self
+            .client
+            .get(&target, &path, &[("accept", "application/json")])
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         // the service answered: whatever it said, it is up (`/readyz`)
         self.answered.store(true, Ordering::Release);
         let now = Instant::now();
         match answer.status {
-            200 => parse_document(host, &answer.body).map(|tenant| ServiceAnswer::Found(Arc::new(tenant), now)),
+            200 => parse_document(host, &answer.body, &self.inline.load())
+                .map(|tenant| ServiceAnswer::Found(Arc::new(tenant), now))
+                .map_err(FetchError::Invalid),
             404 => Ok(ServiceAnswer::NotFound(now)),
-            status => Err(format!("{path}: the policy service answered {status}")),
+            status => Err(unavailable(format!("{path}: the policy service answered {status}"))),
         }
     }
 }
@@ -253,21 +282,25 @@ impl TenantSource for HttpSource {
                 let fetch = self.fresh.try_get_with(host.to_owned(), self.fetch(host));
                 match tokio::time::timeout(self.settings.timeout, fetch).await {
                     Ok(answer) => answer.map_err(|e| e.as_ref().clone()),
-                    Err(_) => Err(format!("tenant lookup for `{host}`: no answer within {:?}", self.settings.timeout)),
+                    Err(_) => Err(FetchError::Unavailable(format!(
+                        "tenant lookup for `{host}`: no answer within {:?}",
+                        self.settings.timeout
+                    ))),
                 }
             }
         };
         match answer {
             Ok(ServiceAnswer::Found(tenant, _)) => Ok(Some(tenant)),
             Ok(ServiceAnswer::NotFound(_)) => Ok(None),
-            Err(message) => match self.last_good.get(host) {
+            // the last good copy stands in for a document that cannot be had or is refused
+            Err(error) => match self.last_good.get(host) {
                 Some(good) if good.at.elapsed() < self.settings.ttl + self.settings.stale_if_error => {
                     counter("stale");
                     Ok(Some(good.tenant))
                 }
                 _ => {
-                    counter("error");
-                    Err(SourceError::Unavailable(message))
+                    counter(if matches!(error, FetchError::Invalid(_)) { "invalid" } else { "error" });
+                    Err(error.into())
                 }
             },
         }
@@ -298,8 +331,9 @@ impl HttpSource {
 }
 
 /// Reads and validates one tenant document: the `[[tenants]]` keys plus the customer's
-/// `permissive_eligible`.
-pub fn parse_document(host: &str, body: &[u8]) -> Result<Tenant, String> {
+/// `permissive_eligible`, checked against the file (`inline`): a customer the file defines
+/// keeps the file's eligibility, and an inline tenant's id is not reused (SPEC §15).
+pub fn parse_document(host: &str, body: &[u8], inline: &Tenants) -> Result<Tenant, String> {
     if body.len() > MAX_DOCUMENT_BYTES {
         return Err(format!("tenant document for `{host}`: larger than {MAX_DOCUMENT_BYTES} bytes"));
     }
@@ -318,10 +352,22 @@ pub fn parse_document(host: &str, body: &[u8]) -> Result<Tenant, String> {
         problems.push(&key, "unknown key");
     }
     let tenant = validate_tenant("tenant", raw, Some(eligible), &mut problems);
-    if let Some(tenant) = &tenant
-        && !tenant.policy.hosts.iter().any(|h| h == host)
-    {
-        problems.push("tenant.policy.hosts", format!("does not claim `{host}`, the host it was asked for"));
+    if let Some(tenant) = &tenant {
+        if !tenant.policy.hosts.iter().any(|h| h == host) {
+            problems.push("tenant.policy.hosts", format!("does not claim `{host}`, the host it was asked for"));
+        }
+        let customer = &tenant.policy.customer;
+        if let Some(file) = inline.customer_eligible(customer)
+            && file != eligible
+        {
+            problems.push(
+                "permissive_eligible",
+                format!("customer `{customer}` is defined in the configuration file with permissive_eligible = {file}"),
+            );
+        }
+        if inline.has_id(&tenant.policy.id) {
+            problems.push("id", format!("`{}` is the id of a tenant of the configuration file", tenant.policy.id));
+        }
     }
     match tenant {
         Some(tenant) if problems.is_empty() => Ok(tenant),
@@ -339,7 +385,7 @@ mod tests {
     #[test]
     fn documents_are_validated_like_the_file() {
         let good = br#"{"id":"acme","customer":"cus_acme","permissive_eligible":true,"hosts":["acme.test"],"dcr_security_mode":"permissive"}"#;
-        let tenant = parse_document("acme.test", good).unwrap();
+        let tenant = parse_document("acme.test", good, &Tenants::new(Vec::new())).unwrap();
         assert!(tenant.policy.customer_eligible);
         assert_eq!(tenant.token.issuer, "https://acme.test/");
         let cases: [(&[u8], &str); 6] = [
@@ -354,9 +400,13 @@ mod tests {
             r#"{{"id":"a","customer":"c","permissive_eligible":false,"hosts":["acme.test"],"x":"{}"}}"#,
             "y".repeat(70_000)
         );
-        assert!(parse_document("acme.test", huge.as_bytes()).unwrap_err().contains("larger than"));
+        assert!(
+            parse_document("acme.test", huge.as_bytes(), &Tenants::new(Vec::new()))
+                .unwrap_err()
+                .contains("larger than")
+        );
         for (body, expected) in cases {
-            let error = parse_document("acme.test", body).unwrap_err();
+            let error = parse_document("acme.test", body, &Tenants::new(Vec::new())).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
     }

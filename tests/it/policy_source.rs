@@ -129,13 +129,38 @@ fn a_document_that_fails_validation_is_refused() {
         200,
         &document("other-host.example.test"),
     );
-    let gateway = start(&upstream, &service, 30, 5, 60);
-    for host in [HOST, "elsewhere.example.test"] {
-        let response = gateway.post_json(host, "/api/v2/clients", r#"{"is_first_party":false}"#);
+    // SPEC §15: documents are checked against the file too: a customer the file defines
+    // keeps the file's eligibility, and an inline tenant's id is not reused
+    let eligible =
+        r#"{"id":"remote2","customer":"cus_file","permissive_eligible":true,"hosts":["eligible.example.test"]}"#;
+    let reused =
+        r#"{"id":"filetenant","customer":"cus_remote","permissive_eligible":false,"hosts":["reused.example.test"]}"#;
+    let service = service.route("/tenants/by-host/eligible.example.test", 200, eligible).route(
+        "/tenants/by-host/reused.example.test",
+        200,
+        reused,
+    );
+    let file = "[[customers]]\nid = \"cus_file\"\npermissive_eligible = false\n\
+                [[tenants]]\nid = \"filetenant\"\ncustomer = \"cus_file\"\nhosts = [\"file.example.test\"]\n";
+    let gateway = Gateway::start_with(
+        upstream.addr,
+        "",
+        "source = \"http\"",
+        &format!("{}{file}", http_source(&service, 30, 5, 60)),
+    );
+    let hosts = [HOST, "elsewhere.example.test", "eligible.example.test", "reused.example.test"];
+    for host in hosts {
+        let response = gateway.post_json(host, "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
         assert_eq!(status(&response), 503, "{host}");
+        assert_eq!(response.header("x-modegate-reason"), Some("policy_invalid"), "{host}");
     }
     upstream.assert_untouched();
-    assert!(gateway.logs().contains("refused"), "the problems are logged");
+    let logs = gateway.logs();
+    assert!(logs.contains("refused"), "the problems are logged");
+    assert!(logs.contains("customer `cus_file` is defined in the configuration file"), "{logs}");
+    assert!(logs.contains("`filetenant` is the id of a tenant of the configuration file"), "{logs}");
+    assert_eq!(gateway.metric("modegate_policy_cache_requests_total{result=\"invalid\"}"), 4.0);
+    assert_eq!(gateway.metric("modegate_policy_cache_requests_total{result=\"error\"}"), 0.0);
 }
 
 #[test]

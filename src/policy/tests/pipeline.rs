@@ -70,7 +70,7 @@ fn run(method: &str, target: &str, host: &str, answers: Answers) -> (Vec<String>
             Step::NeedTenant { host } => {
                 needs.push(format!("tenant {host}"));
                 let found = config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy));
-                pipeline.tenant(if answers.tenant_fails { Err(()) } else { Ok(found) })
+                pipeline.tenant(if answers.tenant_fails { Err(TenantFailure::Unavailable) } else { Ok(found) })
             }
             Step::NeedAllowance { tenant, rate } => {
                 needs.push(format!("allowance {tenant} {}/s", rate.per_s));
