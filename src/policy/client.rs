@@ -17,7 +17,10 @@ pub struct ClientState {
 impl ClientState {
     /// Strict third-party clients carry the `tpc_` client-id prefix.
     pub fn from_client_id(client_id: &str) -> Option<Self> {
-        client_id.starts_with("tpc_").then_some(ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) })
+        // in any case: an upstream that looks ids up case-insensitively (a `_ci` collation)
+        // reads `TPC_x` as `tpc_x`, so the gateway holds it to the same rules
+        let prefixed = client_id.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("tpc_"));
+        prefixed.then_some(ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) })
     }
 
     /// Reads a client document as the Management API returns it (`GET /api/v2/clients/{id}`

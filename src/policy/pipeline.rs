@@ -577,6 +577,10 @@ fn runtime_head(head: &RequestHead<'_>) -> RuntimeHead {
     if segments.iter().enumerate().any(dotted) {
         ambiguous = Some("dot or empty segments in the path name it two ways; send the plain path");
     }
+    // `/authorize%3Fclient_id=…`: a router that decodes before splitting reads a query there
+    if segments.iter().any(|s| s.contains(['?', '#'])) {
+        ambiguous = Some("an encoded `?` or `#` in the path reads as a query to some servers; send the plain path");
+    }
     // the segment after `/samlp/` or `/wsfed/`, decoded, its case kept (client ids are
     // case-sensitive)
     let path_client_id = match segments.as_slice() {

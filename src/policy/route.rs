@@ -17,7 +17,7 @@ const PROTECTED_PREFIXES: [&str; 2] = ["/api/v2", "/oidc"];
 /// SPEC §13 runtime routes, extended by `[routes]`.
 pub const DEFAULT_AUTHORIZE_PATHS: [&str; 1] = ["/authorize"];
 pub const DEFAULT_TOKEN_PATHS: [&str; 1] = ["/oauth/token"];
-pub const DEFAULT_LEGACY_PATHS: [&str; 11] = [
+pub const DEFAULT_LEGACY_PATHS: [&str; 13] = [
     "/oauth/ro",
     "/delegation",
     "/dbconnections",
@@ -29,6 +29,10 @@ pub const DEFAULT_LEGACY_PATHS: [&str; 11] = [
     "/oauth/device/code",
     "/bc-authorize",
     "/oauth/par",
+    // not in SPEC §13's list, refused to strict clients all the same: a social provider's
+    // token exchanged for one of ours, and cross-origin password authentication
+    "/oauth/access_token",
+    "/co/authenticate",
 ];
 
 /// Headers some frameworks honour to turn a POST into another method (compared with `_`
@@ -430,8 +434,12 @@ fn generous_readings(raw_path: &[u8]) -> Vec<String> {
     let raw_lossy = String::from_utf8_lossy(raw_path).to_lowercase();
     let mut readings = Vec::new();
     for text in [visible.replace('\\', "/"), visible, raw_lossy] {
-        readings.push(lenient_segments(&text));
-        readings.extend(cut_readings(&text));
+        // a router that decodes before it splits reads a decoded `?` or `#` as the end
+        let before_query = text.split(['?', '#']).next().filter(|before| before.len() < text.len());
+        for text in before_query.map(str::to_owned).into_iter().chain([text]) {
+            readings.push(lenient_segments(&text));
+            readings.extend(cut_readings(&text));
+        }
     }
     readings
 }

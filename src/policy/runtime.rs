@@ -228,13 +228,20 @@ fn decode_into(part: &str, out: &mut String, scratch: &mut Vec<u8>) -> Result<()
     while let Some(byte) = bytes.next() {
         match byte {
             b'+' => scratch.push(b' '),
-            // `%` and two hex digits is a byte; any other `%` is itself (WHATWG)
+            // `%` and two hex digits is a byte. Any other `%` is itself to WHATWG, PHP and
+            // Python, but Go drops the whole pair (`code_challenge=%zz…` is no challenge at
+            // all there): refused
             b'%' => match (bytes.clone().next().and_then(hex), bytes.clone().nth(1).and_then(hex)) {
                 (Some(high), Some(low)) => {
                     scratch.push((high << 4) | low);
                     bytes.nth(1);
                 }
-                _ => scratch.push(b'%'),
+                _ => {
+                    return Err(invalid(
+                        ReasonCode::InvalidParameter,
+                        "a `%` that starts no escape, which servers read differently (Go drops the parameter); encode it as %25",
+                    ));
+                }
             },
             other => scratch.push(other),
         }
@@ -380,8 +387,26 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<(RuntimeR
             "the request names two different clients (parameter, Basic user, assertion or path); name one",
         ));
     }
+    if let Some(id) = &named.first
+        && !plain_client_id(id)
+    {
+        return Err(invalid(
+            ReasonCode::AmbiguousClientId,
+            "the client id holds white space, invisible or compatibility characters, which servers trim or fold onto another id; send it as issued",
+        ));
+    }
     let client_id = named.first.map(Cow::into_owned);
     Ok((RuntimeRequest { params, authenticated }, client_id))
+}
+
+/// A client id that every server reads as itself: no white space, control or invisible
+/// characters (which `trim()` and its kin drop) and nothing NFKC changes (full-width
+/// letters that a Unicode-folding lookup matches to ASCII). Case is left alone: ids are
+/// case-sensitive, and the `tpc_` prefix is read in any case (see `ClientState`).
+fn plain_client_id(id: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let invisible = |c: char| c.is_whitespace() || c.is_control() || super::fold::is_ignorable(c);
+    !id.is_empty() && !id.contains(invisible) && (id.is_ascii() || id.nfkc().eq(id.chars()))
 }
 
 /// The names a request gives its client: one, or a conflict.
@@ -480,13 +505,20 @@ fn token_audiences(token: &str) -> Result<Vec<String>, Rejection> {
         .decode(payload.trim_end_matches('='))
         .map_err(|_| unreadable())?;
     let claims = parse_object(&bytes).map_err(|_| unreadable())?;
-    match claims.get("aud") {
-        Some(serde_json::Value::String(aud)) => Ok(vec![aud.clone()]),
-        Some(serde_json::Value::Array(auds)) => {
-            auds.iter().map(|a| a.as_str().map(str::to_owned).ok_or_else(unreadable)).collect()
+    let mut names: Vec<String> = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => vec![aud.clone()],
+        Some(serde_json::Value::Array(auds)) if !auds.is_empty() => {
+            auds.iter().map(|a| a.as_str().map(str::to_owned).ok_or_else(unreadable)).collect::<Result<_, _>>()?
         }
-        _ => Err(unreadable()),
+        _ => return Err(unreadable()),
+    };
+    // OIDC: `azp` is the party the token was issued to; servers that read it name that client
+    match claims.get("azp") {
+        None => {}
+        Some(serde_json::Value::String(azp)) => names.push(azp.clone()),
+        Some(_) => return Err(unreadable()),
     }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -508,7 +540,7 @@ mod tests {
     #[test]
     fn parameters_have_one_reading() {
         let read = |q: &str| super::read(RouteId::Authorize, &query(q), b"").map_err(|r| r.reason.as_str());
-        assert_eq!(read("client_id=a+b%20c&x=").map(|(_, id)| id), Ok(Some("a b c".to_owned())));
+        assert_eq!(read("client_id=a%62c&x=").map(|(_, id)| id), Ok(Some("abc".to_owned())));
         assert_eq!(read("client_id=a&&&scope=x").map(|(r, _)| r.params.len()), Ok(2), "empty sequences skipped");
         assert_eq!(read("client_id=a&client_id=a"), Err("duplicate_parameter"));
         assert_eq!(read("client_id=a&Client_Id=b"), Err("duplicate_parameter"));
@@ -516,13 +548,19 @@ mod tests {
         assert_eq!(read("client%5Fid=a").map(|(_, id)| id), Ok(Some("a".to_owned())), "decoded name");
         assert_eq!(read("client_id=%FF"), Err("invalid_parameter"), "not UTF-8 once decoded");
         assert_eq!(read("client_id%00=a"), Err("invalid_parameter"));
-        // WHATWG: `%` without two hex digits is itself; `%2B` is a plus, `+` a space
+        // `%` without two hex digits: itself to WHATWG, the pair dropped by Go; `%2B` is a
+        // plus, `+` a space
         let state = |q: &str| {
             super::read(RouteId::Authorize, &query(q), b"").map(|(r, _)| r.params.get("state").map(str::to_owned))
         };
-        assert_eq!(state("state=%"), Ok(Some("%".to_owned())));
-        assert_eq!(state("state=%4"), Ok(Some("%4".to_owned())));
-        assert_eq!(state("state=%zz%41"), Ok(Some("%zzA".to_owned())));
+        for odd in ["state=%", "state=%4", "state=%zz%41", "st%ate=1"] {
+            assert_eq!(read(odd).map(|_| ()), Err("invalid_parameter"), "{odd}");
+        }
+        // client ids that a trimming or folding server reads as another
+        for id in ["%20tpc_x", "tpc_x+", "%09tpc_x", "%C2%A0tpc_x", "%EF%BB%BFtpc_x", "%EF%BD%94pc_x", "tpc%EF%BC%BFx"]
+        {
+            assert_eq!(read(&format!("client_id={id}")).map(|_| ()), Err("ambiguous_client_id"), "{id}");
+        }
         assert_eq!(state("state=%2B+%2b"), Ok(Some("+ +".to_owned())));
         assert_eq!(state("state=%C3%A9"), Ok(Some("é".to_owned())));
         assert_eq!(state("state"), Ok(Some(String::new())));

@@ -56,7 +56,7 @@ fn gateway(upstream: &Upstream, policy: &str) -> Gateway {
 /// A PKCE authorize query for `client` with `extra` parameters.
 fn authorize(client: &str, extra: &str) -> String {
     format!(
-        "/authorize?client_id={client}&response_type=code&code_challenge=abc&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fa.test%2Fcb{extra}"
+        "/authorize?client_id={client}&response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fa.test%2Fcb{extra}"
     )
 }
 
@@ -68,6 +68,12 @@ fn basic(user: &str, secret: &str) -> String {
 fn assertion(iss: &str) -> String {
     let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
     format!("{}.{}.sig", part(r#"{"alg":"RS256"}"#), part(&format!(r#"{{"iss":"{iss}","sub":"{iss}"}}"#)))
+}
+
+/// An unsigned ID token naming its audience and authorized party.
+fn hint(aud: &str, azp: &str) -> String {
+    let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    format!("{}.{}.sig", part(r#"{"alg":"RS256"}"#), part(&format!(r#"{{"aud":"{aud}","azp":"{azp}"}}"#)))
 }
 
 /// Sends `raw`; the status, the reason header and whether the upstream saw a request on `path`.
@@ -226,7 +232,11 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
         (
             "code with verifier",
             "/oauth/token",
-            post("/oauth/token", &[], "grant_type=authorization_code&client_id=tpc_s&code=c&code_verifier=v"),
+            post(
+                "/oauth/token",
+                &[],
+                "grant_type=authorization_code&client_id=tpc_s&code=c&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            ),
             200,
             None,
         ),
@@ -298,7 +308,7 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
             "semicolon separator",
             "/authorize",
             get(
-                "/authorize?response_type=code&code_challenge=abc&code_challenge_method=S256&state=x;client_id=tpc_s;response_type=token",
+                "/authorize?response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=x;client_id=tpc_s;response_type=token",
                 &[],
             ),
             400,
@@ -378,6 +388,70 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
         // the route is matched on the normalised path: a server that resolves these reads
         // `/samlp/tpc_s`, which the raw path does not name
         ("a dot segment before /samlp", "/./samlp/tpc_s", get("/./samlp/tpc_s", &[]), 400, Some("ambiguous_client_id")),
+        // found by an outside attack: ids a trimming or case-folding server reads as `tpc_s`
+        (
+            "a client id behind a space",
+            "/authorize",
+            get("/authorize?client_id=%20tpc_s&response_type=token", &[]),
+            400,
+            Some("ambiguous_client_id"),
+        ),
+        (
+            "a client id behind a BOM",
+            "/oauth/token",
+            post("/oauth/token", &[], "client_id=%EF%BB%BFtpc_s&grant_type=password"),
+            400,
+            Some("ambiguous_client_id"),
+        ),
+        (
+            "the prefix in capitals",
+            "/authorize",
+            get("/authorize?client_id=TPC_s&response_type=token", &[]),
+            400,
+            Some("unsupported_response_type"),
+        ),
+        (
+            "a challenge Go drops (a bad escape)",
+            "/authorize",
+            get(&authorize("tpc_s", "").replace("code_challenge=E9", "code_challenge=%zzE9"), &[]),
+            400,
+            Some("invalid_parameter"),
+        ),
+        (
+            "a challenge that is no S256 challenge",
+            "/authorize",
+            get(&authorize("tpc_s", "").replace("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "abc"), &[]),
+            400,
+            Some("pkce_required"),
+        ),
+        (
+            "openid behind a BOM",
+            "/authorize",
+            get(&authorize("tpc_s", "&scope=read%EF%BB%BFopenid"), &[]),
+            400,
+            Some("oidc_scope_not_supported"),
+        ),
+        (
+            "openid in capitals",
+            "/authorize",
+            get(&authorize("tpc_s", "&scope=OpenID"), &[]),
+            400,
+            Some("oidc_scope_not_supported"),
+        ),
+        (
+            "cross-origin password authentication",
+            "/co/authenticate",
+            post("/co/authenticate", &[], "client_id=tpc_s&username=u&password=p"),
+            400,
+            Some("endpoint_not_available"),
+        ),
+        (
+            "a logout hint issued to a strict client",
+            "/v2/logout",
+            get(&format!("/v2/logout?client_id=perm1&id_token_hint={}", hint("perm1", "tpc_s")), &[]),
+            400,
+            Some("conflicting_client_ids"),
+        ),
         ("a climb before /samlp", "/a/../samlp/tpc_s", get("/a/../samlp/tpc_s", &[]), 400, Some("ambiguous_client_id")),
         (
             "a Basic user a form reader splits",
@@ -454,6 +528,11 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
             assert!(response.json()["error"].is_string() && response.json()["error_description"].is_string(), "{what}");
         }
     }
+    // a router that decodes the path before splitting reads a query in it: refused on any
+    // route (the Management dialect of a path that routes nowhere)
+    let raw = "/authorize%3Fclient_id=tpc_s&response_type=token";
+    let (got, reason, reached, _) = outcome(&gateway, &upstream, raw, &get(raw, &[]));
+    assert_eq!((got, reason.as_deref(), reached), (400, Some("ambiguous_path"), 0));
     // HEAD is read as GET (a HEAD answer has no body: read the head alone)
     let mut client = crate::support::Client::connect(gateway.addr);
     client.send_raw(&request("HEAD", "/authorize?client_id=tpc_s&response_type=token", HOST, &[NO_AUTH], b""));

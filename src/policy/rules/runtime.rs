@@ -2,6 +2,7 @@
 //! client may no longer do through the gateway. Permissive and first-party clients pass
 //! untouched; a client the gateway cannot place follows `policy.unknown_client`.
 
+use crate::policy::fold::{is_ignorable, skeleton};
 use crate::policy::inputs::{PolicySettings, UnknownClient};
 use crate::policy::runtime::{RuntimeClient, RuntimeRequest};
 use crate::policy::{Decision, ErrorCode, ReasonCode, Rejection, RouteId, SecurityMode};
@@ -33,6 +34,16 @@ pub const AUTHORIZE_PARAMETERS: [&str; 21] = [
 
 /// The OIDC scopes strict clients do without unless `policy.strict_oidc_scopes`.
 pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "address", "phone"];
+
+fn is_base64url(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_')
+}
+
+/// RFC 7636 §4.1: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+fn is_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
 
 fn refuse(code: ErrorCode, reason: ReasonCode, message: impl Into<String>) -> Rejection {
     Rejection::new(400, code, reason, message)
@@ -84,12 +95,14 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
             "strict applications use `response_type=code` only",
         ));
     }
-    let challenge = params.get("code_challenge").is_some_and(|c| !c.is_empty());
+    // RFC 7636 §4.2: an S256 challenge is 43 base64url characters; anything else is read
+    // differently (trimmed, dropped) by some server, or is no challenge at all
+    let challenge = params.get("code_challenge").is_some_and(|c| c.len() == 43 && c.bytes().all(is_base64url));
     if !challenge || params.get("code_challenge_method") != Some("S256") {
         return Err(refuse(
             ErrorCode::InvalidRequest,
             ReasonCode::PkceRequired,
-            "strict applications send a `code_challenge` with `code_challenge_method=S256`",
+            "strict applications send a `code_challenge` (43 base64url characters) with `code_challenge_method=S256`",
         ));
     }
     let allowed = |name: &str| name.starts_with("ext-") || AUTHORIZE_PARAMETERS.contains(&name);
@@ -101,12 +114,13 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
         ));
     }
     if !settings.strict_oidc_scopes
-        // any white space or comma separates, as the most lenient server splits
-        && let Some(scope) = params
-            .get("scope")
-            .and_then(|s| {
-                s.split(|c: char| c.is_whitespace() || c.is_control() || c == ',').find(|scope| OIDC_SCOPES.contains(scope))
-            })
+        // any white space, control, invisible character or comma separates, as the most
+        // lenient server splits (JavaScript's `\s` holds U+FEFF), and a scope is compared
+        // folded (`OpenID`, `ｏpenid`)
+        && let Some(scope) = params.get("scope").and_then(|s| {
+            s.split(|c: char| c.is_whitespace() || c.is_control() || c == ',' || is_ignorable(c))
+                .find(|scope| OIDC_SCOPES.contains(&skeleton(scope).as_str()))
+        })
     {
         return Err(refuse(
             ErrorCode::InvalidScope,
@@ -120,11 +134,11 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
 fn token(request: &RuntimeRequest, client: RuntimeClient) -> Result<(), Rejection> {
     let params = &request.params;
     match params.get("grant_type") {
-        Some("authorization_code") if params.get("code_verifier").is_some_and(|v| !v.is_empty()) => Ok(()),
+        Some("authorization_code") if params.get("code_verifier").is_some_and(is_code_verifier) => Ok(()),
         Some("authorization_code") => Err(refuse(
             ErrorCode::InvalidRequest,
             ReasonCode::PkceRequired,
-            "strict applications redeem codes with a `code_verifier`",
+            "strict applications redeem codes with a `code_verifier` (43 to 128 unreserved characters)",
         )),
         Some("refresh_token") => Ok(()),
         Some("client_credentials") if request.authenticated && !client.dcr => Ok(()),
