@@ -5,13 +5,19 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # the differential harness's upstream readers (Go, werkzeug, Express): SPEC §16
 ./tests/differential/install.sh
-# redis-server: the registry shared by replicas (SPEC §12, §14); the tests start and stop
-# their own servers on private Unix sockets
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "installing: redis-server"
+# Real components the tests start and stop themselves, from Debian's packages:
+# redis-server (the registry shared by replicas, SPEC §12, §14; private Unix sockets),
+# prometheus and promtool (SPEC §15: scraping, rules, the dashboard's queries),
+# systemd-analyze (the shipped unit)
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 echo "== format"

@@ -103,6 +103,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `modegate man > modegate.1`.
+    Man,
     /// Read one request as JSON on stdin and print the decision, without any network.
     Decide {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
@@ -142,6 +149,21 @@ pub fn run(cli: Cli) -> ExitCode {
     match command {
         Command::Run { config, upgrade } => run_gateway(&config, upgrade),
         Command::Check { config } => check(&config),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "modegate", &mut std::io::stdout());
+            Exit::Ok.into()
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => Exit::Ok.into(),
+                Err(e) => {
+                    eprintln!("modegate man: {e}");
+                    Exit::Failure.into()
+                }
+            }
+        }
         Command::Demo { config, key } => report(crate::demo::run(&config, &key)),
         Command::Clients { command } => crate::cli::clients::run(command),
         Command::Reference { listen, hosts, key, tls_cert, tls_key, drop_mode, seed_clients } => {

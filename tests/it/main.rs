@@ -23,6 +23,7 @@ mod enforcement;
 mod faults;
 mod observability;
 mod one_reading;
+mod operations;
 mod passthrough;
 mod policy_source;
 mod registry;
