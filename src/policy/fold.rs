@@ -57,7 +57,8 @@ pub fn folds_to_path_syntax(c: char) -> bool {
 /// `Default_Ignorable_Code_Point`) and the remaining format (`Cf`) characters: they are
 /// invisible, and parsers disagree on whether they are part of a name.
 pub fn is_ignorable(c: char) -> bool {
-    matches!(c as u32,
+    !c.is_ascii()
+        && matches!(c as u32,
         0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F
         | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
         | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A

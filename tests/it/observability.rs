@@ -95,6 +95,9 @@ fn decision_log_has_one_line_per_intercepted_request_and_no_secrets() {
     assert_eq!(line["status"], 201);
     assert_eq!(line["upstream_status"], 201);
     assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
+    // whole microseconds: no float noise such as `1.2339999999999998`
+    let latency = line["latency_ms"].to_string();
+    assert!(latency.split('.').nth(1).is_none_or(|decimals| decimals.len() <= 3), "{latency}");
     assert!(line["time"].as_str().unwrap().starts_with("20"));
     assert_eq!(line["sub"], "mgmt-client@clients");
     assert_eq!(line["azp"], "mgmt-client");

@@ -119,7 +119,14 @@ fn authorize(request: &RuntimeRequest, settings: &PolicySettings) -> Result<(), 
         // folded (`OpenID`, `ｏpenid`)
         && let Some(scope) = params.get("scope").and_then(|s| {
             s.split(|c: char| c.is_whitespace() || c.is_control() || c == ',' || is_ignorable(c))
-                .find(|scope| OIDC_SCOPES.contains(&skeleton(scope).as_str()))
+                .find(|scope| {
+                    // lowercase ASCII folds to itself: no allocation for the common case
+                    if scope.bytes().all(|b| b.is_ascii_lowercase()) {
+                        OIDC_SCOPES.contains(scope)
+                    } else {
+                        OIDC_SCOPES.contains(&skeleton(scope).as_str())
+                    }
+                })
         })
     {
         return Err(refuse(
