@@ -54,9 +54,12 @@ fn request_id(session: &Session) -> String {
     match given {
         Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_owned(),
         _ => {
+            use std::sync::LazyLock;
             use std::sync::atomic::{AtomicU64, Ordering};
             static NEXT: AtomicU64 = AtomicU64::new(1);
-            format!("mg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+            // read once: `std::process::id()` is a system call every time
+            static PID: LazyLock<u32> = LazyLock::new(std::process::id);
+            format!("mg-{}-{}", *PID, NEXT.fetch_add(1, Ordering::Relaxed))
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The decision log (SPEC §9): one JSON object per intercepted request, to stdout or a
 //! file. It holds no token, secret or body: only names, modes and codes.
 //!
-//! Lines go through a bounded queue to a writer thread, so a slow or stalled log consumer
-//! never blocks a proxy thread; when the queue is full, lines are dropped and counted
+//! Lines are appended to a shared buffer that a writer thread empties every
+//! [`FLUSH_EVERY`] (sooner once [`FLUSH_AT`] bytes wait) with one write: a proxy thread
+//! pays a short lock and a copy, no wake-up and no system call. A slow or stalled consumer
+//! never blocks a proxy thread: past [`MAX_WAITING`] bytes, lines are dropped and counted
 //! (`modegate_decision_log_dropped_total`).
 //!
 //! SIGUSR1 reopens a file target (SPEC §15): after `logrotate` renames the file, the next
@@ -10,17 +12,21 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::DecisionLogTarget;
 use crate::telemetry::metrics;
 
-/// Lines waiting for the writer at most.
-const QUEUE: usize = 16_384;
+/// How long a line waits for the writer at most (tests and `tail -f` see it this late).
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Bytes waiting that wake the writer before its time.
+const FLUSH_AT: usize = 256 * 1024;
+/// Bytes waiting at most; past this, lines are dropped (about 40,000 lines).
+const MAX_WAITING: usize = 16 * 1024 * 1024;
 
 /// One line of the decision log.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,70 +70,104 @@ pub fn next_decision_id() -> String {
 
 /// Where decision lines go.
 pub struct DecisionLog {
-    /// Lines to the writer; an empty one only wakes it (for a reopen).
-    lines: Option<SyncSender<Vec<u8>>>,
-    reopen: Arc<AtomicBool>,
+    /// `None`: `log.decisions = "off"`.
+    shared: Option<Arc<Shared>>,
+}
+
+/// What the proxy threads and the writer share.
+struct Shared {
+    waiting: Mutex<Vec<u8>>,
+    wake: Condvar,
+    reopen: AtomicBool,
 }
 
 impl DecisionLog {
     pub fn open(target: &DecisionLogTarget) -> std::io::Result<Self> {
-        let reopen = Arc::new(AtomicBool::new(false));
         let append = |path: &std::path::Path| OpenOptions::new().create(true).append(true).open(path);
         let (mut out, path): (Box<dyn Write + Send>, _) = match target {
-            DecisionLogTarget::Off => return Ok(DecisionLog { lines: None, reopen }),
+            DecisionLogTarget::Off => return Ok(DecisionLog { shared: None }),
             DecisionLogTarget::Stdout => (Box::new(std::io::stdout()), None),
             DecisionLogTarget::File(path) => (Box::new(append(path)?), Some(path.clone())),
         };
-        let (sender, receiver) = sync_channel::<Vec<u8>>(QUEUE);
-        let reopen_requested = Arc::clone(&reopen);
+        let shared =
+            Arc::new(Shared { waiting: Mutex::new(Vec::new()), wake: Condvar::new(), reopen: AtomicBool::new(false) });
+        let writer = Arc::clone(&shared);
         std::thread::Builder::new().name("decision-log".into()).spawn(move || {
-            for line in receiver {
-                if reopen_requested.swap(false, Ordering::AcqRel)
+            let mut batch = Vec::new();
+            loop {
+                {
+                    let waiting = writer.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let (mut waiting, _) = writer
+                        .wake
+                        .wait_timeout_while(waiting, FLUSH_EVERY, |w| {
+                            w.len() < FLUSH_AT && !writer.reopen.load(Ordering::Acquire)
+                        })
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    std::mem::swap(&mut *waiting, &mut batch);
+                }
+                if writer.reopen.swap(false, Ordering::AcqRel)
                     && let Some(path) = &path
                 {
+                    // the lines taken before the signal still belong to the old file
+                    if !batch.is_empty() {
+                        write_batch(&mut out, &batch);
+                        batch.clear();
+                    }
                     // a file that cannot be opened keeps the old one: lines are not lost
                     match append(path) {
                         Ok(file) => out = Box::new(file),
                         Err(e) => log::warn!("decision log: cannot reopen {}: {e}", path.display()),
                     }
                 }
-                if line.is_empty() {
-                    continue;
-                }
-                if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
-                    log::warn!("decision log: write failed: {e}");
+                if !batch.is_empty() {
+                    write_batch(&mut out, &batch);
+                    batch.clear();
                 }
             }
         })?;
-        Ok(DecisionLog { lines: Some(sender), reopen })
+        Ok(DecisionLog { shared: Some(shared) })
     }
 
-    /// SIGUSR1: the file is reopened before the next line (at once if the queue has room).
+    /// SIGUSR1: the file is reopened at once (lines already queued go to the old file).
     pub fn reopen(&self) {
-        let Some(lines) = &self.lines else { return };
-        self.reopen.store(true, Ordering::Release);
-        let _ = lines.try_send(Vec::new());
+        let Some(shared) = &self.shared else { return };
+        shared.reopen.store(true, Ordering::Release);
+        shared.wake.notify_one();
     }
 
-    /// Queues one line; never blocks and never fails the request.
     /// Whether records are written at all (`log.decisions = "off"`: none are built).
     pub fn is_on(&self) -> bool {
-        self.lines.is_some()
+        self.shared.is_some()
     }
 
+    /// Queues one line; never blocks on I/O and never fails the request.
     pub fn write(&self, record: &DecisionRecord) {
-        let Some(lines) = &self.lines else { return };
-        let mut line = match serde_json::to_vec(record) {
-            Ok(line) => line,
-            Err(e) => {
-                log::warn!("decision log: cannot encode a record: {e}");
-                return;
-            }
-        };
-        line.push(b'\n');
-        match lines.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => metrics().decision_log_dropped.inc(),
+        let Some(shared) = &self.shared else { return };
+        let mut waiting = shared.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if waiting.len() >= MAX_WAITING {
+            drop(waiting);
+            metrics().decision_log_dropped.inc();
+            return;
         }
+        let before = waiting.len();
+        // serialised straight into the batch: no line buffer of its own
+        if let Err(e) = serde_json::to_writer(&mut *waiting, record) {
+            waiting.truncate(before);
+            drop(waiting);
+            log::warn!("decision log: cannot encode a record: {e}");
+            return;
+        }
+        waiting.push(b'\n');
+        let full = waiting.len() >= FLUSH_AT;
+        drop(waiting);
+        if full {
+            shared.wake.notify_one();
+        }
+    }
+}
+
+fn write_batch(out: &mut Box<dyn Write + Send>, batch: &[u8]) {
+    if let Err(e) = out.write_all(batch).and_then(|()| out.flush()) {
+        log::warn!("decision log: write failed: {e}");
     }
 }
