@@ -287,7 +287,8 @@ pub enum DecideError {
 
 /// `modegate decide`: the request JSON on `input`, the decision JSON returned.
 pub fn decide(path: &Path, today: Option<&str>, input: &mut dyn Read) -> Result<Value, DecideError> {
-    let config = load(path).map_err(DecideError::Config)?;
+    // offline (SPEC §10): nothing is resolved either
+    let config = config::load_as(path, config::Purpose::Check).map_err(DecideError::Config)?.0;
     let mut text = String::new();
     input.read_to_string(&mut text).context("cannot read stdin").map_err(DecideError::Input)?;
     let today = match today {

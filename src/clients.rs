@@ -125,10 +125,12 @@ impl ClientModes {
     /// `remember`). A store that cannot say counts as DCR: the answer only ever refuses a
     /// `client_credentials` grant.
     async fn registered_dynamically(&self, tenant: &Tenant, client_id: &str) -> bool {
-        if let Some((_, origin)) = self.registry.cached(&tenant.policy.id, client_id) {
+        // kept in lowercase: `TPC_ABC` is the same client to a case-insensitive upstream
+        let id = client_id.to_ascii_lowercase();
+        if let Some((_, origin)) = self.registry.cached(&tenant.policy.id, &id) {
             return origin == Origin::Dcr;
         }
-        let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
+        let (registry, tenant_id) = (Arc::clone(&self.registry), tenant.policy.id.clone());
         match read_registry(registry, tenant_id, id).await {
             Some(Ok(Some(entry))) => entry.origin == Origin::Dcr,
             Some(Ok(None)) => false,
@@ -146,15 +148,27 @@ impl ClientModes {
     /// Remembers a client the gateway saw created (an upstream 200/201). Blocking: the
     /// entry is stored before the creation's answer ends (see `registry`).
     pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState, origin: Origin) {
-        // a `tpc_` id names its mode; only how it was created (DCR) is worth keeping
-        if ClientState::from_client_id(client_id).is_none() || origin == Origin::Dcr {
+        // a `tpc_` id names its mode; only how it was created (DCR) is worth keeping, under
+        // the id in lowercase, as its prefix is read in any case (see `registered_dynamically`)
+        if ClientState::from_client_id(client_id).is_some() {
+            if origin == Origin::Dcr {
+                let id = client_id.to_ascii_lowercase();
+                self.registry.remember(Entry::new(&tenant.policy.id, &id, state, origin));
+            }
+        } else {
             self.registry.remember(Entry::new(&tenant.policy.id, client_id, state, origin));
         }
     }
 
     /// Forgets a client the upstream deleted (a 2xx `DELETE /api/v2/clients/{id}`).
     pub async fn forget(&self, tenant: &str, client_id: &str) {
-        let (registry, tenant, client_id) = (Arc::clone(&self.registry), tenant.to_owned(), client_id.to_owned());
+        // a `tpc_` entry is kept under its id in lowercase (see `remember`)
+        let client_id = if ClientState::from_client_id(client_id).is_some() {
+            client_id.to_ascii_lowercase()
+        } else {
+            client_id.to_owned()
+        };
+        let (registry, tenant) = (Arc::clone(&self.registry), tenant.to_owned());
         let _ = tokio::task::spawn_blocking(move || registry.forget(&tenant, &client_id)).await;
     }
 

@@ -224,6 +224,13 @@ impl ProxyHttp for Gateway {
         FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 
+    /// What Pingora's own error lines say about a request: the method, the path without its
+    /// query (codes, tickets and hints ride there) and the route; never a header value.
+    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
+        let head = session.req_header();
+        format!("{} {} (route {})", head.method, head.uri.path(), ctx.route)
+    }
+
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
         // a client that goes away is not a gateway error
         error.esource() == &pingora::ErrorSource::Downstream

@@ -100,7 +100,11 @@ impl Reloader {
     pub fn reload(&self, trigger: &str) -> Result<u64, ConfigError> {
         let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         *last = file_stamp(&self.path);
-        match config::load(&self.path) {
+        let loaded = config::load(&self.path).and_then(|(config, warnings)| {
+            let refusals = weakening(&self.state.load().config, &config);
+            if refusals.is_empty() { Ok((config, warnings)) } else { Err(ConfigError::new(&self.path, refusals)) }
+        });
+        match loaded {
             Ok((config, warnings)) => {
                 for warning in warnings {
                     log::warn!("{}: {warning}", self.path.display());
@@ -157,12 +161,37 @@ fn warn_restart_only(old: &Config, new: &Config) {
         ("server.tls", tls(old) != tls(new)),
         ("upstream.ca_file", old.upstream.ca_file != new.upstream.ca_file),
         ("log.decisions", old.log.decisions != new.log.decisions),
+        ("log.format", old.log.format != new.log.format),
+        ("log.level", old.log.level != new.log.level),
         ("clients", old.clients != new.clients),
     ];
     let changed: Vec<&str> = checks.iter().filter(|(_, changed)| *changed).map(|(key, _)| *key).collect();
     if !changed.is_empty() {
         log::warn!("reload: {} take effect only after a restart or a graceful upgrade", changed.join(", "));
     }
+}
+
+/// What a reload may not do, however valid the new file: turn off the admin token (the
+/// reload endpoint it guards would open itself), or drop every tenant (a half-written or
+/// emptied file would take the whole gateway out). A restart can do either, deliberately.
+fn weakening(running: &Config, next: &Config) -> config::Problems {
+    let mut problems = config::Problems::default();
+    if running.server.admin_token.is_some() && next.server.admin_token.is_none() {
+        problems.push_help(
+            "server.admin_token_env",
+            "a reload cannot turn the admin token off",
+            "restore it, or restart modegate to run without it",
+        );
+    }
+    let tenants = |config: &Config| config.tenants.list.len();
+    if tenants(running) > 0 && tenants(next) == 0 && next.source == config::SourceKind::Inline {
+        problems.push_help(
+            "tenants",
+            format!("a reload cannot remove every tenant ({} run now)", tenants(running)),
+            "check that the file was written whole (write a new file, then rename it over the old one); restart to run without tenants",
+        );
+    }
+    problems
 }
 
 /// The background task: SIGHUP, the file poll, and probing an unready policy service.
@@ -201,8 +230,8 @@ impl BackgroundService for ReloadService {
                     let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
                 }
                 Some(()) = async { match rotations.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
-                    log::info!("SIGUSR1: reopening the decision log");
                     self.decision_log.reopen();
+                    log::info!("SIGUSR1: reopening the decision log");
                 }
                 _ = tick.tick() => {
                     let reloader = Arc::clone(&self.reloader);

@@ -57,7 +57,11 @@ impl AdminToken {
     /// Whether an `Authorization` header value carries this token (compared in constant
     /// time, so the answer's timing does not tell how much of a guess was right).
     pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
-        let Some(given) = authorization.and_then(|value| value.strip_prefix(b"Bearer ")) else { return false };
+        // the scheme in any case (RFC 9110 §11.1), one space, then the token
+        let given = authorization
+            .filter(|value| value.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer ")))
+            .and_then(|value| value.get(7..));
+        let Some(given) = given else { return false };
         let expected = self.0.as_bytes();
         given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
@@ -245,9 +249,23 @@ impl Tenants {
         self.customers.get(customer).copied()
     }
 
-    /// Whether the file defines a tenant with this id.
-    pub fn has_id(&self, id: &str) -> bool {
-        self.list.iter().any(|tenant| tenant.policy.id == id)
+    /// SPEC §15: what a remote tenant document says against this file, if anything: a
+    /// customer the file defines with another eligibility, or an inline tenant's id.
+    /// Checked when a document is fetched and again whenever a cached one serves (a reload
+    /// may have changed the file since).
+    pub fn contradiction(&self, remote: &Tenant) -> Option<String> {
+        let customer = &remote.policy.customer;
+        if let Some(file) = self.customer_eligible(customer)
+            && file != remote.policy.customer_eligible
+        {
+            return Some(format!(
+                "customer `{customer}` is defined in the configuration file with permissive_eligible = {file}"
+            ));
+        }
+        if self.by_host.values().any(|tenant| tenant.policy.id == remote.policy.id) {
+            return Some(format!("`{}` is the id of a tenant of the configuration file", remote.policy.id));
+        }
+        None
     }
 
     pub fn by_host(&self, host: &str) -> Option<&Arc<Tenant>> {

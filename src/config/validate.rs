@@ -282,9 +282,13 @@ fn validate_upstream(raw: RawUpstream, problems: &mut Problems, purpose: super::
     let resolved = match purpose {
         super::Purpose::Serve => address.to_socket_addrs().ok().and_then(|mut addrs| addrs.next()),
         super::Purpose::Check => address.parse().ok().or_else(|| {
+            // a host name as `run` would resolve it: DNS labels only (no scheme, no path)
             let (host, port) = address.rsplit_once(':')?;
             let port: u16 = port.parse().ok()?;
-            (!host.is_empty()).then(|| SocketAddr::from(([0, 0, 0, 0], port)))
+            let label = |l: &str| {
+                !l.is_empty() && !l.starts_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            };
+            host.split('.').all(label).then(|| SocketAddr::from(([0, 0, 0, 0], port)))
         }),
     };
     if resolved.is_none() {
@@ -500,7 +504,9 @@ fn validate_log(raw: RawLog, problems: &mut Problems) -> Option<LogSettings> {
             None
         }
     };
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+    if level.trim().is_empty() {
+        problems.push_help("log.level", "must not be empty (it would silence every line)", "use `info`");
+    } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
         problems.push_help(
             "log.level",
             format!("`{level}` is not a log filter ({e})"),

@@ -41,6 +41,24 @@ pub const FORWARDED_PATH_HEADERS: [&str; 7] = [
     "x-envoy-original-path",
 ];
 
+/// Headers through which a client could name another client address than the one the
+/// gateway saw (rate limits and attack protection upstream key on it); the gateway states
+/// the address in `X-Forwarded-For` and `Forwarded` only.
+pub const FORWARDED_CLIENT_HEADERS: [&str; 12] = [
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-forwarded",
+    "forwarded-for",
+    "x-original-forwarded-for",
+    "auth0-forwarded-for",
+    "x-appengine-user-ip",
+];
+
 /// Headers whose removal by a `Connection` nomination would change what the policy read.
 const NOMINATION_GUARDED: [&str; 8] = [
     "host",
@@ -76,6 +94,7 @@ fn claims_anything(name: &str) -> bool {
     cgi_in(name, &FORWARDED_HOST_HEADERS)
         || cgi_in(name, &FORWARDED_PATH_HEADERS)
         || cgi_in(name, &FORWARDED_SCHEME_HEADERS)
+        || cgi_in(name, &FORWARDED_CLIENT_HEADERS)
 }
 
 /// Whether `name` reads as `canonical` (lowercase, `-`-separated) to CGI-style servers,
@@ -299,6 +318,8 @@ mod tests {
             ("X_Original_URL", "/oidc/register"),
             ("x-forwarded-for", "1.2.3.4"),
             ("x_custom", "1"),
+            ("x-real-ip", "1.2.3.4"),
+            ("True-Client-IP", "1.2.3.4"),
         ]);
         let forwarding = Forwarding {
             host: Some("acme.test"),
@@ -317,6 +338,7 @@ mod tests {
         assert!(removed.contains(&"x-original-host"), "{removed:?}");
         assert!(removed.contains(&"x-rewrite-url") && removed.contains(&"x_original_url"), "{removed:?}");
         assert!(removed.contains(&"x-forwarded-ssl"), "{removed:?}");
+        assert!(removed.contains(&"x-real-ip") && removed.contains(&"true-client-ip"), "{removed:?}");
         assert!(set.contains(&("x-forwarded-host", "acme.test")), "{set:?}");
         assert!(set.contains(&("x-forwarded-for", "1.2.3.4, 127.0.0.1")), "{set:?}");
         assert!(set.contains(&("forwarded", "for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");

@@ -369,6 +369,19 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<(RuntimeR
     if params.get("client_secret").is_some_and(|secret| !secret.trim().is_empty()) {
         authenticated = true;
     }
+    // OIDC Core §6.1: a request object travels with the plain `client_id` too; servers that
+    // take the client from inside the object would otherwise see one the gateway did not
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        if params.get("client_id").is_none() {
+            return Err(invalid(
+                ReasonCode::InvalidParameter,
+                "a `request` or `request_uri` needs `client_id` beside it (OIDC Core 6.1)",
+            ));
+        }
+        if let Some(inner) = params.get("request").and_then(request_object_client) {
+            named.push(Cow::Owned(inner));
+        }
+    }
     if route == RouteId::Legacy {
         // WS-Federation names the client by its realm; a logout by its ID token's audience
         if let Some(realm) = params.get("wtrealm") {
@@ -399,14 +412,15 @@ pub fn read(route: RouteId, head: &RuntimeHead, body: &[u8]) -> Result<(RuntimeR
     Ok((RuntimeRequest { params, authenticated }, client_id))
 }
 
-/// A client id that every server reads as itself: no white space, control or invisible
-/// characters (which `trim()` and its kin drop) and nothing NFKC changes (full-width
-/// letters that a Unicode-folding lookup matches to ASCII). Case is left alone: ids are
-/// case-sensitive, and the `tpc_` prefix is read in any case (see `ClientState`).
+/// A client id that every server reads as itself: printable ASCII only. White space,
+/// control and invisible characters are dropped by `trim()` and its kin; full-width and
+/// accented letters (`ｔpc_x`, `ťpc_x`) match `tpc_x` under a Unicode- or accent-folding
+/// lookup (MySQL's `utf8mb4_0900_ai_ci`); a `%` or `\` is decoded again by some servers,
+/// and `..` climbs out when an id is put in a path. Case is left alone: ids are
+/// case-sensitive, and the `tpc_` prefix is read in any case (see `ClientState`). A WS-Fed
+/// realm that is a URL stays readable.
 fn plain_client_id(id: &str) -> bool {
-    use unicode_normalization::UnicodeNormalization;
-    let invisible = |c: char| c.is_whitespace() || c.is_control() || super::fold::is_ignorable(c);
-    !id.is_empty() && !id.contains(invisible) && (id.is_ascii() || id.nfkc().eq(id.chars()))
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic() && b != b'%' && b != b'\\') && !id.contains("..")
 }
 
 /// The names a request gives its client: one, or a conflict.
@@ -496,6 +510,16 @@ fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
     }
 }
 
+/// The `client_id` inside a signed request object, read without verifying it (the upstream
+/// does); `None` when the object is encrypted, unreadable or names none.
+fn request_object_client(object: &str) -> Option<String> {
+    let mut parts = object.split('.');
+    let payload = parts.nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims = parse_object(&bytes).ok()?;
+    claims.get("client_id").and_then(|v| v.as_str()).map(str::to_owned)
+}
+
 /// The audiences of an `id_token_hint` (the client a logout speaks for), read unverified
 /// but strictly: a hint the gateway cannot read one way only is refused.
 fn token_audiences(token: &str) -> Result<Vec<String>, Rejection> {
@@ -557,8 +581,20 @@ mod tests {
             assert_eq!(read(odd).map(|_| ()), Err("invalid_parameter"), "{odd}");
         }
         // client ids that a trimming or folding server reads as another
-        for id in ["%20tpc_x", "tpc_x+", "%09tpc_x", "%C2%A0tpc_x", "%EF%BB%BFtpc_x", "%EF%BD%94pc_x", "tpc%EF%BC%BFx"]
-        {
+        for id in [
+            "%20tpc_x",
+            "tpc_x+",
+            "%09tpc_x",
+            "%C2%A0tpc_x",
+            "%EF%BB%BFtpc_x",
+            "%EF%BD%94pc_x",
+            "tpc%EF%BC%BFx",
+            "%C5%A5pc_x",  // ť: an accent-insensitive collation reads tpc_x
+            "%CC%81tpc_x", // a leading combining mark
+            "%2574pc_x",   // `%74pc_x`: decoded again, tpc_x
+            "..%2Ftpc_x",  // `../tpc_x` in a path
+            "%5Ctpc_x",
+        ] {
             assert_eq!(read(&format!("client_id={id}")).map(|_| ()), Err("ambiguous_client_id"), "{id}");
         }
         assert_eq!(state("state=%2B+%2b"), Ok(Some("+ +".to_owned())));
@@ -572,6 +608,17 @@ mod tests {
         let many: Vec<String> = (0..=MAX_PARAMETERS).map(|n| format!("p{n}=1")).collect();
         assert_eq!(read(&many.join("&")), Err("invalid_parameter"), "more than the cap");
         assert!(read(&many[..MAX_PARAMETERS].join("&")).is_ok(), "the cap itself");
+        // request objects: the plain client_id is required, and the one inside must agree
+        let object = |client: &str| {
+            let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+            format!("{}.{}.sig", part(r#"{"alg":"RS256"}"#), part(&format!(r#"{{"client_id":"{client}"}}"#)))
+        };
+        assert_eq!(read(&format!("request={}", object("tpc_x"))).map(|_| ()), Err("invalid_parameter"));
+        assert_eq!(read("request_uri=urn%3Ax").map(|_| ()), Err("invalid_parameter"));
+        let conflicting = format!("client_id=perm&request={}", object("tpc_x"));
+        assert_eq!(read(&conflicting).map(|_| ()), Err("conflicting_client_ids"));
+        let agreeing = format!("client_id=tpc_x&request={}", object("tpc_x"));
+        assert_eq!(read(&agreeing).map(|(_, id)| id), Ok(Some("tpc_x".to_owned())));
         for user in ["a&b", "a;b"] {
             let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:s"));
             let basic =

@@ -2,9 +2,9 @@
 //! file. It holds no token, secret or body: only names, modes and codes.
 //!
 //! Lines are appended to a shared buffer that a writer thread empties every
-//! [`FLUSH_EVERY`] (sooner once [`FLUSH_AT`] bytes wait) with one write: a proxy thread
+//! [`FLUSH_EVERY`] (sooner once `FLUSH_AT` bytes wait) with one write: a proxy thread
 //! pays a short lock and a copy, no wake-up and no system call. A slow or stalled consumer
-//! never blocks a proxy thread: past [`MAX_WAITING`] bytes, lines are dropped and counted
+//! never blocks a proxy thread: past `MAX_WAITING` bytes, lines are dropped and counted
 //! (`modegate_decision_log_dropped_total`).
 //!
 //! SIGUSR1 reopens a file target (SPEC §15): after `logrotate` renames the file, the next

@@ -28,15 +28,26 @@ pub const REDACTED: &str = "[redacted]";
 /// Installs the process log. `level` is an `EnvFilter` directive (`info`,
 /// `modegate=debug`); `RUST_LOG`, when set, takes its place. Call once, before anything logs.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|directive| EnvFilter::try_new(directive).ok())
-        .or_else(|| EnvFilter::try_new(level).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    // an empty directive enables nothing: it counts as unset, as does one that is invalid
+    // (said once on stderr, since the log that would say it is what is being set up)
+    let from_env = std::env::var("RUST_LOG").ok().filter(|directive| !directive.trim().is_empty());
+    let filter = match from_env.map(|directive| (EnvFilter::try_new(&directive), directive)) {
+        Some((Ok(filter), _)) => filter,
+        Some((Err(e), directive)) => {
+            eprintln!("modegate: RUST_LOG `{directive}` is not a log filter ({e}); using `{level}`");
+            EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
+        }
+        None => EnvFilter::try_new(level)
+            .ok()
+            .filter(|_| !level.trim().is_empty())
+            .unwrap_or_else(|| EnvFilter::new("info")),
+    };
     // libraries at `info` at most, whatever the filter allows (see the module docs)
     let libraries_quiet = filter_fn(|meta| is_own(meta.target()) || *meta.level() <= Level::INFO);
     let registry = tracing_subscriber::registry().with(filter).with(libraries_quiet);
-    let text = tracing_subscriber::fmt::layer().with_writer(Scrubbed).with_ansi(false);
+    // a broken stderr must not take logging threads down: tracing reports its own write
+    // errors with `eprintln!`, which panics on EPIPE
+    let text = tracing_subscriber::fmt::layer().with_writer(Scrubbed).with_ansi(false).log_internal_errors(false);
     // a second install (tests that start the CLI twice) keeps the first
     let _ = match format {
         LogFormat::Text => registry.with(text).try_init(),
@@ -51,20 +62,32 @@ fn is_own(target: &str) -> bool {
 /// The credential-shaped parts of one log line, replaced by [`REDACTED`].
 pub fn scrub(line: &str) -> std::borrow::Cow<'_, str> {
     static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+        // a value: up to a closing quote, honouring escapes, or to the end of the line
+        const VALUE: &str = r#"(?:\\.|[^"\\\r\n])*"#;
+        // names that hold credentials, alone or inside a longer name (`x-auth-token`,
+        // `session_token`, `SAMLResponse`, `id_token_hint`)
+        const SECRET_NAME: &str = r"[A-Za-z0-9_.\-]*(?i:authorization|cookie|token|secret|session|signature|assertion|credential|password|passwd|pwd|api.?key|jwt|saml|wresult|ticket|otp|dpop)[A-Za-z0-9_.\-]*";
+        // and, as `name=value` parameters only (`exit code: 3` stays readable), codes and hints
+        const PARAMETER_NAME: &str = r"[A-Za-z0-9_.\-]*(?i:authorization|cookie|token|secret|session|signature|assertion|credential|password|passwd|pwd|api.?key|jwt|saml|wresult|ticket|otp|dpop|code|hint)[A-Za-z0-9_.\-]*";
         [
             // a JWT (or its first two parts) anywhere
-            (r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?", REDACTED),
-            // the credentials after an HTTP auth scheme
-            (r"(?i)\b(bearer|basic|dpop|digest|negotiate)(\s+)[A-Za-z0-9._~+/=-]+", "${1}${2}[redacted]"),
-            // credential headers and secret parameters, in `name: value`, `name=value`,
-            // `"name":"value"` and Debug (`"name": "value"`) forms
+            (r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?".to_owned(), REDACTED),
+            // raw buffers libraries print when a request cannot be parsed
+            (r#"(?i)(buf:\s*)(?:b?"(?:\\.|[^"\\])*"|\[[^\]]*\])"#.to_owned(), "${1}[redacted]"),
+            // every query string: codes, hints, SAML responses, signatures ride there
+            (r#"(/[^\s?"]*)\?[^\s"]*"#.to_owned(), "${1}?[redacted]"),
+            // the credentials after an HTTP auth scheme, to the end of the value
             (
-                r#"(?i)((?:proxy-)?authorization|cookie|set-cookie|x-api-key|x-auth-token|client_secret|access_token|refresh_token|id_token|code_verifier|client_assertion|password|secret|api_key)(\\?"?\s*[:=]\s*\\?"?)([^"\\&\s,;}\]]+)"#,
+                format!(r"(?i)\b(bearer|basic|dpop|digest|negotiate|aws4-hmac-sha256)([\s:]+){VALUE}"),
                 "${1}${2}[redacted]",
             ),
+            // `name: value`, `"name": "value"`, Debug's `"name": "value"`: the whole value
+            (format!(r#"(?i)\b({SECRET_NAME})(\\?"?\s*:\s*\\?"?){VALUE}"#), "${1}${2}[redacted]"),
+            // `name=value` (forms, cookies): to the next separator
+            (format!(r#"(?i)\b({PARAMETER_NAME})(\s*=\s*)[^&;\s",}}\]]+"#), "${1}${2}[redacted]"),
         ]
         .into_iter()
-        .filter_map(|(pattern, replacement)| Regex::new(pattern).ok().map(|regex| (regex, replacement)))
+        .filter_map(|(pattern, replacement)| Regex::new(&pattern).ok().map(|regex| (regex, replacement)))
         .collect()
     });
     let mut line = std::borrow::Cow::Borrowed(line);
@@ -93,12 +116,14 @@ struct ScrubbedWriter;
 impl Write for ScrubbedWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().lock().write_all(scrub(&text).as_bytes())?;
+        // a line that cannot be written is lost, not an error that stops the caller
+        let _ = std::io::stderr().lock().write_all(scrub(&text).as_bytes());
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -120,11 +145,26 @@ mod tests {
             ("Set-Cookie=sid-998877", "sid-998877"),
             ("refresh_token: rt-abc", "rt-abc"),
             ("PASSWORD=hunter2", "hunter2"),
+            // found by an outside attack on the logs
+            ("Fail to proxy: GET /login/callback?code=B&id_token_hint=C&SAMLResponse=D, Host: x", "SAMLResponse=D"),
+            ("GET /cb?code=CODE-1 HTTP/1.1", "CODE-1"),
+            ("authorization: Bearer a LEAK-2", "LEAK-2"),
+            ("authorization: Bearer\tLEAK-3", "LEAK-3"),
+            ("Cookie: a=b; other=COOKIE-4", "COOKIE-4"),
+            (r#"{"client_secret":"a\"LEAK-5"}"#, "LEAK-5"),
+            ("x-amz-security-token: TOKEN-6", "TOKEN-6"),
+            ("Authorization: AWS4-HMAC-SHA256 Credential=a, Signature=SIG-7", "SIG-7"),
+            (r#"fails to read from downstream, buf: "GET / HTTP/1.1\r\nCookie: x=SECRET-8""#, "SECRET-8"),
+            ("session_token=SESSION-9&x=1", "SESSION-9"),
         ] {
             let scrubbed = scrub(line);
             assert!(!scrubbed.contains(secret), "{line} -> {scrubbed}");
             assert!(scrubbed.contains("[redacted]"), "{line} -> {scrubbed}");
         }
-        assert_eq!(scrub("tenant acme: 3 clients"), "tenant acme: 3 clients", "plain lines are kept");
+        for plain in
+            ["tenant acme: 3 clients", "the upstream answered with status code: 503", "client registry: memory"]
+        {
+            assert_eq!(scrub(plain), plain, "plain lines are kept");
+        }
     }
 }

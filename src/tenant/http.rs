@@ -266,9 +266,20 @@ impl TenantSource for HttpSource {
             return Ok(Some(Arc::clone(tenant)));
         }
         let counter = |result: &str| metrics().policy_cache_requests.with_label_values(&[result]).inc();
+        let inline = self.inline.load();
+        // a cached document is held to the file as it is now (a reload may have changed it)
+        let refused = |tenant: &Tenant| {
+            inline.contradiction(tenant).map(|why| {
+                counter("invalid");
+                SourceError::Invalid(format!("tenant document for `{host}` refused: {why}"))
+            })
+        };
         let cached = self.fresh.get(host).await;
         let answer = match cached {
             Some(ServiceAnswer::Found(tenant, _)) => {
+                if let Some(error) = refused(&tenant) {
+                    return Err(error);
+                }
                 counter("hit");
                 return Ok(Some(tenant));
             }
@@ -290,11 +301,17 @@ impl TenantSource for HttpSource {
             }
         };
         match answer {
-            Ok(ServiceAnswer::Found(tenant, _)) => Ok(Some(tenant)),
+            Ok(ServiceAnswer::Found(tenant, _)) => match refused(&tenant) {
+                Some(error) => Err(error),
+                None => Ok(Some(tenant)),
+            },
             Ok(ServiceAnswer::NotFound(_)) => Ok(None),
             // the last good copy stands in for a document that cannot be had or is refused
             Err(error) => match self.last_good.get(host) {
                 Some(good) if good.at.elapsed() < self.settings.ttl + self.settings.stale_if_error => {
+                    if let Some(error) = refused(&good.tenant) {
+                        return Err(error);
+                    }
                     counter("stale");
                     Ok(Some(good.tenant))
                 }
@@ -356,17 +373,8 @@ pub fn parse_document(host: &str, body: &[u8], inline: &Tenants) -> Result<Tenan
         if !tenant.policy.hosts.iter().any(|h| h == host) {
             problems.push("tenant.policy.hosts", format!("does not claim `{host}`, the host it was asked for"));
         }
-        let customer = &tenant.policy.customer;
-        if let Some(file) = inline.customer_eligible(customer)
-            && file != eligible
-        {
-            problems.push(
-                "permissive_eligible",
-                format!("customer `{customer}` is defined in the configuration file with permissive_eligible = {file}"),
-            );
-        }
-        if inline.has_id(&tenant.policy.id) {
-            problems.push("id", format!("`{}` is the id of a tenant of the configuration file", tenant.policy.id));
+        if let Some(contradiction) = inline.contradiction(tenant) {
+            problems.push("tenant", contradiction);
         }
     }
     match tenant {

@@ -163,8 +163,21 @@ fn the_process_log_holds_no_secret_at_trace_level() {
         let _ = gateway.send(raw);
     }
     assert!(upstream.hits("/oauth/token") >= 1, "the secrets were in flight");
-    let _ = gateway.wait_decisions(1);
-    let stderr = std::fs::read_to_string(gateway.dir().join("stderr.log")).unwrap();
+    let _ = gateway.wait_decisions(2);
+    // Pingora's own error lines, with the upstream down: they name the request
+    let dead = crate::support::free_addr();
+    let down = Gateway::start_with(dead, "", "", &rest);
+    let callback = request(
+        "GET",
+        "/login/callback?code=CODE-SECRET-4420&state=STATE-4421",
+        host,
+        &[("Cookie", "a=1; sid=COOKIE-4422"), ("Authorization", "Token TOKEN-4423")],
+        b"",
+    );
+    assert_eq!(status(&down.send(&callback)), 502);
+    down.wait_log("Fail to proxy");
+    let stderr = std::fs::read_to_string(gateway.dir().join("stderr.log")).unwrap()
+        + &std::fs::read_to_string(down.dir().join("stderr.log")).unwrap();
     for secret in [
         "TEFLLVNJR05BVFVSRQ",
         "eyJzdWIiOiJMRUFLLVNVQiJ9",
@@ -176,6 +189,10 @@ fn the_process_log_holds_no_secret_at_trace_level() {
         "UPSTREAM-REFRESH-4412",
         "UPSTREAM-SECRET-4413",
         crate::support::gateway::MANAGEMENT_SECRET,
+        "CODE-SECRET-4420",
+        "STATE-4421",
+        "COOKIE-4422",
+        "TOKEN-4423",
     ] {
         assert!(!stderr.contains(secret), "`{secret}` in the process log:\n{stderr}");
     }
@@ -249,6 +266,15 @@ fn the_admin_listener_guards_reloads_and_answers_head() {
     let bad = reload(Some(&format!("Bearer {ADMIN_TOKEN}")));
     assert_eq!((status(&bad), bad.json()["error"].as_str()), (400, Some("invalid_configuration")));
     assert_eq!(bad.json()["problems"][0]["key"], "server.threads");
+    // a valid file may still not weaken the gateway by reload: an emptied file would turn
+    // the admin token off and drop every tenant
+    std::fs::write(gateway.config_path(), "").unwrap();
+    let emptied = reload(Some(&format!("Bearer {ADMIN_TOKEN}")));
+    assert_eq!(status(&emptied), 400, "{}", emptied.body_text());
+    let keys: Vec<String> =
+        emptied.json()["problems"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(keys, ["server.admin_token_env", "tenants"]);
+    assert_eq!(status(&reload(None)), 401, "the token still guards reloads");
     for path in ["/healthz", "/readyz", "/metrics"] {
         let mut client = crate::support::Client::connect(gateway.admin);
         client.send_raw(&request("HEAD", path, "admin", &[("Connection", "close")], b""));

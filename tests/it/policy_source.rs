@@ -254,3 +254,31 @@ fn a_reload_during_an_outage_keeps_last_good_copies_and_readiness() {
     assert_eq!(permissive(&gateway, HOST).header("x-modegate-reason"), Some("permissive_not_eligible"));
     assert!(upstream.requests().is_empty());
 }
+
+/// SPEC §15: a cached document is held to the file as it is now: a reload that makes the
+/// file's customer ineligible refuses the copy fetched before it, without a refetch.
+#[test]
+fn a_cached_document_is_held_to_the_file_after_a_reload() {
+    let upstream = Upstream::start();
+    let doc = r#"{"id":"remote3","customer":"cus_file","permissive_eligible":true,"hosts":["cached.example.test"]}"#;
+    let service = Upstream::policy_service().route("/tenants/by-host/cached.example.test", 200, doc);
+    let file = "[[customers]]\nid = \"cus_file\"\npermissive_eligible = true\n\
+                [[tenants]]\nid = \"filetenant\"\ncustomer = \"cus_file\"\nhosts = [\"file.example.test\"]\n";
+    let gateway = Gateway::start_with(
+        upstream.addr,
+        "",
+        "source = \"http\"",
+        &format!("{}{file}", http_source(&service, 300, 5, 600)),
+    );
+    let register =
+        || gateway.post_json("cached.example.test", "/oidc/register", r#"{"redirect_uris":["https://a.test/cb"]}"#);
+    let first = register();
+    assert_ne!(status(&first), 503, "{}", first.body_text());
+    let text = std::fs::read_to_string(gateway.config_path()).unwrap();
+    std::fs::write(gateway.config_path(), text.replace("permissive_eligible = true", "permissive_eligible = false"))
+        .unwrap();
+    assert_eq!(status(&gateway.admin_reload()), 200);
+    let second = register();
+    assert_eq!((status(&second), second.header("x-modegate-reason")), (503, Some("policy_invalid")));
+    assert_eq!(service.hits("/tenants/by-host/cached.example.test"), 1, "the cached copy was judged, not refetched");
+}

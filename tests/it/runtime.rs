@@ -600,8 +600,10 @@ fn strict_dcr_clients_are_refused_client_credentials() {
             b"grant_type=client_credentials",
         )
     };
-    let (got, reason, reached, _) = outcome(&gateway, &upstream, "/oauth/token", &grant("tpc_dyn1"));
-    assert_eq!((got, reason.as_deref(), reached), (400, Some("unauthorized_client"), 0), "the DCR client is refused");
+    for spelling in ["tpc_dyn1", "TPC_DYN1"] {
+        let (got, reason, reached, _) = outcome(&gateway, &upstream, "/oauth/token", &grant(spelling));
+        assert_eq!((got, reason.as_deref(), reached), (400, Some("unauthorized_client"), 0), "{spelling} is refused");
+    }
     // another strict client that authenticates, not registered dynamically, is forwarded
     let (got, _, reached, _) = outcome(&gateway, &upstream, "/oauth/token", &grant("tpc_m2m"));
     assert_eq!((got, reached), (200, 1));
