@@ -308,3 +308,21 @@ fn problems_render_one_line_each_with_help() {
         "m.toml: tenants[a].customer: customer `x` is not defined\n  help: did you mean `y`?\nm.toml: server.threads: must be at least 1"
     );
 }
+
+#[test]
+fn the_admin_token_is_read_from_one_bearer_header_only() {
+    let token = AdminToken::new("0123456789abcdef-token".to_owned());
+    assert!(token.admits(Some(b"Bearer 0123456789abcdef-token")));
+    assert!(token.admits(Some(b"bearer 0123456789abcdef-token")), "the scheme in any case");
+    for refused in [
+        &b"Bearer 0123456789abcdef-tokeN"[..],
+        b"Bearer  0123456789abcdef-token",
+        b"0123456789abcdef-token",
+        b"Bearer 0123456789abcdef-toke",
+        b"Basic 0123456789abcdef-token",
+    ] {
+        assert!(!token.admits(Some(refused)), "{}", String::from_utf8_lossy(refused));
+    }
+    assert!(!token.admits(None));
+    assert_eq!(format!("{token:?}"), "AdminToken([redacted])", "never in a Debug dump");
+}
