@@ -227,6 +227,8 @@ pub struct Tenants {
     /// The `[[customers]]` of the file and their eligibility (explicit or derived): a
     /// remote document must agree with it (SPEC §15).
     customers: HashMap<String, bool>,
+    /// The ids of `list`, for the per-request check of remote documents.
+    ids: std::collections::HashSet<String>,
 }
 
 impl Tenants {
@@ -237,7 +239,8 @@ impl Tenants {
                 by_host.insert(host.clone(), Arc::clone(tenant));
             }
         }
-        Tenants { list, by_host, customers: HashMap::new() }
+        let ids = list.iter().map(|tenant| tenant.policy.id.clone()).collect();
+        Tenants { list, by_host, customers: HashMap::new(), ids }
     }
 
     pub fn with_customers(self, customers: HashMap<String, bool>) -> Self {
@@ -262,7 +265,7 @@ impl Tenants {
                 "customer `{customer}` is defined in the configuration file with permissive_eligible = {file}"
             ));
         }
-        if self.by_host.values().any(|tenant| tenant.policy.id == remote.policy.id) {
+        if self.ids.contains(&remote.policy.id) {
             return Some(format!("`{}` is the id of a tenant of the configuration file", remote.policy.id));
         }
         None
