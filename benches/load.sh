@@ -20,13 +20,15 @@ need curl curl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release --quiet
+# the baseline of "no modegate tax" (issue 14): Pingora with nothing but upstream_peer
+cargo build --release --quiet --example bare_proxy
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 UP=127.0.0.1:18081 NGX=127.0.0.1:18082 MG=127.0.0.1:18083 ADMIN=127.0.0.1:18093
-MGH=127.0.0.1:18084 ADMINH=127.0.0.1:18094
+MGH=127.0.0.1:18084 ADMINH=127.0.0.1:18094 BARE=127.0.0.1:18085
 HOST=bench.example.test
 
 # A Management API token (RS256, the test key) and its JWKS, made with openssl alone.
@@ -102,10 +104,12 @@ sed -e "s|$MG|$MGH|; s|$ADMIN|$ADMINH|" -e '/^\[\[customers\]\]/,$d' "$work/mode
 printf '[policy]\nsource = "http"\n[policy.http]\nurl = "http://%s"\nttl_s = 300\n' "$UP" >> "$work/modegate-http.toml"
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-http.toml" &
 pids+=($!)
+RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
+pids+=($!)
 
 for _ in $(seq 100); do
   curl -sf "http://$ADMIN/readyz" >/dev/null 2>&1 && curl -sf "http://$ADMINH/readyz" >/dev/null 2>&1 \
-    && curl -s -o /dev/null "http://$NGX/" && break
+    && curl -s -o /dev/null "http://$NGX/" && curl -s -o /dev/null "http://$BARE/" && break
   sleep 0.1
 done
 
@@ -125,6 +129,13 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
 # a strict client's compliant authorize request (SPEC §13: a registry hit)
 authorize="/authorize?client_id=cli_strict_bench&response_type=code&redirect_uri=https%3A%2F%2Fa.test%2Fcb&scope=read&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+# a 1 KiB POST on a passthrough path
+kib=$(head -c 1024 /dev/zero | tr '\0' 'x')
+cat > "$work/kib.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "$kib"
+wrk.headers["Content-Type"] = "text/plain"
+LUA
 cat > "$work/dcr.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$dcr'
@@ -160,7 +171,10 @@ run() { # name url [wrk args...]
 echo "wrk -t1 -c$connections -d${seconds}s on $(nproc) cores; one worker each" >&2
 direct_get=$(run "GET  upstream direct" "http://$UP/userinfo")
 nginx_get=$(run "GET  nginx proxy" "http://$NGX/userinfo")
+bare_get=$(run "GET  bare Pingora proxy" "http://$BARE/userinfo")
 mg_get=$(run "GET  modegate passthrough" "http://$MG/userinfo")
+bare_kib=$(run "POST bare Pingora proxy, 1 KiB" "http://$BARE/userinfo" -s "$work/kib.lua")
+mg_kib=$(run "POST modegate passthrough, 1 KiB" "http://$MG/userinfo" -s "$work/kib.lua")
 # the same query on a passthrough path: the baseline that parses the same bytes
 mg_get_query=$(run "GET  modegate passthrough, same query" "http://$MG/userinfo?${authorize#*\?}")
 mg_authorize=$(run "GET  modegate /authorize, strict" "http://$MG$authorize")
@@ -179,7 +193,10 @@ echo "| scenario | req/s | vs nginx proxy | vs upstream direct |"
 echo "|---|---|---|---|"
 echo "| GET upstream direct | $direct_get | | 1.00 |"
 echo "| GET nginx proxy | $nginx_get | 1.00 | $(ratio "$nginx_get" "$direct_get") |"
+echo "| GET bare Pingora proxy (examples/bare_proxy.rs) | $bare_get | $(ratio "$bare_get" "$nginx_get") | $(ratio "$bare_get" "$direct_get") |"
 echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
+echo "| POST 1 KiB bare Pingora proxy | $bare_kib | | |"
+echo "| POST 1 KiB modegate passthrough | $mg_kib | | |"
 echo "| GET modegate passthrough, the authorize query on /userinfo | $mg_get_query | $(ratio "$mg_get_query" "$nginx_get") | $(ratio "$mg_get_query" "$direct_get") |"
 echo "| GET /authorize modegate, strict client (rules checked) | $mg_authorize | $(ratio "$mg_authorize" "$nginx_get") | $(ratio "$mg_authorize" "$direct_get") |"
 echo "| POST modegate passthrough, the token form on /userinfo | $mg_post_form | $(ratio "$mg_post_form" "$nginx_get") | $(ratio "$mg_post_form" "$direct_get") |"
@@ -191,6 +208,7 @@ echo "| POST /api/v2/clients modegate, tenant from the http source (warm) | $mgh
 echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
 echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
 echo
+echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib")"
 echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"
 echo "runtime routes vs modegate passthrough (SPEC §13, target >= 0.9): authorize $(ratio "$mg_authorize" "$mg_get"), token $(ratio "$mg_token" "$mg_get")"
 echo "runtime routes vs a passthrough of the same bytes: authorize $(ratio "$mg_authorize" "$mg_get_query"), token $(ratio "$mg_token" "$mg_post_form")"

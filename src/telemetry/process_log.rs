@@ -14,9 +14,8 @@ use std::io::Write;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use tracing::Level;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
@@ -42,8 +41,12 @@ pub fn init(format: LogFormat, level: &str) {
             .filter(|_| !level.trim().is_empty())
             .unwrap_or_else(|| EnvFilter::new("info")),
     };
-    // libraries at `info` at most, whatever the filter allows (see the module docs)
-    let libraries_quiet = filter_fn(|meta| is_own(meta.target()) || *meta.level() <= Level::INFO);
+    // `log` records (Pingora's) are gated by `log`'s own maximum before tracing sees them:
+    // at the filter's level, so a disabled `debug!` on the hot path costs one comparison
+    let most = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    // libraries at `info` at most, whatever the filter allows (see the module docs); a
+    // static filter, so tracing caches it per call site
+    let libraries_quiet = Targets::new().with_target("modegate", LevelFilter::TRACE).with_default(LevelFilter::INFO);
     let registry = tracing_subscriber::registry().with(filter).with(libraries_quiet);
     // a broken stderr must not take logging threads down: tracing reports its own write
     // errors with `eprintln!`, which panics on EPIPE
@@ -53,10 +56,14 @@ pub fn init(format: LogFormat, level: &str) {
         LogFormat::Text => registry.with(text).try_init(),
         LogFormat::Json => registry.with(text.json().flatten_event(true)).try_init(),
     };
-}
-
-fn is_own(target: &str) -> bool {
-    target == "modegate" || target.starts_with("modegate::")
+    log::set_max_level(match most {
+        LevelFilter::OFF => log::LevelFilter::Off,
+        LevelFilter::ERROR => log::LevelFilter::Error,
+        LevelFilter::WARN => log::LevelFilter::Warn,
+        LevelFilter::INFO => log::LevelFilter::Info,
+        LevelFilter::DEBUG => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    });
 }
 
 /// The credential-shaped parts of one log line, replaced by [`REDACTED`].

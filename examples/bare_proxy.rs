@@ -1,0 +1,48 @@
+//! The baseline of `benches/load.sh` (issue 14): a Pingora proxy with nothing but
+//! `upstream_peer`, built from the same Pingora version with the settings modegate uses
+//! (one worker thread, the same keep-alive pool), so that "modegate passthrough / bare
+//! Pingora" is modegate's own cost and nothing else.
+//!
+//! `cargo run --release --example bare_proxy -- LISTEN UPSTREAM [THREADS]`
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::server::configuration::ServerConf;
+
+struct Bare {
+    upstream: SocketAddr,
+}
+
+#[async_trait]
+impl ProxyHttp for Bare {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: bare_proxy LISTEN UPSTREAM [THREADS]";
+    let listen = args.next().ok_or(usage)?;
+    let upstream: SocketAddr = args.next().ok_or(usage)?.parse()?;
+    let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(1);
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
+    proxy.add_tcp(&listen);
+    server.add_service(proxy);
+    server.run_forever()
+}
