@@ -482,15 +482,19 @@ fn basic_user(authorization: Option<&[u8]>) -> Result<Option<(String, String)>, 
     Ok(Some((user, secret.to_owned())))
 }
 
+/// The claims of a compact JWT (its second part, base64url), read without verifying it
+/// and as strictly as request bodies (duplicate members refused); `None` when unreadable.
+fn unverified_claims(token: &str) -> Option<super::body::JsonObject> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    parse_object(&bytes).ok()
+}
+
 /// The `iss` of a `client_assertion` JWT, read without verifying it.
 fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
     let unreadable = || invalid(ReasonCode::InvalidParameter, "the client_assertion is not a JWT naming its `iss`");
-    let payload = assertion.split('.').nth(1).ok_or_else(unreadable)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| unreadable())?;
     // strict: a duplicated or case-varied `iss`/`sub` is read differently by other parsers
-    let claims = parse_object(&bytes).map_err(|_| unreadable())?;
+    let claims = unverified_claims(assertion).ok_or_else(unreadable)?;
     let folded: Vec<String> = claims.members.keys().map(|k| k.to_ascii_lowercase()).collect();
     if folded.iter().filter(|k| *k == "iss" || *k == "sub").count()
         != claims.members.keys().filter(|k| *k == "iss" || *k == "sub").count()
@@ -513,22 +517,14 @@ fn assertion_issuer(assertion: &str) -> Result<String, Rejection> {
 /// The `client_id` inside a signed request object, read without verifying it (the upstream
 /// does); `None` when the object is encrypted, unreadable or names none.
 fn request_object_client(object: &str) -> Option<String> {
-    let mut parts = object.split('.');
-    let payload = parts.nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims = parse_object(&bytes).ok()?;
-    claims.get("client_id").and_then(|v| v.as_str()).map(str::to_owned)
+    unverified_claims(object)?.get("client_id").and_then(|v| v.as_str()).map(str::to_owned)
 }
 
 /// The audiences of an `id_token_hint` (the client a logout speaks for), read unverified
 /// but strictly: a hint the gateway cannot read one way only is refused.
 fn token_audiences(token: &str) -> Result<Vec<String>, Rejection> {
     let unreadable = || invalid(ReasonCode::InvalidParameter, "the id_token_hint is not a JWT naming its audience");
-    let payload = token.split('.').nth(1).ok_or_else(unreadable)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| unreadable())?;
-    let claims = parse_object(&bytes).map_err(|_| unreadable())?;
+    let claims = unverified_claims(token).ok_or_else(unreadable)?;
     let mut names: Vec<String> = match claims.get("aud") {
         Some(serde_json::Value::String(aud)) => vec![aud.clone()],
         Some(serde_json::Value::Array(auds)) if !auds.is_empty() => {
