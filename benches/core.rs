@@ -220,6 +220,72 @@ fn hostile_path_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(runtime_group, runtime_benches);
+/// Issue 14, "no modegate tax": the gateway's own work on a request it only forwards: the
+/// route and head checks up to the passthrough, and the SPEC §16 forwarding edits.
+fn passthrough_benches(c: &mut Criterion) {
+    use modegate::policy::hardening::{Forwarding, forwarding_edits};
+    let config = config::parse(CONFIG).expect("bench config").0;
+    let today = time::macros::date!(2026 - 11 - 28);
+    let mut headers = HeaderMap::new();
+    headers.insert("host", "t.test".parse().expect("host"));
+    headers.insert("user-agent", "Mozilla/5.0 (X11; Linux x86_64) bench".parse().expect("ua"));
+    headers.insert("accept", "application/json".parse().expect("accept"));
+    headers.insert("authorization", "Bearer abc.def.ghi".parse().expect("authorization"));
+    let mut group = c.benchmark_group("passthrough");
+    group.bench_function("classify", |b| {
+        b.iter(|| {
+            let head = RequestHead {
+                method: "GET",
+                target: black_box(b"/userinfo".as_slice()),
+                authority: None,
+                headers: &headers,
+                body_follows: false,
+            };
+            let (mut pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), today);
+            match step {
+                Step::NeedTenant { host } => {
+                    pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))))
+                }
+                other => other,
+            }
+        })
+    });
+    let forwarding = Forwarding {
+        host: Some("t.test"),
+        client_ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
+        proto: "http",
+        underscore_headers: Default::default(),
+    };
+    group.bench_function("forwarding_edits", |b| b.iter(|| forwarding_edits(black_box(&headers), &forwarding)));
+    let mut upstream = pingora::http::RequestHeader::build("GET", b"/userinfo", None).expect("head");
+    for (name, value) in [
+        ("Host", "t.test"),
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) bench"),
+        ("Accept", "application/json"),
+        ("Authorization", "Bearer abc.def.ghi"),
+    ] {
+        upstream.append_header(name, value).expect("header");
+    }
+    group.bench_function("clone_head", |b| b.iter(|| black_box(&upstream).clone()));
+    group.bench_function("clone_head_and_apply_edits", |b| {
+        b.iter(|| {
+            let mut head = black_box(&upstream).clone();
+            for edit in forwarding_edits(&head.headers, &forwarding) {
+                match edit {
+                    modegate::policy::hardening::HeaderEdit::Remove(name) => {
+                        head.remove_header(&name);
+                    }
+                    modegate::policy::hardening::HeaderEdit::Set(name, value) => {
+                        head.insert_header(name, value).expect("insert")
+                    }
+                }
+            }
+            head
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(runtime_group, runtime_benches, passthrough_benches);
 criterion_group!(core, benches, token_benches, tenant_benches, hostile_path_benches);
 criterion_main!(core, runtime_group);

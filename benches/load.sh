@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load comparison on loopback, all in one run so the ratios share one noisy machine:
-#   upstream direct  |  nginx as a plain reverse proxy  |  modegate
-# for a passthrough GET and an intercepted POST /api/v2/clients (parse + decide + inject).
-# The upstream is nginx answering from memory. Every process gets one worker, wrk one thread.
-# Bounded: LOAD_SECONDS (default 8) per scenario, LOAD_CONNECTIONS (default 32), 127.0.0.1 only.
+#   upstream direct  |  nginx as a plain reverse proxy  |  bare Pingora  |  modegate
+# for passthrough GETs and POSTs, the SPEC §13 runtime routes and the intercepted creations
+# (parse + decide + inject, decision log on), then latency at a fixed rate (oha) and memory
+# (RSS with 10,000 inline tenants). The upstream is nginx answering from memory. Every
+# process gets one worker, wrk one thread. Bounded: LOAD_SECONDS (default 8) per scenario,
+# LOAD_CONNECTIONS (default 32), 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,12 @@ need cmake cmake
 need wrk wrk
 need xxd xxd
 need openssl openssl
+need jq jq
 need curl curl
+# oha holds a fixed rate and corrects for coordinated omission (issue 14's latency rows);
+# not packaged by Debian, so built with cargo once
+command -v oha >/dev/null 2>&1 || { echo "installing oha with cargo"; cargo install --locked --quiet oha; }
+command -v oha >/dev/null 2>&1 || { echo "oha is missing and could not be installed; refusing to run"; exit 1; }
 [ -x /usr/sbin/nginx ] || need nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -28,7 +35,8 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 
 UP=127.0.0.1:18081 NGX=127.0.0.1:18082 MG=127.0.0.1:18083 ADMIN=127.0.0.1:18093
-MGH=127.0.0.1:18084 ADMINH=127.0.0.1:18094 BARE=127.0.0.1:18085
+MGH=127.0.0.1:18084 ADMINH=127.0.0.1:18094 BARE=127.0.0.1:18085 BARET=127.0.0.1:18086
+MGM=127.0.0.1:18087 ADMINM=127.0.0.1:18097
 HOST=bench.example.test
 
 # A Management API token (RS256, the test key) and its JWKS, made with openssl alone.
@@ -59,6 +67,8 @@ http {
     location = /oidc/register { client_body_buffer_size 64k; return 201 '{"client_id":"tpc_dcr"}'; }
     location = /.well-known/jwks.json { default_type application/json; return 200 '$jwks'; }
     location = /tenants/by-host/$HOST { default_type application/json; return 200 '$tenant_doc'; }
+    # any other host: a tenant of its own (the memory row with 100,000 cached remote tenants)
+    location ~ ^/tenants/by-host/(?<h>[a-z0-9.-]+)\$ { default_type application/json; return 200 '{"id":"\$h","customer":"cus_bench","permissive_eligible":false,"hosts":["\$h"],"default_api_permissions":[{"audience":"https://api.bench.test","scopes":["read"]}]}'; }
     location / { return 200 '{"ok":true}'; }
   }
   server {
@@ -81,7 +91,7 @@ grace_period_s = 0
 [upstream]
 address = "$UP"
 [log]
-decisions = "off"
+decisions = "$work/decisions.jsonl"
 [[customers]]
 id = "cus_bench"
 [[tenants]]
@@ -102,14 +112,20 @@ pids+=($!)
 # a second modegate whose tenant comes from the policy service (nginx serves the document)
 sed -e "s|$MG|$MGH|; s|$ADMIN|$ADMINH|" -e '/^\[\[customers\]\]/,$d' "$work/modegate.toml" > "$work/modegate-http.toml"
 printf '[policy]\nsource = "http"\n[policy.http]\nurl = "http://%s"\nttl_s = 300\n' "$UP" >> "$work/modegate-http.toml"
+# each modegate its own registry file (one writer per SQLite file, as in production)
+printf '[clients]\npath = "clients-http.db"\n' >> "$work/modegate-http.toml"
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-http.toml" &
 pids+=($!)
 RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
 pids+=($!)
+# the same, with modegate's upstream connect/read/write timeouts (the same settings)
+RUST_LOG=warn ./target/release/examples/bare_proxy "$BARET" "$UP" 1 timeouts &
+pids+=($!)
 
 for _ in $(seq 100); do
   curl -sf "http://$ADMIN/readyz" >/dev/null 2>&1 && curl -sf "http://$ADMINH/readyz" >/dev/null 2>&1 \
-    && curl -s -o /dev/null "http://$NGX/" && curl -s -o /dev/null "http://$BARE/" && break
+    && curl -s -o /dev/null "http://$NGX/" && curl -s -o /dev/null "http://$BARE/" \
+    && curl -s -o /dev/null "http://$BARET/" && break
   sleep 0.1
 done
 
@@ -172,6 +188,7 @@ echo "wrk -t1 -c$connections -d${seconds}s on $(nproc) cores; one worker each" >
 direct_get=$(run "GET  upstream direct" "http://$UP/userinfo")
 nginx_get=$(run "GET  nginx proxy" "http://$NGX/userinfo")
 bare_get=$(run "GET  bare Pingora proxy" "http://$BARE/userinfo")
+baret_get=$(run "GET  bare Pingora, upstream timeouts" "http://$BARET/userinfo")
 mg_get=$(run "GET  modegate passthrough" "http://$MG/userinfo")
 bare_kib=$(run "POST bare Pingora proxy, 1 KiB" "http://$BARE/userinfo" -s "$work/kib.lua")
 mg_kib=$(run "POST modegate passthrough, 1 KiB" "http://$MG/userinfo" -s "$work/kib.lua")
@@ -194,6 +211,7 @@ echo "|---|---|---|---|"
 echo "| GET upstream direct | $direct_get | | 1.00 |"
 echo "| GET nginx proxy | $nginx_get | 1.00 | $(ratio "$nginx_get" "$direct_get") |"
 echo "| GET bare Pingora proxy (examples/bare_proxy.rs) | $bare_get | $(ratio "$bare_get" "$nginx_get") | $(ratio "$bare_get" "$direct_get") |"
+echo "| GET bare Pingora proxy with modegate's upstream timeouts | $baret_get | $(ratio "$baret_get" "$nginx_get") | $(ratio "$baret_get" "$direct_get") |"
 echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
 echo "| POST 1 KiB bare Pingora proxy | $bare_kib | | |"
 echo "| POST 1 KiB modegate passthrough | $mg_kib | | |"
@@ -208,8 +226,94 @@ echo "| POST /api/v2/clients modegate, tenant from the http source (warm) | $mgh
 echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
 echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
 echo
-echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib")"
+echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib"); GET / bare with the same upstream timeouts = $(ratio "$mg_get" "$baret_get")"
+echo "intercepted, decision log on (issue 14, targets 0.8 and 0.85): clients+token / passthrough = $(ratio "$mg_post" "$mg_get"), DCR / passthrough = $(ratio "$mg_dcr" "$mg_get")"
 echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"
 echo "runtime routes vs modegate passthrough (SPEC §13, target >= 0.9): authorize $(ratio "$mg_authorize" "$mg_get"), token $(ratio "$mg_token" "$mg_get")"
 echo "runtime routes vs a passthrough of the same bytes: authorize $(ratio "$mg_authorize" "$mg_get_query"), token $(ratio "$mg_token" "$mg_post_form")"
 echo "tenant source: http (warm) / inline = $(ratio "$mgh_post" "$mg_post")"
+
+# --- latency at a fixed rate: half of the nginx proxy's GET peak (issue 14), oha with
+# latency correction (a late answer counts from when its request was due)
+rate=$(awk -v r="$nginx_get" 'BEGIN { printf "%d", r / 2 }')
+latency() { # name url [oha args...] -> "p50 p99 p99.9" in ms
+  local name=$1 url=$2; shift 2
+  local out
+  out=$(oha --no-tui --output-format json -z "${seconds}s" -c "$connections" -q "$rate" --latency-correction \
+    -H "Host: $HOST" "$@" "$url")
+  local row
+  row=$(jq -r '[.latencyPercentiles.p50, .latencyPercentiles.p99, .latencyPercentiles["p99.9"]] | map(. * 1000 * 1000 | round / 1000) | join(" ")' <<<"$out")
+  printf '%-34s p50/p99/p99.9 ms %s\n' "$name" "$row" >&2
+  echo "$row"
+}
+lat_nginx=$(latency "GET  nginx proxy" "http://$NGX/userinfo")
+lat_mg=$(latency "GET  modegate passthrough" "http://$MG/userinfo")
+lat_nginx_post=$(latency "POST nginx proxy" "http://$NGX/api/v2/clients" -m POST -T application/json \
+  -H "Authorization: Bearer $token" -d "$body")
+lat_mg_post=$(latency "POST modegate clients+token+inject" "http://$MG/api/v2/clients" -m POST -T application/json \
+  -H "Authorization: Bearer $token" -d "$body")
+added() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f / %.3f / %.3f", y[1] - x[1], y[2] - x[2], y[3] - x[3] }'; }
+
+# --- memory: RSS (MiB) of a modegate with 10,000 inline tenants (two hosts and one default
+# permission each), idle after one request and at its peak under load
+{
+  sed -e "s|$MG|$MGM|; s|$ADMIN|$ADMINM|" -e '/^\[\[tenants\]\]/,$d' "$work/modegate.toml"
+  for i in $(seq 10000); do
+    printf '[[tenants]]\nid = "t%d"\ncustomer = "cus_bench"\nhosts = ["t%d.bench.test", "t%d.alt.bench.test"]\ndefault_api_permissions = [{ audience = "https://api.t%d.test", scopes = ["read"] }]\n' "$i" "$i" "$i" "$i"
+  done
+} > "$work/modegate-10k.toml"
+sed -i "s|^decisions = .*|decisions = \"off\"|" "$work/modegate-10k.toml"
+printf '[clients]\npath = "clients-10k.db"\n' >> "$work/modegate-10k.toml"
+rss() { awk -v k="$2" '$1 == k":" { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-10k.toml" &
+mem_pid=$!
+pids+=($mem_pid)
+for _ in $(seq 300); do curl -sf "http://$ADMINM/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -s -o /dev/null -H "Host: t5000.bench.test" "http://$MGM/userinfo"
+sleep 1
+rss_idle=$(rss "$mem_pid" VmRSS)
+cat > "$work/hosts.lua" <<'LUA'
+local i = 0
+request = function()
+  i = i % 10000 + 1
+  wrk.headers["Host"] = "t" .. i .. ".bench.test"
+  return wrk.format("POST", "/oidc/register", { ["Content-Type"] = "application/json" }, '{"client_name":"m","redirect_uris":["https://a.test/cb"]}')
+end
+LUA
+wrk -t1 -c"$connections" -d"${seconds}s" -s "$work/hosts.lua" "http://$MGM/" >/dev/null
+wrk -t1 -c"$connections" -d"${seconds}s" -H "Host: t1.bench.test" "http://$MGM/userinfo" >/dev/null
+rss_peak=$(rss "$mem_pid" VmHWM)
+rss_after=$(rss "$mem_pid" VmRSS)
+kill "$mem_pid" 2>/dev/null || true
+
+# --- memory with 100,000 remote tenants in the http source's cache: each host a tenant of
+# its own (nginx answers any host), looked up by a token-less creation (401 after the lookup)
+cat > "$work/remote.lua" <<'LUA'
+local i = 0
+request = function()
+  i = i % 100000 + 1
+  wrk.headers["Host"] = "r" .. i .. ".remote.test"
+  return wrk.format("POST", "/api/v2/clients", { ["Content-Type"] = "application/json" }, "{}")
+end
+LUA
+before_remote=$(rss "$(pgrep -f "modegate-http.toml" | head -1)" VmRSS)
+wrk -t1 -c"$connections" -d"$((seconds * 2))s" -s "$work/remote.lua" "http://$MGH/" >/dev/null
+cached=$(curl -s "http://$ADMINH/metrics" | awk '/^modegate_policy_cache_entries / { print $2 }')
+rss_remote=$(rss "$(pgrep -f "modegate-http.toml" | head -1)" VmRSS)
+
+echo
+echo "latency at $rate req/s (half the nginx proxy's GET peak), oha -c$connections --latency-correction, ms:"
+echo "| scenario | p50 / p99 / p99.9 | added over nginx |"
+echo "|---|---|---|"
+echo "| GET nginx proxy | ${lat_nginx// / \/ } | |"
+echo "| GET modegate passthrough | ${lat_mg// / \/ } | $(added "$lat_nginx" "$lat_mg") (target p99 <= 0.5) |"
+echo "| POST nginx proxy | ${lat_nginx_post// / \/ } | |"
+echo "| POST /api/v2/clients modegate (token, decide, inject, decision log) | ${lat_mg_post// / \/ } | $(added "$lat_nginx_post" "$lat_mg_post") (target p99 <= 1) |"
+echo
+echo "memory (target < 64 MiB for 10,000 tenants):"
+echo "| scenario | RSS MiB |"
+echo "|---|---|"
+echo "| 10,000 inline tenants, idle after one request | $rss_idle |"
+echo "| 10,000 inline tenants, peak under load (DCR across every tenant, then GET) | $rss_peak (after: $rss_after) |"
+echo "| http source: before the remote tenants | $before_remote |"
+echo "| http source: $cached remote tenants cached | $rss_remote |"

@@ -3,9 +3,14 @@
 //! (one worker thread, the same keep-alive pool), so that "modegate passthrough / bare
 //! Pingora" is modegate's own cost and nothing else.
 //!
-//! `cargo run --release --example bare_proxy -- LISTEN UPSTREAM [THREADS]`
+//! `cargo run --release --example bare_proxy -- LISTEN UPSTREAM [THREADS] [timeouts]`
+//!
+//! With `timeouts`, the upstream peer gets modegate's default connect (2 s) and read and
+//! write (30 s) timeouts: the same settings, so that the comparison leaves out what a
+//! user would configure on any proxy.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::prelude::*;
@@ -14,6 +19,7 @@ use pingora::server::configuration::ServerConf;
 
 struct Bare {
     upstream: SocketAddr,
+    timeouts: bool,
 }
 
 #[async_trait]
@@ -23,16 +29,23 @@ impl ProxyHttp for Bare {
     fn new_ctx(&self) {}
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
+        let mut peer = HttpPeer::new(self.upstream, false, String::new());
+        if self.timeouts {
+            peer.options.connection_timeout = Some(Duration::from_secs(2));
+            peer.options.read_timeout = Some(Duration::from_secs(30));
+            peer.options.write_timeout = Some(Duration::from_secs(30));
+        }
+        Ok(Box::new(peer))
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: bare_proxy LISTEN UPSTREAM [THREADS]";
+    let usage = "usage: bare_proxy LISTEN UPSTREAM [THREADS] [timeouts]";
     let listen = args.next().ok_or(usage)?;
     let upstream: SocketAddr = args.next().ok_or(usage)?.parse()?;
     let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(1);
+    let timeouts = args.next().is_some_and(|a| a == "timeouts");
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(0),
@@ -41,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream, timeouts });
     proxy.add_tcp(&listen);
     server.add_service(proxy);
     server.run_forever()

@@ -4,9 +4,10 @@
 //!
 //! Reads go through a bounded in-memory front; what the gateway saw created never changes
 //! (SPEC §12), so those entries never go stale; learned ones are read again after a minute.
-//! The stores are synchronous. Writes go through one writer thread, in order; a creation's
-//! answer waits for its write (at most [`WRITE_WAIT`]) inside Pingora's synchronous body
-//! filter, before its last byte reaches the client, so a client that saw its 201 finds its
+//! The stores are synchronous. Writes go through one writer thread, in order, committed in
+//! groups; a creation's answer waits for its write (at most [`WRITE_WAIT`]) inside Pingora's
+//! synchronous body filter, off the runtime's worker (see [`blocking`]), before its last
+//! byte reaches the client, so a client that saw its 201 finds its
 //! client in the registry even after a crash, unless the store was failing (then the write
 //! waits in the writer's bounded queue, retried, and a crash loses it). A read that fails is
 //! answered `Err` and the caller falls back to the upstream lookup.
@@ -31,6 +32,9 @@ use crate::telemetry::metrics;
 /// Changes waiting for the writer (while the store fails, they wait here); beyond it,
 /// writes are dropped (counted, logged): memory stays bounded however long the store is down.
 pub const RETRY_QUEUE: usize = 10_000;
+
+/// Most writes committed together by the writer (see [`Store::put_all`]).
+const GROUP_COMMIT: usize = 256;
 
 /// Longest client id kept (Auth0's are 32 characters; DCR servers' rarely pass 64).
 pub const MAX_CLIENT_ID_BYTES: usize = 256;
@@ -206,6 +210,13 @@ pub trait Store: Send + Sync {
     fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError>;
     /// Writes `entry` under [`merge`], atomically.
     fn put(&self, entry: &Entry) -> Result<Written, StoreError>;
+    /// Writes `entries` in order, each as [`Store::put`] would: the writer's group commit.
+    /// A store that can makes it one transaction (one `fsync` for a burst of creations);
+    /// on `Err` any of them may have been written, and the writer puts them again one by
+    /// one (a write repeated is `Kept`).
+    fn put_all(&self, entries: &[&Entry]) -> Result<Vec<Written>, StoreError> {
+        entries.iter().map(|entry| self.put(entry)).collect()
+    }
     fn remove(&self, tenant: &str, client_id: &str) -> Result<(), StoreError>;
     /// Every entry, of one tenant or all, in key order.
     fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, StoreError>;
@@ -422,8 +433,23 @@ impl Registry {
         }
         if let Some(applied) = applied {
             // bounded: the request path never waits longer for the store
-            let _ = applied.recv_timeout(WRITE_WAIT);
+            blocking(|| {
+                let _ = applied.recv_timeout(WRITE_WAIT);
+            });
         }
+    }
+}
+
+/// Runs `wait` where it blocks no other request: on a worker of a multi-thread runtime
+/// (Pingora's default, work stealing on), the worker's other tasks move to another thread
+/// for the while (`block_in_place`), so the proxy goes on serving while a creation's answer
+/// waits for its write, and the writer can commit the waiting creations together. Elsewhere
+/// (a blocking thread, no runtime, a current-thread runtime) it simply blocks.
+fn blocking(wait: impl FnOnce()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+        _ => wait(),
     }
 }
 
@@ -448,7 +474,11 @@ impl Writer {
             }
             // everything already waiting goes behind, in order
             self.take_waiting(jobs);
-            while let Some(job) = self.pending.front() {
+            while !self.pending.is_empty() {
+                if self.commit_puts() {
+                    continue;
+                }
+                let Some(job) = self.pending.front() else { break };
                 match self.apply(&job.change) {
                     Ok(()) => {
                         if let Some(job) = self.pending.pop_front() {
@@ -506,24 +536,58 @@ impl Writer {
         }
     }
 
+    /// Group commit: the writes at the head of the queue, when there are several, in one
+    /// [`Store::put_all`]; each caller is told once they all are in. `false` when there
+    /// was nothing to group or the store refused the group (the head is then applied alone,
+    /// where refusals are handled).
+    fn commit_puts(&mut self) -> bool {
+        let entries: Vec<&Entry> = self
+            .pending
+            .iter()
+            .map_while(|job| if let Change::Put(entry) = &job.change { Some(entry) } else { None })
+            .take(GROUP_COMMIT)
+            .collect();
+        if entries.len() < 2 {
+            return false;
+        }
+        let Ok(written) = self.store.put_all(&entries) else { return false };
+        for written in written {
+            let Some(job) = self.pending.pop_front() else { break };
+            metrics().registry_queue.dec();
+            if let Change::Put(entry) = &job.change {
+                self.settle(entry, &written);
+            }
+            if let Some(done) = job.done {
+                let _ = done.try_send(());
+            }
+        }
+        self.degraded.store(false, Ordering::Release);
+        true
+    }
+
+    /// What a write did, in the metrics and the front.
+    fn settle(&self, entry: &Entry, written: &Written) {
+        let key = Entry::key(&entry.tenant, &entry.client_id);
+        match written {
+            Written::Conflict(stored) => {
+                conflict(stored, entry);
+                // the front follows the store, whatever this process believed
+                self.front.insert(key, Known::of(stored));
+            }
+            Written::Inserted | Written::Replaced | Written::Kept => {
+                metrics().registry_writes.with_label_values(&[written_label(written)]).inc();
+                if *written != Written::Kept || entry.origin.is_authoritative() {
+                    self.front.insert(key, Known::of(entry));
+                }
+            }
+        }
+    }
+
     fn apply(&self, change: &Change) -> Result<(), StoreError> {
         match change {
             Change::Put(entry) => {
-                let key = Entry::key(&entry.tenant, &entry.client_id);
                 let written = self.store.put(entry)?;
-                match &written {
-                    Written::Conflict(stored) => {
-                        conflict(stored, entry);
-                        // the front follows the store, whatever this process believed
-                        self.front.insert(key, Known::of(stored));
-                    }
-                    Written::Inserted | Written::Replaced | Written::Kept => {
-                        metrics().registry_writes.with_label_values(&[written_label(&written)]).inc();
-                        if written != Written::Kept || entry.origin.is_authoritative() {
-                            self.front.insert(key, Known::of(entry));
-                        }
-                    }
-                }
+                self.settle(entry, &written);
                 Ok(())
             }
             Change::Remove { tenant, client_id } => {

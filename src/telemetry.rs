@@ -93,6 +93,11 @@ pub struct Metrics {
     /// Answers the upstream gave, by route and status class, bound once per pair (one per
     /// proxied request, on the hot path); indexed as [`ROUTE_LABELS`] × [`STATUS_CLASSES`].
     upstream_responses: Vec<[prometheus::IntCounter; 5]>,
+    /// `request_duration_seconds{route}`, bound once per route (every request observes it).
+    route_durations: Vec<prometheus::Histogram>,
+    /// `requests_total{route="passthrough",decision="forward",reason="passthrough"}`, bound
+    /// once: most requests count here.
+    passthrough_requests: prometheus::IntCounter,
     /// Unix seconds of the last configuration loaded (at start, then each good reload).
     pub config_last_reload_success: prometheus::Gauge,
     /// SPEC §13: lookups of a runtime client with the tenant's management credentials
@@ -201,10 +206,8 @@ impl Metrics {
         for result in ["hit", "miss", "stale", "error", "invalid"] {
             policy_cache_requests.with_label_values(&[result]);
         }
-        for route in ROUTE_LABELS.iter() {
-            request_duration.with_label_values(&[route]);
-        }
-        requests.with_label_values(&["passthrough", "forward", "passthrough"]);
+        let route_durations = ROUTE_LABELS.iter().map(|route| request_duration.with_label_values(&[route])).collect();
+        let passthrough_requests = requests.with_label_values(&["passthrough", "forward", "passthrough"]);
         // the process's CPU, memory, file descriptors and start time (`process_*`)
         let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         let build_info = IntGaugeVec::new(Opts::new(BUILD_INFO, "The running version."), &["version"])
@@ -231,6 +234,8 @@ impl Metrics {
             dcr_rate_limited,
             rate_limit_fallbacks,
             upstream_responses,
+            route_durations,
+            passthrough_requests,
             config_last_reload_success,
             client_lookups,
         }
@@ -243,6 +248,20 @@ impl Metrics {
         if let Some(counter) = self.upstream_responses.get(at).and_then(|classes| classes.get(class)) {
             counter.inc();
         }
+    }
+
+    /// Observes how long a request on `route` (a [`ROUTE_LABELS`] entry) took.
+    pub fn request_took(&self, route: &str, elapsed: std::time::Duration) {
+        let seconds = elapsed.as_secs_f64();
+        match ROUTE_LABELS.iter().position(|label| *label == route).and_then(|at| self.route_durations.get(at)) {
+            Some(histogram) => histogram.observe(seconds),
+            None => self.request_duration.with_label_values(&[route]).observe(seconds),
+        }
+    }
+
+    /// Counts a request that was only forwarded.
+    pub fn passthrough(&self) {
+        self.passthrough_requests.inc();
     }
 
     /// A configuration was loaded now.

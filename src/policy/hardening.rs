@@ -184,7 +184,9 @@ fn takes_no_body(method: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderEdit {
     Remove(HeaderName),
-    Set(HeaderName, HeaderValue),
+    /// A header the gateway states, in the spelling it is sent with (a static name costs
+    /// the proxy no allocation to spell).
+    Set(&'static str, HeaderValue),
 }
 
 /// Who the gateway forwards for: what the upstream must read instead of what the client
@@ -202,8 +204,11 @@ pub struct Forwarding<'a> {
 
 /// SPEC §16 "Host" and "Methods": drops header names with `_` and every client-sent
 /// forwarded host or rewritten path, and states the host, client and scheme the gateway saw.
+///
+/// It runs on every forwarded request (issue 14): each value is written once into a buffer
+/// sized for it, with no intermediate strings.
 pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec<HeaderEdit> {
-    let mut edits = Vec::new();
+    let mut edits = Vec::with_capacity(4);
     for name in headers.keys() {
         let name_text = name.as_str();
         // in `forward` mode, an underscore spelling of a header the policy reads or the
@@ -218,31 +223,38 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
             edits.push(HeaderEdit::Remove(name.clone()));
         }
     }
-    let set = |edits: &mut Vec<HeaderEdit>, name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            edits.push(HeaderEdit::Set(HeaderName::from_static(name), value));
-        }
-    };
-    match forwarding.host {
-        Some(host) => set(&mut edits, "x-forwarded-host", host.to_owned()),
+    match forwarding.host.map(HeaderValue::from_str) {
+        Some(Ok(host)) => edits.push(HeaderEdit::Set("X-Forwarded-Host", host)),
+        Some(Err(_)) => {}
         None => edits.push(HeaderEdit::Remove(HeaderName::from_static("x-forwarded-host"))),
     }
-    edits.push(HeaderEdit::Set(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(forwarding.proto),
-    ));
-    if let Some(ip) = forwarding.client_ip {
-        let earlier: Vec<&str> =
-            headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).map(str::trim).collect();
-        let mut chain: Vec<String> = earlier.into_iter().filter(|v| !v.is_empty()).map(str::to_owned).collect();
-        chain.push(ip.to_string());
-        // a client chain that is not visible ASCII is dropped, never passed on without our hop
-        match HeaderValue::from_str(&chain.join(", ")) {
-            Ok(value) => edits.push(HeaderEdit::Set(HeaderName::from_static("x-forwarded-for"), value)),
-            Err(_) => set(&mut edits, "x-forwarded-for", ip.to_string()),
+    edits.push(HeaderEdit::Set("X-Forwarded-Proto", HeaderValue::from_static(forwarding.proto)));
+    // the address is written once, for both headers that state it
+    let ip = forwarding.client_ip.map(|ip| (ip, ip.to_string()));
+    if let Some((_, ip)) = &ip {
+        // the client's chain, then our hop; a chain that is not visible ASCII is dropped,
+        // never passed on without our hop
+        let mut chain = String::new();
+        for earlier in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).map(str::trim) {
+            if !earlier.is_empty() {
+                chain.push_str(earlier);
+                chain.push_str(", ");
+            }
+        }
+        let value = if chain.is_empty() {
+            HeaderValue::from_str(ip)
+        } else {
+            chain.push_str(ip);
+            HeaderValue::from_str(&chain).or_else(|_| HeaderValue::from_str(ip))
+        };
+        if let Ok(value) = value {
+            edits.push(HeaderEdit::Set("X-Forwarded-For", value));
         }
     }
-    set(&mut edits, "forwarded", forwarded_value(forwarding));
+    let ip = ip.as_ref().map(|(ip, text)| (ip.is_ipv6(), text.as_str()));
+    if let Ok(value) = HeaderValue::from_str(&forwarded_value(ip, forwarding.host, forwarding.proto)) {
+        edits.push(HeaderEdit::Set("Forwarded", value));
+    }
     edits
 }
 
@@ -250,19 +262,31 @@ pub fn forwarding_edits(headers: &HeaderMap, forwarding: &Forwarding<'_>) -> Vec
 /// readers that search the whole header for `host=` (Spring's `ForwardedHeaderUtils`,
 /// Vert.x, Reactor Netty) would find one inside a client parameter such as `xhost=`, so
 /// no client element is kept (the client chain is in `X-Forwarded-For`).
-fn forwarded_value(forwarding: &Forwarding<'_>) -> String {
-    let mut own = Vec::new();
-    match forwarding.client_ip {
-        Some(IpAddr::V6(ip)) => own.push(format!("for=\"[{ip}]\"")),
-        Some(IpAddr::V4(ip)) => own.push(format!("for={ip}")),
+fn forwarded_value(ip: Option<(bool, &str)>, host: Option<&str>, proto: &str) -> String {
+    let mut own = String::with_capacity(64);
+    match ip {
+        Some((true, ip)) => {
+            own.push_str("for=\"[");
+            own.push_str(ip);
+            own.push_str("]\";");
+        }
+        Some((false, ip)) => {
+            own.push_str("for=");
+            own.push_str(ip);
+            own.push(';');
+        }
         None => {}
     }
-    if let Some(host) = forwarding.host {
+    if let Some(host) = host {
         // RFC 7239: a value with `:` or `[` is a quoted-string
-        if host.contains([':', '[']) { own.push(format!("host=\"{host}\"")) } else { own.push(format!("host={host}")) }
+        let quoted = host.contains([':', '[']);
+        own.push_str(if quoted { "host=\"" } else { "host=" });
+        own.push_str(host);
+        own.push_str(if quoted { "\";" } else { ";" });
     }
-    own.push(format!("proto={}", forwarding.proto));
-    own.join(";")
+    own.push_str("proto=");
+    own.push_str(proto);
+    own
 }
 
 #[cfg(test)]
@@ -332,15 +356,16 @@ mod tests {
             edits.iter().filter_map(|e| if let HeaderEdit::Remove(n) = e { Some(n.as_str()) } else { None }).collect();
         let set: Vec<(&str, &str)> = edits
             .iter()
-            .filter_map(|e| if let HeaderEdit::Set(n, v) = e { Some((n.as_str(), v.to_str().unwrap())) } else { None })
+            .filter_map(|e| if let HeaderEdit::Set(n, v) = e { Some((*n, v.to_str().unwrap())) } else { None })
             .collect();
         assert!(removed.contains(&"x_forwarded_host") && removed.contains(&"x_custom"), "{removed:?}");
         assert!(removed.contains(&"x-original-host"), "{removed:?}");
         assert!(removed.contains(&"x-rewrite-url") && removed.contains(&"x_original_url"), "{removed:?}");
         assert!(removed.contains(&"x-forwarded-ssl"), "{removed:?}");
         assert!(removed.contains(&"x-real-ip") && removed.contains(&"true-client-ip"), "{removed:?}");
-        assert!(set.contains(&("x-forwarded-host", "acme.test")), "{set:?}");
-        assert!(set.contains(&("x-forwarded-for", "1.2.3.4, 127.0.0.1")), "{set:?}");
-        assert!(set.contains(&("forwarded", "for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");
+        assert!(set.contains(&("X-Forwarded-Host", "acme.test")), "{set:?}");
+        assert!(set.contains(&("X-Forwarded-Proto", "http")), "{set:?}");
+        assert!(set.contains(&("X-Forwarded-For", "1.2.3.4, 127.0.0.1")), "{set:?}");
+        assert!(set.contains(&("Forwarded", "for=127.0.0.1;host=acme.test;proto=http")), "{set:?}");
     }
 }

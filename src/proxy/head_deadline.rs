@@ -137,32 +137,35 @@ impl HeadDeadline {
 }
 
 impl AsyncRead for HeadDeadline {
-    /// The clock is checked on every read (a trickle of bytes never blocks long enough for
-    /// a timer to fire); the timer is touched only when the read would block, so a busy
-    /// connection pays a clock read per read, not a timer registration.
+    /// The clock is read only when a read would block while the deadline is armed: a
+    /// trickle of bytes blocks between bytes, and a connection that never blocks fills
+    /// Pingora's head buffer and fails on its own. The timer is touched only then too, so a
+    /// busy connection pays neither a clock read nor a timer registration per read.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        let deadline = this.deadline();
-        if deadline.is_some_and(|when| Instant::now() >= when) {
-            return this.expire(cx);
-        }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        match (&read, deadline) {
-            (Poll::Ready(_), Some(_)) if buf.filled().len() > before => {
-                this.head_started.store(true, Ordering::Release);
+        let Some(when) = this.deadline() else { return read };
+        match read {
+            Poll::Ready(_) => {
+                if buf.filled().len() > before {
+                    this.head_started.store(true, Ordering::Release);
+                }
+                read
             }
-            (Poll::Pending, Some(when)) => {
+            Poll::Pending => {
+                if Instant::now() >= when {
+                    return this.expire(cx);
+                }
                 if this.sleep.deadline() != when {
                     this.sleep.as_mut().reset(when);
                 }
                 if this.sleep.as_mut().poll(cx).is_ready() {
                     return this.expire(cx);
                 }
+                Poll::Pending
             }
-            _ => {}
         }
-        read
     }
 }
 

@@ -14,12 +14,16 @@ use crate::telemetry::{DecisionLog, DecisionRecord, metrics};
 /// Counts the request and, for an intercepted one, writes its decision record.
 pub fn write(log: &DecisionLog, session: &Session, ctx: &mut Ctx, route: &'static str, elapsed: Duration) {
     let metrics = metrics();
-    metrics.request_duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());
-    let status = session.response_written().map_or(0, |r| r.status.as_u16());
+    metrics.request_took(route, elapsed);
     let Some(parts) = ctx.record.take() else {
-        metrics.requests.with_label_values(&[route, "forward", ReasonCode::Passthrough.as_str()]).inc();
+        if route == "passthrough" {
+            metrics.passthrough();
+        } else {
+            metrics.requests.with_label_values(&[route, "forward", ReasonCode::Passthrough.as_str()]).inc();
+        }
         return;
     };
+    let status = session.response_written().map_or(0, |r| r.status.as_u16());
     metrics.requests.with_label_values(&[route, parts.decision, parts.reason.as_str()]).inc();
     if !log.is_on() {
         return;

@@ -134,25 +134,35 @@ impl Store for EmbeddedStore {
     }
 
     fn put(&self, entry: &Entry) -> Result<Written, StoreError> {
+        let mut written = self.put_all(&[entry])?;
+        written.pop().ok_or_else(|| self.unavailable("a write was lost"))
+    }
+
+    /// One transaction, one `fsync`, for every entry: the writer's group commit.
+    fn put_all(&self, entries: &[&Entry]) -> Result<Vec<Written>, StoreError> {
         let mut connection = self.connection()?;
         let transaction =
             connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.unavailable(e))?;
-        let stored: Option<String> = transaction
-            .query_row(SELECT, params![entry.tenant, entry.client_id], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.unavailable(e))?;
-        let stored = stored.map(|text| decode(&entry.tenant, &entry.client_id, &text)).transpose()?;
-        let (written, write) = resolve(stored.as_ref(), entry);
-        if write {
-            transaction
-                .execute(
-                    "INSERT OR REPLACE INTO clients (tenant, client_id, entry) VALUES (?1, ?2, ?3)",
-                    params![entry.tenant, entry.client_id, entry.to_json()],
-                )
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let stored: Option<String> = transaction
+                .query_row(SELECT, params![entry.tenant, entry.client_id], |row| row.get(0))
+                .optional()
                 .map_err(|e| self.unavailable(e))?;
+            let stored = stored.map(|text| decode(&entry.tenant, &entry.client_id, &text)).transpose()?;
+            let (written, write) = resolve(stored.as_ref(), entry);
+            if write {
+                transaction
+                    .execute(
+                        "INSERT OR REPLACE INTO clients (tenant, client_id, entry) VALUES (?1, ?2, ?3)",
+                        params![entry.tenant, entry.client_id, entry.to_json()],
+                    )
+                    .map_err(|e| self.unavailable(e))?;
+            }
+            outcomes.push(written);
         }
         transaction.commit().map_err(|e| self.unavailable(e))?;
-        Ok(written)
+        Ok(outcomes)
     }
 
     fn remove(&self, tenant: &str, client_id: &str) -> Result<(), StoreError> {

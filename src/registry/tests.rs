@@ -126,3 +126,70 @@ fn a_failed_write_is_queued_and_the_front_still_knows_the_client() {
     assert!(registry.get("t", "other").is_err(), "a store that cannot be read is an error, not a miss");
     assert!(metrics().registry_writes.with_label_values(&["queued"]).get() > queued);
 }
+
+#[test]
+fn a_group_commit_keeps_the_rule_for_each_entry_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded::EmbeddedStore::open(&dir.path().join("clients.db")).unwrap();
+    let strict = entry("g1", false, STRICT, Origin::Created);
+    let flipped = entry("g1", false, PERMISSIVE, Origin::Lookup);
+    let other = entry("g2", true, None, Origin::Created);
+    // the second sees the first inside the same transaction
+    let written = store.put_all(&[&strict, &flipped, &other, &strict]).unwrap();
+    assert_eq!(written, vec![Written::Inserted, Written::Conflict(strict.clone()), Written::Inserted, Written::Kept]);
+    assert_eq!(store.get("t", "g1").unwrap(), Some(strict));
+    assert_eq!(store.get("t", "g2").unwrap(), Some(other));
+}
+
+/// A store that counts its calls, for the writer's grouping.
+#[derive(Default)]
+struct Counting {
+    inner: memory::MemoryStore,
+    puts: std::sync::atomic::AtomicUsize,
+    groups: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for Counting {
+    fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError> {
+        self.inner.get(tenant, client_id)
+    }
+    // each commit takes a while, like an `fsync`, so writes queue behind it
+    fn put(&self, entry: &Entry) -> Result<Written, StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        self.inner.put(entry)
+    }
+    fn put_all(&self, entries: &[&Entry]) -> Result<Vec<Written>, StoreError> {
+        self.groups.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        entries.iter().map(|entry| self.inner.put(entry)).collect()
+    }
+    fn remove(&self, tenant: &str, client_id: &str) -> Result<(), StoreError> {
+        self.inner.remove(tenant, client_id)
+    }
+    fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.list(tenant)
+    }
+    fn describe(&self) -> String {
+        "counting".into()
+    }
+}
+
+#[test]
+fn writes_that_wait_together_are_committed_together() {
+    let store = Arc::new(Counting::default());
+    let registry = Registry::new(Arc::clone(&store) as Arc<dyn Store>, 1000);
+    // 64 creations waiting at once, as concurrent creations' answers do
+    std::thread::scope(|scope| {
+        for i in 0..64 {
+            let registry = &registry;
+            scope.spawn(move || registry.remember(entry(&format!("w{i}"), false, STRICT, Origin::Created)));
+        }
+    });
+    for i in 0..64 {
+        assert!(store.get("t", &format!("w{i}")).unwrap().is_some(), "w{i} is stored");
+    }
+    let (puts, groups) = (store.puts.load(Ordering::SeqCst), store.groups.load(Ordering::SeqCst));
+    assert!(groups >= 1, "no group commit: {puts} single puts");
+    assert!(puts + groups < 64, "{puts} single puts and {groups} groups for 64 writes");
+}
