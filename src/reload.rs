@@ -27,6 +27,21 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Builds the proxy state for `config`, keeping the remote tenant source of `previous`:
 /// the same source when its settings did not change, its documents, last good copies and
 /// readiness carried into a new one when they did. Runs off the async threads.
+/// Hands the heap pages that reading a configuration used and freed back to the system.
+///
+/// A large file (10,000 tenants) is parsed through several transient trees; glibc keeps
+/// their freed pages in the heap, where they count in RSS (issue 14 measured 82 MiB idle
+/// with 10,000 tenants, 60 MiB after this). Called once a configuration is in place.
+#[allow(unsafe_code, reason = "the crate's one unsafe call: glibc's malloc_trim has no safe wrapper")]
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free heap pages to the kernel; it takes no pointer
+    // and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub fn build_state(config: Config, previous: Option<&State>, side: &Arc<SideClient>, generation: u64) -> State {
     let config = Arc::new(config);
     match &config.source {
@@ -116,6 +131,7 @@ impl Reloader {
                 let state = build_state(config, Some(&previous), &self.side, generation);
                 self.state.store(Arc::new(state));
                 self.generation.store(generation, Ordering::Release);
+                release_freed_memory();
                 metrics().config_reloads.with_label_values(&["ok"]).inc();
                 metrics().config_loaded();
                 metrics().config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
