@@ -21,7 +21,7 @@ need jq jq
 need curl curl
 # oha holds a fixed rate and corrects for coordinated omission (issue 14's latency rows);
 # not packaged by Debian, so built with cargo once
-command -v oha >/dev/null 2>&1 || { echo "installing oha with cargo"; cargo install --locked --quiet oha; }
+command -v oha >/dev/null 2>&1 || { echo "installing oha with cargo"; cargo install --locked --quiet oha --version 1.16.0; }
 command -v oha >/dev/null 2>&1 || { echo "oha is missing and could not be installed; refusing to run"; exit 1; }
 [ -x /usr/sbin/nginx ] || need nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -115,8 +115,10 @@ sed -e "s|$MG|$MGH|; s|$ADMIN|$ADMINH|" -e '/^\[\[customers\]\]/,$d' "$work/mode
 printf '[policy]\nsource = "http"\n[policy.http]\nurl = "http://%s"\nttl_s = 300\n' "$UP" >> "$work/modegate-http.toml"
 # each modegate its own registry file (one writer per SQLite file, as in production)
 printf '[clients]\npath = "clients-http.db"\n' >> "$work/modegate-http.toml"
+sed -i "s|^decisions = .*|decisions = \"$work/decisions-http.jsonl\"|" "$work/modegate-http.toml"
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-http.toml" &
-pids+=($!)
+http_pid=$!
+pids+=($http_pid)
 RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
 pids+=($!)
 # the same, with modegate's upstream connect/read/write timeouts (the same settings)
@@ -241,6 +243,7 @@ echo "tenant source: http (warm) / inline = $(ratio "$mgh_post" "$mg_post")"
 half_of_slower() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (a < b ? a : b) / 2 }'; }
 get_rate=$(half_of_slower "$nginx_get" "$mg_get")
 post_rate=$(half_of_slower "$nginx_post" "$mg_post")
+[ "$get_rate" -gt 0 ] && [ "$post_rate" -gt 0 ] || { echo "a throughput row measured nothing; no latency rows"; exit 1; }
 latency() { # name rate url [oha args...] -> "p50 p99 p99.9" in ms
   local name=$1 rate=$2 url=$3; shift 3
   local out
@@ -301,10 +304,10 @@ request = function()
   return wrk.format("POST", "/api/v2/clients", { ["Content-Type"] = "application/json" }, "{}")
 end
 LUA
-before_remote=$(rss "$(pgrep -f "modegate-http.toml" | head -1)" VmRSS)
+before_remote=$(rss "$http_pid" VmRSS)
 wrk -t1 -c"$connections" -d"$((seconds * 2))s" -s "$work/remote.lua" "http://$MGH/" >/dev/null
 cached=$(curl -s "http://$ADMINH/metrics" | awk '/^modegate_policy_cache_entries / { print $2 }')
-rss_remote=$(rss "$(pgrep -f "modegate-http.toml" | head -1)" VmRSS)
+rss_remote=$(rss "$http_pid" VmRSS)
 
 echo
 echo "latency, oha -c$connections --latency-correction, GET pair at $get_rate req/s and POST pair at $post_rate req/s (half the slower peak of each pair), ms:"

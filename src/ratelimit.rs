@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::policy::inputs::DcrRate;
@@ -53,6 +53,12 @@ impl DcrLimiter {
             script: redis::Script::new(GCRA),
             local: moka::sync::Cache::new(100_000),
         }
+    }
+
+    /// Whether checks can block (a Redis round trip): only then do they belong off the
+    /// async threads; the process's own buckets answer in well under a microsecond.
+    pub fn blocks(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// Takes one registration from `tenant`'s bucket; `Err(wait)` when it is empty.
@@ -113,7 +119,9 @@ impl DcrLimiter {
         });
         bucket.check().map_err(|not_until| {
             metrics().dcr_rate_limited.with_label_values(&["local"]).inc();
-            not_until.wait_time_from(DefaultClock::default().now())
+            // the bucket's own clock: a new one calibrates itself with `cpuid`, which a
+            // virtual machine traps (tens of microseconds for every refusal of a flood)
+            not_until.wait_time_from(bucket.clock().now())
         })
     }
 }

@@ -217,6 +217,11 @@ pub trait Store: Send + Sync {
     fn put_all(&self, entries: &[&Entry]) -> Result<Vec<Written>, StoreError> {
         entries.iter().map(|entry| self.put(entry)).collect()
     }
+    /// Whether [`Store::put_all`] is one commit. Only then does the writer group writes:
+    /// a group of separate writes would hold every caller until the last one is in.
+    fn commits_in_groups(&self) -> bool {
+        false
+    }
     fn remove(&self, tenant: &str, client_id: &str) -> Result<(), StoreError>;
     /// Every entry, of one tenant or all, in key order.
     fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, StoreError>;
@@ -315,7 +320,7 @@ impl Registry {
         });
         let spawned = std::thread::Builder::new()
             .name("registry-writer".into())
-            .spawn(move || Writer { store, front, pending: VecDeque::new(), degraded }.run(&jobs));
+            .spawn(move || Writer { store, front, pending: VecDeque::new(), degraded, alone: 0 }.run(&jobs));
         if let Err(e) = spawned {
             log::error!("client registry: cannot start the writer thread: {e}");
         }
@@ -460,6 +465,9 @@ struct Writer {
     /// Changes waiting for the store, oldest first.
     pending: VecDeque<Job>,
     degraded: Arc<AtomicBool>,
+    /// Writes to apply one by one before grouping again: a group the store refused is
+    /// retried alone, where each refusal is handled, not regrouped at every turn.
+    alone: usize,
 }
 
 impl Writer {
@@ -476,8 +484,10 @@ impl Writer {
             self.take_waiting(jobs);
             while !self.pending.is_empty() {
                 if self.commit_puts() {
+                    backoff = Duration::from_millis(100);
                     continue;
                 }
+                self.alone = self.alone.saturating_sub(1);
                 let Some(job) = self.pending.front() else { break };
                 match self.apply(&job.change) {
                     Ok(()) => {
@@ -541,16 +551,26 @@ impl Writer {
     /// was nothing to group or the store refused the group (the head is then applied alone,
     /// where refusals are handled).
     fn commit_puts(&mut self) -> bool {
+        if self.alone > 0 || !self.store.commits_in_groups() {
+            return false;
+        }
         let entries: Vec<&Entry> = self
             .pending
             .iter()
             .map_while(|job| if let Change::Put(entry) = &job.change { Some(entry) } else { None })
             .take(GROUP_COMMIT)
             .collect();
-        if entries.len() < 2 {
+        let count = entries.len();
+        if count < 2 {
             return false;
         }
-        let Ok(written) = self.store.put_all(&entries) else { return false };
+        let written = match self.store.put_all(&entries) {
+            Ok(written) if written.len() == count => written,
+            _ => {
+                self.alone = count;
+                return false;
+            }
+        };
         for written in written {
             let Some(job) = self.pending.pop_front() else { break };
             metrics().registry_queue.dec();

@@ -41,6 +41,10 @@ impl Gateway {
                     let found = self.find_tenant(ctx, state, &host).await;
                     pipeline.tenant(found)
                 }
+                Step::NeedAllowance { tenant, rate } if !self.dcr_limit.blocks() => {
+                    let verdict = self.dcr_limit.check(&tenant, rate);
+                    pipeline.allowance(verdict.map_err(|wait| wait.as_secs_f64().ceil() as u64))
+                }
                 Step::NeedAllowance { tenant, rate } => {
                     let limiter = Arc::clone(&self.dcr_limit);
                     let check = tokio::task::spawn_blocking(move || limiter.check(&tenant, rate));

@@ -138,6 +138,10 @@ impl Store for EmbeddedStore {
         written.pop().ok_or_else(|| self.unavailable("a write was lost"))
     }
 
+    fn commits_in_groups(&self) -> bool {
+        true
+    }
+
     /// One transaction, one `fsync`, for every entry: the writer's group commit.
     fn put_all(&self, entries: &[&Entry]) -> Result<Vec<Written>, StoreError> {
         let mut connection = self.connection()?;

@@ -173,6 +173,9 @@ impl Store for Counting {
     fn describe(&self) -> String {
         "counting".into()
     }
+    fn commits_in_groups(&self) -> bool {
+        true
+    }
 }
 
 #[test]
