@@ -6,7 +6,7 @@
 //! (SPEC §12), so those entries never go stale; learned ones are read again after a minute.
 //! The stores are synchronous. Writes go through one writer thread, in order, committed in
 //! groups; a creation's answer waits for its write (at most [`WRITE_WAIT`]) inside Pingora's
-//! synchronous body filter, off the runtime's worker (see [`blocking`]), before its last
+//! synchronous body filter, off the runtime's worker (`block_in_place`), before its last
 //! byte reaches the client, so a client that saw its 201 finds its
 //! client in the registry even after a crash, unless the store was failing (then the write
 //! waits in the writer's bounded queue, retried, and a crash loses it). A read that fails is
