@@ -18,6 +18,7 @@ need wrk wrk
 need xxd xxd
 need openssl openssl
 need jq jq
+need h2load nghttp2-client
 need curl curl
 # oha holds a fixed rate and corrects for coordinated omission (issue 14's latency rows);
 # not packaged by Debian, so built with cargo once
@@ -36,7 +37,7 @@ trap cleanup EXIT
 
 UP=127.0.0.1:18081 NGX=127.0.0.1:18082 MG=127.0.0.1:18083 ADMIN=127.0.0.1:18093
 MGH=127.0.0.1:18084 ADMINH=127.0.0.1:18094 BARE=127.0.0.1:18085 BARET=127.0.0.1:18086
-MGM=127.0.0.1:18087 ADMINM=127.0.0.1:18097
+MGM=127.0.0.1:18087 ADMINM=127.0.0.1:18097 MGT=127.0.0.1:18088 BARETLS=127.0.0.1:18089
 HOST=bench.example.test
 
 # A Management API token (RS256, the test key) and its JWKS, made with openssl alone.
@@ -83,12 +84,19 @@ NGINX
 "$NGINX" -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
 
+# a certificate for the TLS listeners of the HTTP/2 rows (h2load negotiates h2 by ALPN)
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
 cat > "$work/modegate.toml" <<TOML
 [server]
 listen = ["$MG"]
 admin_listen = "$ADMIN"
 threads = 1
 grace_period_s = 0
+[server.tls]
+listen = ["$MGT"]
+cert = "$work/tls.crt"
+key = "$work/tls.key"
 [upstream]
 address = "$UP"
 [log]
@@ -111,7 +119,7 @@ printf '{"tenant":"bench","client_id":"cli_strict_bench","is_first_party":false,
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate.toml" &
 pids+=($!)
 # a second modegate whose tenant comes from the policy service (nginx serves the document)
-sed -e "s|$MG|$MGH|; s|$ADMIN|$ADMINH|" -e '/^\[\[customers\]\]/,$d' "$work/modegate.toml" > "$work/modegate-http.toml"
+sed -e "s|$MG|$MGH|; s|$ADMIN|$ADMINH|" -e '/^\[server.tls\]/,/^key = /d' -e '/^\[\[customers\]\]/,$d' "$work/modegate.toml" > "$work/modegate-http.toml"
 printf '[policy]\nsource = "http"\n[policy.http]\nurl = "http://%s"\nttl_s = 300\n' "$UP" >> "$work/modegate-http.toml"
 # each modegate its own registry file (one writer per SQLite file, as in production)
 printf '[clients]\npath = "clients-http.db"\n' >> "$work/modegate-http.toml"
@@ -119,7 +127,7 @@ sed -i "s|^decisions = .*|decisions = \"$work/decisions-http.jsonl\"|" "$work/mo
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-http.toml" &
 http_pid=$!
 pids+=($http_pid)
-RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
+BARE_TLS="$BARETLS,$work/tls.crt,$work/tls.key" RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
 pids+=($!)
 # the same, with modegate's upstream connect/read/write timeouts (the same settings)
 RUST_LOG=warn ./target/release/examples/bare_proxy "$BARET" "$UP" 1 timeouts &
@@ -128,7 +136,7 @@ pids+=($!)
 for _ in $(seq 100); do
   curl -sf "http://$ADMIN/readyz" >/dev/null 2>&1 && curl -sf "http://$ADMINH/readyz" >/dev/null 2>&1 \
     && curl -s -o /dev/null "http://$NGX/" && curl -s -o /dev/null "http://$BARE/" \
-    && curl -s -o /dev/null "http://$BARET/" && break
+    && curl -s -o /dev/null "http://$BARET/" && curl -sk -o /dev/null "https://$BARETLS/" && break
   sleep 0.1
 done
 
@@ -195,6 +203,20 @@ baret_get=$(run "GET  bare Pingora, upstream timeouts" "http://$BARET/userinfo")
 mg_get=$(run "GET  modegate passthrough" "http://$MG/userinfo")
 bare_kib=$(run "POST bare Pingora proxy, 1 KiB" "http://$BARE/userinfo" -s "$work/kib.lua")
 mg_kib=$(run "POST modegate passthrough, 1 KiB" "http://$MG/userinfo" -s "$work/kib.lua")
+# HTTP/2 over TLS (ALPN h2), h2load one thread, the same connections, one stream each
+h2() { # name url [h2load args...]
+  local name=$1 url=$2; shift 2
+  local out rps
+  out=$(h2load -t1 -c"$connections" -m1 -D"$seconds" "$@" "$url" 2>&1)
+  rps=$(awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($i == "req/s,") print $(i - 1) }' <<<"$out")
+  printf '%-34s %12s req/s  %s\n' "$name" "${rps:-0}" "$(grep -m1 '^requests:' <<<"$out")" >&2
+  echo "${rps:-0}"
+}
+head -c 1024 /dev/zero | tr '\0' 'x' > "$work/kib.txt"
+bare_h2=$(h2 "h2   bare Pingora proxy, TLS" "https://$BARETLS/userinfo")
+mg_h2=$(h2 "h2   modegate passthrough, TLS" "https://$MGT/userinfo")
+bare_h2_kib=$(h2 "h2   POST bare Pingora, 1 KiB" "https://$BARETLS/userinfo" -d "$work/kib.txt")
+mg_h2_kib=$(h2 "h2   POST modegate, 1 KiB" "https://$MGT/userinfo" -d "$work/kib.txt")
 # the same query on a passthrough path: the baseline that parses the same bytes
 mg_get_query=$(run "GET  modegate passthrough, same query" "http://$MG/userinfo?${authorize#*\?}")
 mg_authorize=$(run "GET  modegate /authorize, strict" "http://$MG$authorize")
@@ -218,6 +240,10 @@ echo "| GET bare Pingora proxy with modegate's upstream timeouts | $baret_get | 
 echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
 echo "| POST 1 KiB bare Pingora proxy | $bare_kib | | |"
 echo "| POST 1 KiB modegate passthrough | $mg_kib | | |"
+echo "| h2 GET bare Pingora proxy, TLS | $bare_h2 | | |"
+echo "| h2 GET modegate passthrough, TLS | $mg_h2 | | |"
+echo "| h2 POST 1 KiB bare Pingora proxy, TLS | $bare_h2_kib | | |"
+echo "| h2 POST 1 KiB modegate passthrough, TLS | $mg_h2_kib | | |"
 echo "| GET modegate passthrough, the authorize query on /userinfo | $mg_get_query | $(ratio "$mg_get_query" "$nginx_get") | $(ratio "$mg_get_query" "$direct_get") |"
 echo "| GET /authorize modegate, strict client (rules checked) | $mg_authorize | $(ratio "$mg_authorize" "$nginx_get") | $(ratio "$mg_authorize" "$direct_get") |"
 echo "| POST modegate passthrough, the token form on /userinfo | $mg_post_form | $(ratio "$mg_post_form" "$nginx_get") | $(ratio "$mg_post_form" "$direct_get") |"
@@ -229,7 +255,7 @@ echo "| POST /api/v2/clients modegate, tenant from the http source (warm) | $mgh
 echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
 echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
 echo
-echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib"); GET / bare with the same upstream timeouts = $(ratio "$mg_get" "$baret_get")"
+echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib"); GET / bare with the same upstream timeouts = $(ratio "$mg_get" "$baret_get"); HTTP/2 over TLS: GET $(ratio "$mg_h2" "$bare_h2"), 1 KiB POST $(ratio "$mg_h2_kib" "$bare_h2_kib")"
 echo "intercepted, decision log on (issue 14, targets 0.8 and 0.85): clients+token / passthrough = $(ratio "$mg_post" "$mg_get"), DCR / passthrough = $(ratio "$mg_dcr" "$mg_get")"
 echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"
 echo "runtime routes vs modegate passthrough (SPEC §13, target >= 0.9): authorize $(ratio "$mg_authorize" "$mg_get"), token $(ratio "$mg_token" "$mg_get")"
@@ -265,7 +291,7 @@ added() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); p
 # --- memory: RSS (MiB) of a modegate with 10,000 inline tenants (two hosts and one default
 # permission each), idle after one request and at its peak under load
 {
-  sed -e "s|$MG|$MGM|; s|$ADMIN|$ADMINM|" -e '/^\[\[tenants\]\]/,$d' "$work/modegate.toml"
+  sed -e "s|$MG|$MGM|; s|$ADMIN|$ADMINM|" -e '/^\[server.tls\]/,/^key = /d' -e '/^\[\[tenants\]\]/,$d' "$work/modegate.toml"
   for i in $(seq 10000); do
     printf '[[tenants]]\nid = "t%d"\ncustomer = "cus_bench"\nhosts = ["t%d.bench.test", "t%d.alt.bench.test"]\ndefault_api_permissions = [{ audience = "https://api.t%d.test", scopes = ["read"] }]\n' "$i" "$i" "$i" "$i"
   done

@@ -8,6 +8,9 @@
 //! With `timeouts`, the upstream peer gets modegate's default connect (2 s) and read and
 //! write (30 s) timeouts: the same settings, so that the comparison leaves out what a
 //! user would configure on any proxy.
+//!
+//! With `BARE_TLS=LISTEN,CERT,KEY` in the environment it also serves TLS there, HTTP/2 and
+//! HTTP/1.1 offered by ALPN, as modegate's `[server.tls]` does (the HTTP/2 rows).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
+use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 
 struct Bare {
@@ -56,6 +60,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream, timeouts });
     proxy.add_tcp(&listen);
+    if let Ok(tls) = std::env::var("BARE_TLS") {
+        let [tls_listen, cert, key] = tls.split(',').collect::<Vec<_>>()[..] else {
+            return Err("BARE_TLS: LISTEN,CERT,KEY".into());
+        };
+        let mut settings = TlsSettings::intermediate(cert, key)?;
+        settings.enable_h2();
+        proxy.add_tls_with_settings(tls_listen, None, settings);
+    }
     server.add_service(proxy);
     server.run_forever()
 }
