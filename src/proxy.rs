@@ -232,11 +232,16 @@ impl ProxyHttp for Gateway {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
-        // a client that goes away (or resets its HTTP/2 stream) is not a gateway error
+        // a client that goes away, resets its HTTP/2 stream or misses the head deadline is
+        // not a gateway error (a flood of them must not flood the log)
         error.esource() == &pingora::ErrorSource::Downstream
             && matches!(
                 error.etype(),
-                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError | ErrorType::H2Error
+                ErrorType::ConnectionClosed
+                    | ErrorType::ReadError
+                    | ErrorType::WriteError
+                    | ErrorType::H2Error
+                    | ErrorType::ReadTimedout
             )
     }
 

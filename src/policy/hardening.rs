@@ -16,7 +16,18 @@ use super::route::{METHOD_OVERRIDE_HEADERS, RouteTable};
 use super::{ReasonCode, Rejection};
 
 /// Headers through which a client could name another host than the one routed by.
-pub const FORWARDED_HOST_HEADERS: [&str; 4] = ["x-forwarded-host", "x-original-host", "x-host", "x-forwarded-server"];
+pub const FORWARDED_HOST_HEADERS: [&str; 10] = [
+    "x-forwarded-host",
+    "x-original-host",
+    "x-host",
+    "x-forwarded-server",
+    "x-host-override",
+    "x-forwarded-host-override",
+    "x-forwarded-hostname",
+    "x-http-host-override",
+    "x-real-host",
+    "x-backend-host",
+];
 
 /// Headers through which a client could name another scheme or port than the listener's:
 /// Rack reads `X-Forwarded-Ssl` and `X-Forwarded-Scheme` before `X-Forwarded-Proto`.
@@ -44,8 +55,20 @@ pub const FORWARDED_PATH_HEADERS: [&str; 7] = [
 /// Headers through which a client could name another client address than the one the
 /// gateway saw (rate limits and attack protection upstream key on it); the gateway states
 /// the address in `X-Forwarded-For` and `Forwarded` only.
-pub const FORWARDED_CLIENT_HEADERS: [&str; 12] = [
+pub const FORWARDED_CLIENT_HEADERS: [&str; 24] = [
     "x-real-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "remote-addr",
+    "x-original-remote-addr",
+    "x-proxyuser-ip",
+    "x-envoy-external-address",
+    "x-azure-clientip",
+    "x-azure-socketip",
+    "ako-client-ip",
+    "x-forward-for",
+    "x-forwarded-for-original",
     "true-client-ip",
     "cf-connecting-ip",
     "x-client-ip",

@@ -48,11 +48,14 @@ pub fn expects_continue(header: &RequestHeader) -> bool {
 /// address, the listener's scheme.
 pub fn forwarding<'a>(session: &'a Session, ctx: &'a Ctx) -> Forwarding<'a> {
     Forwarding {
-        // the authority routed by, port kept: absolute-form target first, else `Host`
-        host: ctx.pipeline.as_ref().and_then(|p| p.host()).and_then(|_| {
+        // the authority routed by, port kept: absolute-form target first, else `Host`, else
+        // (an absolute-form target Pingora keeps only in its raw bytes) the host routed by
+        host: ctx.pipeline.as_ref().and_then(|p| p.host()).map(|routed| {
             let header = session.req_header();
             let authority = header.uri.authority().map(|a| a.as_str());
-            authority.or_else(|| header.headers.get(http::header::HOST).and_then(|v| v.to_str().ok())).map(str::trim)
+            authority
+                .or_else(|| header.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()))
+                .map_or(routed, str::trim)
         }),
         client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
         proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) { "https" } else { "http" },

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{Gateway, JSON, Upstream, request, status};
+use crate::support::{Gateway, JSON, Upstream, auth_line, request, status};
 
 const PERMISSIVE: &str = r#"{"name":"x","is_first_party":false,"third_party_security_mode":"permissive"}"#;
 const DCR: &str = r#"{"redirect_uris":["https://a.test/cb"]}"#;
@@ -148,6 +148,68 @@ fn forwarded_hosts_name_the_routed_tenant() {
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     // the globex policy (ineligible: strict injected) applied, not acme's
     assert!(seen.body_text().ends_with(r#","third_party_security_mode":"strict"}"#), "{}", seen.body_text());
+}
+
+/// Host: an absolute-form target with no `Host` header is routed by its authority, and the
+/// upstream is told that host (found by the outside attack of issue 14: it was told none).
+#[test]
+fn an_absolute_form_target_without_host_names_its_host_upstream() {
+    // the target is forwarded as sent (absolute form): the recording upstream answers 200
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    let body = r#"{"name":"x","is_first_party":false}"#;
+    let raw = format!(
+        "POST http://globex.example.test/api/v2/clients HTTP/1.1\r\nContent-Type: application/json\r\n\
+         X-Forwarded-Host: acme.example.test\r\nForwarded: for=9.9.9.9;host=acme.example.test\r\n\
+         {}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        auth_line("globex.example.test"),
+        body.len()
+    );
+    let response = gateway.send(raw.as_bytes());
+    assert_eq!(status(&response), 200, "{}", response.body_text());
+    let seen = upstream.single();
+    assert_eq!(seen.header("x-forwarded-host"), Some("globex.example.test"));
+    assert_eq!(seen.header_count("x-forwarded-host"), 1);
+    assert_eq!(seen.header("forwarded"), Some("for=127.0.0.1;host=globex.example.test;proto=http"));
+    assert!(seen.body_text().ends_with(r#","third_party_security_mode":"strict"}"#), "{}", seen.body_text());
+}
+
+/// Client address and host claims under the names CDNs, clouds and frameworks read, in any
+/// spelling, never reach the upstream (the second list came from the issue 14 attack).
+#[test]
+fn client_address_and_host_claims_are_stripped_under_every_name() {
+    let upstream = Upstream::start();
+    let gateway = Gateway::start(upstream.addr);
+    let claims = [
+        "X-Real-IP",
+        "True-Client-IP",
+        "X-Originating-IP",
+        "X-Remote-IP",
+        "X-Remote-Addr",
+        "Remote-Addr",
+        "X-Original-Remote-Addr",
+        "X-ProxyUser-Ip",
+        "X-Envoy-External-Address",
+        "X-Azure-ClientIP",
+        "X-Azure-SocketIP",
+        "Ako-Client-Ip",
+        "X-Forward-For",
+        "X-Forwarded-For-Original",
+        "X-Host-Override",
+        "X-Forwarded-Host-Override",
+        "X-Forwarded-Hostname",
+        "X-HTTP-Host-Override",
+        "X-Real-Host",
+        "X-Backend-Host",
+    ];
+    let headers: Vec<(&str, &str)> = claims.iter().map(|name| (*name, "6.6.6.6")).collect();
+    let response = gateway.send(&request("GET", "/userinfo", "globex.example.test", &headers, b""));
+    assert_eq!(status(&response), 200);
+    let seen = upstream.single();
+    for name in claims {
+        assert_eq!(seen.header(&name.to_ascii_lowercase()), None, "{name} was forwarded");
+    }
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
 }
 
 /// Hop-by-hop abuse: a `Connection` nomination of a header the policy read.
