@@ -16,9 +16,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
-use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 
 struct Bare {
