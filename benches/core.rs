@@ -29,6 +29,16 @@ fn body(size: usize) -> Vec<u8> {
     text.into_bytes()
 }
 
+/// A request head through the pipeline up to its first step after the tenant.
+fn classify(config: &config::Config, method: &str, target: &[u8], headers: &HeaderMap, today: time::Date) -> Step {
+    let head = RequestHead { method, target, authority: None, headers, body_follows: false };
+    let (mut pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), today);
+    match step {
+        Step::NeedTenant { host } => pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy)))),
+        other => other,
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let config = config::parse(CONFIG).expect("bench config").0;
     let tenant = config.tenants.by_host("t.test").expect("tenant").policy.clone();
@@ -59,25 +69,8 @@ fn benches(c: &mut Criterion) {
     let mut headers = HeaderMap::new();
     headers.insert("host", "t.test".parse().expect("host"));
     headers.insert("content-type", "application/json".parse().expect("ct"));
-    c.bench_function("classify_and_plan", |b| {
-        b.iter(|| {
-            let head = RequestHead {
-                method: "POST",
-                target: black_box(target),
-                authority: None,
-                headers: &headers,
-                body_follows: false,
-            };
-            // the pipeline up to its first need after the tenant (the token)
-            let (mut pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), today);
-            match step {
-                Step::NeedTenant { host } => {
-                    pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))))
-                }
-                other => other,
-            }
-        })
-    });
+    // the pipeline up to its first need after the tenant (the token)
+    c.bench_function("classify_and_plan", |b| b.iter(|| classify(&config, "POST", black_box(target), &headers, today)));
 }
 
 /// SPEC §13: reading a runtime request (query, form body, Basic) and applying the strict
@@ -233,22 +226,7 @@ fn passthrough_benches(c: &mut Criterion) {
     headers.insert("authorization", "Bearer abc.def.ghi".parse().expect("authorization"));
     let mut group = c.benchmark_group("passthrough");
     group.bench_function("classify", |b| {
-        b.iter(|| {
-            let head = RequestHead {
-                method: "GET",
-                target: black_box(b"/userinfo".as_slice()),
-                authority: None,
-                headers: &headers,
-                body_follows: false,
-            };
-            let (mut pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), today);
-            match step {
-                Step::NeedTenant { host } => {
-                    pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))))
-                }
-                other => other,
-            }
-        })
+        b.iter(|| classify(&config, "GET", black_box(b"/userinfo".as_slice()), &headers, today))
     });
     let forwarding = Forwarding {
         host: Some("t.test"),

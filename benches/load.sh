@@ -306,14 +306,18 @@ for _ in $(seq 300); do curl -sf "http://$ADMINM/readyz" >/dev/null 2>&1 && brea
 curl -s -o /dev/null -H "Host: t5000.bench.test" "http://$MGM/userinfo"
 sleep 1
 rss_idle=$(rss "$mem_pid" VmRSS)
-cat > "$work/hosts.lua" <<'LUA'
+# a wrk script that POSTs `body` to `path` with the Host cycling through `count` names
+host_cycle() { # count "prefix" "suffix" path body
+  cat <<LUA
 local i = 0
 request = function()
-  i = i % 10000 + 1
-  wrk.headers["Host"] = "t" .. i .. ".bench.test"
-  return wrk.format("POST", "/oidc/register", { ["Content-Type"] = "application/json" }, '{"client_name":"m","redirect_uris":["https://a.test/cb"]}')
+  i = i % $1 + 1
+  wrk.headers["Host"] = "$2" .. i .. "$3"
+  return wrk.format("POST", "$4", { ["Content-Type"] = "application/json" }, '$5')
 end
 LUA
+}
+host_cycle 10000 t .bench.test /oidc/register '{"client_name":"m","redirect_uris":["https://a.test/cb"]}' > "$work/hosts.lua"
 wrk -t1 -c"$connections" -d"${seconds}s" -s "$work/hosts.lua" "http://$MGM/" >/dev/null
 wrk -t1 -c"$connections" -d"${seconds}s" -H "Host: t1.bench.test" "http://$MGM/userinfo" >/dev/null
 rss_peak=$(rss "$mem_pid" VmHWM)
@@ -322,14 +326,7 @@ kill "$mem_pid" 2>/dev/null || true
 
 # --- memory with 100,000 remote tenants in the http source's cache: each host a tenant of
 # its own (nginx answers any host), looked up by a token-less creation (401 after the lookup)
-cat > "$work/remote.lua" <<'LUA'
-local i = 0
-request = function()
-  i = i % 100000 + 1
-  wrk.headers["Host"] = "r" .. i .. ".remote.test"
-  return wrk.format("POST", "/api/v2/clients", { ["Content-Type"] = "application/json" }, "{}")
-end
-LUA
+host_cycle 100000 r .remote.test /api/v2/clients '{}' > "$work/remote.lua"
 before_remote=$(rss "$http_pid" VmRSS)
 wrk -t1 -c"$connections" -d"$((seconds * 2))s" -s "$work/remote.lua" "http://$MGH/" >/dev/null
 cached=$(curl -s "http://$ADMINH/metrics" | awk '/^modegate_policy_cache_entries / { print $2 }')
