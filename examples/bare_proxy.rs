@@ -9,6 +9,10 @@
 //! write (30 s) timeouts: the same settings, so that the comparison leaves out what a
 //! user would configure on any proxy.
 //!
+//! With `BARE_FORWARDED=1` it also sets the four headers SPEC §16 has modegate state on
+//! everything it forwards (`X-Forwarded-Host`, `-Proto`, `-For`, `Forwarded`), with fixed
+//! values: the cost of carrying them, without modegate's reading of the request.
+//!
 //! With `BARE_TLS=LISTEN,CERT,KEY` in the environment it also serves TLS there, HTTP/2 and
 //! HTTP/1.1 offered by ALPN, as modegate's `[server.tls]` does (the HTTP/2 rows).
 
@@ -17,6 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
+use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
@@ -24,6 +29,7 @@ use pingora::server::configuration::ServerConf;
 struct Bare {
     upstream: SocketAddr,
     timeouts: bool,
+    forwarded: bool,
 }
 
 #[async_trait]
@@ -31,6 +37,21 @@ impl ProxyHttp for Bare {
     type CTX = ();
 
     fn new_ctx(&self) {}
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        _ctx: &mut (),
+    ) -> Result<()> {
+        if self.forwarded {
+            upstream.insert_header("X-Forwarded-Host", "bench.example.test")?;
+            upstream.insert_header("X-Forwarded-Proto", "http")?;
+            upstream.insert_header("X-Forwarded-For", "127.0.0.1")?;
+            upstream.insert_header("Forwarded", "for=127.0.0.1;host=bench.example.test;proto=http")?;
+        }
+        Ok(())
+    }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         let mut peer = HttpPeer::new(self.upstream, false, String::new());
@@ -58,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream, timeouts });
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream, timeouts, forwarded: std::env::var_os("BARE_FORWARDED").is_some() });
     proxy.add_tcp(&listen);
     if let Ok(tls) = std::env::var("BARE_TLS") {
         let [tls_listen, cert, key] = tls.split(',').collect::<Vec<_>>()[..] else {
