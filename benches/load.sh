@@ -129,8 +129,9 @@ http_pid=$!
 pids+=($http_pid)
 BARE_TLS="$BARETLS,$work/tls.crt,$work/tls.key" RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
 pids+=($!)
-# the same, with modegate's upstream connect/read/write timeouts (the same settings)
-RUST_LOG=warn ./target/release/examples/bare_proxy "$BARET" "$UP" 1 timeouts &
+# the same, with modegate's upstream connect/read/write timeouts (the same settings) and the
+# four headers SPEC §16 has modegate state upstream (fixed values): the same wire, no reading
+BARE_FORWARDED=1 RUST_LOG=warn ./target/release/examples/bare_proxy "$BARET" "$UP" 1 timeouts &
 pids+=($!)
 
 for _ in $(seq 100); do
@@ -199,7 +200,7 @@ echo "wrk -t1 -c$connections -d${seconds}s on $(nproc) cores; one worker each" >
 direct_get=$(run "GET  upstream direct" "http://$UP/userinfo")
 nginx_get=$(run "GET  nginx proxy" "http://$NGX/userinfo")
 bare_get=$(run "GET  bare Pingora proxy" "http://$BARE/userinfo")
-baret_get=$(run "GET  bare Pingora, upstream timeouts" "http://$BARET/userinfo")
+baret_get=$(run "GET  bare, timeouts + forwarded hdrs" "http://$BARET/userinfo")
 mg_get=$(run "GET  modegate passthrough" "http://$MG/userinfo")
 bare_kib=$(run "POST bare Pingora proxy, 1 KiB" "http://$BARE/userinfo" -s "$work/kib.lua")
 mg_kib=$(run "POST modegate passthrough, 1 KiB" "http://$MG/userinfo" -s "$work/kib.lua")
@@ -236,7 +237,7 @@ echo "|---|---|---|---|"
 echo "| GET upstream direct | $direct_get | | 1.00 |"
 echo "| GET nginx proxy | $nginx_get | 1.00 | $(ratio "$nginx_get" "$direct_get") |"
 echo "| GET bare Pingora proxy (examples/bare_proxy.rs) | $bare_get | $(ratio "$bare_get" "$nginx_get") | $(ratio "$bare_get" "$direct_get") |"
-echo "| GET bare Pingora proxy with modegate's upstream timeouts | $baret_get | $(ratio "$baret_get" "$nginx_get") | $(ratio "$baret_get" "$direct_get") |"
+echo "| GET bare Pingora proxy with modegate's upstream timeouts and the four SPEC §16 headers | $baret_get | $(ratio "$baret_get" "$nginx_get") | $(ratio "$baret_get" "$direct_get") |"
 echo "| GET modegate passthrough | $mg_get | $(ratio "$mg_get" "$nginx_get") | $(ratio "$mg_get" "$direct_get") |"
 echo "| POST 1 KiB bare Pingora proxy | $bare_kib | | |"
 echo "| POST 1 KiB modegate passthrough | $mg_kib | | |"
@@ -255,7 +256,7 @@ echo "| POST /api/v2/clients modegate, tenant from the http source (warm) | $mgh
 echo "| POST /oidc/register nginx proxy | $nginx_dcr | 1.00 | |"
 echo "| POST /oidc/register modegate (no token, decide, inject) | $mg_dcr | $(ratio "$mg_dcr" "$nginx_dcr") | |"
 echo
-echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib"); GET / bare with the same upstream timeouts = $(ratio "$mg_get" "$baret_get"); HTTP/2 over TLS: GET $(ratio "$mg_h2" "$bare_h2"), 1 KiB POST $(ratio "$mg_h2_kib" "$bare_h2_kib")"
+echo "modegate tax (issue 14, target >= 0.97): passthrough / bare Pingora = GET $(ratio "$mg_get" "$bare_get"), 1 KiB POST $(ratio "$mg_kib" "$bare_kib"); GET / bare with the same timeouts and forwarded headers = $(ratio "$mg_get" "$baret_get"); HTTP/2 over TLS: GET $(ratio "$mg_h2" "$bare_h2"), 1 KiB POST $(ratio "$mg_h2_kib" "$bare_h2_kib")"
 echo "intercepted, decision log on (issue 14, targets 0.8 and 0.85): clients+token / passthrough = $(ratio "$mg_post" "$mg_get"), DCR / passthrough = $(ratio "$mg_dcr" "$mg_get")"
 echo "token cost: intercepted POST with token / without = $(ratio "$mg_post" "$mg_dcr")"
 echo "runtime routes vs modegate passthrough (SPEC §13, target >= 0.9): authorize $(ratio "$mg_authorize" "$mg_get"), token $(ratio "$mg_token" "$mg_get")"
