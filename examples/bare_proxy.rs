@@ -20,8 +20,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::listeners::tls::TlsSettings;
 use pingora::http::RequestHeader;
+use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
@@ -79,7 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream, timeouts, forwarded: std::env::var_os("BARE_FORWARDED").is_some() });
+    let mut proxy = pingora::proxy::http_proxy_service(
+        &server.configuration,
+        Bare { upstream, timeouts, forwarded: std::env::var_os("BARE_FORWARDED").is_some() },
+    );
     proxy.add_tcp(&listen);
     if let Ok(tls) = std::env::var("BARE_TLS") {
         let [tls_listen, cert, key] = tls.split(',').collect::<Vec<_>>()[..] else {
