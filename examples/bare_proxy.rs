@@ -9,6 +9,9 @@
 //! write (30 s) timeouts: the same settings, so that the comparison leaves out what a
 //! user would configure on any proxy.
 //!
+//! `BARE_WORK_STEALING=0|1`, `BARE_POOL=N` (upstream keep-alive pool) and
+//! `BARE_LISTENER_TASKS=N` set Pingora's knobs of the same names, for the knob sweep.
+//!
 //! With `BARE_FORWARDED=1` it also sets the four headers SPEC §16 has modegate state on
 //! everything it forwards (`X-Forwarded-Host`, `-Proto`, `-For`, `Forwarded`), with fixed
 //! values: the cost of carrying them, without modegate's reading of the request.
@@ -71,10 +74,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let upstream: SocketAddr = args.next().ok_or(usage)?.parse()?;
     let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(1);
     let timeouts = args.next().is_some_and(|a| a == "timeouts");
+    // issue 14's knobs, one environment variable each (README, Performance)
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let defaults = ServerConf::default();
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
+        work_stealing: knob("BARE_WORK_STEALING").map_or(defaults.work_stealing, |v| v != 0),
+        upstream_keepalive_pool_size: knob("BARE_POOL").unwrap_or(defaults.upstream_keepalive_pool_size),
+        listener_tasks_per_fd: knob("BARE_LISTENER_TASKS").unwrap_or(defaults.listener_tasks_per_fd),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -53,6 +53,7 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
         tls.iter().flat_map(|tls| &tls.listen).map(|a| ports.reserve(*a)).collect::<Result<_, _>>()?;
     let server_conf = ServerConf {
         threads: config.server.threads,
+        work_stealing: config.server.work_stealing,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.server.grace_period.as_secs().max(1)),
         pid_file: format!("/tmp/modegate-{}.pid", admin_listen.port()),

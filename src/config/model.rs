@@ -33,6 +33,9 @@ pub struct Server {
     pub listen: Vec<SocketAddr>,
     pub admin_listen: SocketAddr,
     pub threads: usize,
+    /// Off: each thread runs its own runtime (faster passthrough); a creation's answer
+    /// then blocks its thread while the registry write completes.
+    pub work_stealing: bool,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
     pub grace_period: Duration,

@@ -26,6 +26,8 @@ pub struct RawServer {
     pub admin_listen: String,
     /// Worker threads of the proxy service.
     pub threads: usize,
+    /// Tokio's work stealing between the proxy's threads (Pingora's `work_stealing`).
+    pub work_stealing: bool,
     /// Largest intercepted body, in bytes (at most 65536: Pingora's replay buffer).
     pub max_body_bytes: u64,
     /// Time allowed for an intercepted body to arrive, in milliseconds.
@@ -53,6 +55,7 @@ impl Default for RawServer {
             listen: vec!["0.0.0.0:8080".into()],
             admin_listen: "127.0.0.1:9090".into(),
             threads: 2,
+            work_stealing: true,
             max_body_bytes: 65536,
             body_read_timeout_ms: 10_000,
             grace_period_s: 5,
