@@ -31,7 +31,8 @@ fn body(size: usize) -> Vec<u8> {
 
 /// A request head through the pipeline up to its first step after the tenant.
 fn classify(config: &config::Config, method: &str, target: &[u8], headers: &HeaderMap, today: time::Date) -> Step {
-    let head = RequestHead { method, target, authority: None, headers, body_follows: false };
+    let head =
+        RequestHead { method, target, authority: None, headers, version: http::Version::HTTP_11, body_follows: false };
     let (mut pipeline, step) = Pipeline::start(&head, Arc::clone(&config.policy), today);
     match step {
         Step::NeedTenant { host } => pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy)))),

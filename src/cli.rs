@@ -360,6 +360,7 @@ pub fn decide_text(config: &Config, text: &str, today: Date) -> anyhow::Result<V
         target: path.as_bytes(),
         authority: None,
         headers: &headers,
+        version: http::Version::HTTP_11,
         body_follows: !body.is_empty(),
     };
     // clients_update: the current state comes from the `tpc_` prefix or from the input's

@@ -55,6 +55,8 @@ pub struct RequestHead<'a> {
     /// target carries its authority in `target`.
     pub authority: Option<&'a str>,
     pub headers: &'a HeaderMap,
+    /// The protocol version: an HTTP/1.1 request must carry `Host` (RFC 9112 §3.2).
+    pub version: http::Version,
     /// The framing says a body follows: a `Content-Length` above 0, chunked, or an HTTP/2
     /// `HEADERS` frame without `END_STREAM` (which no header shows).
     pub body_follows: bool,

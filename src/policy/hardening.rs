@@ -142,6 +142,14 @@ pub fn has_method_override(headers: &HeaderMap) -> bool {
 /// SPEC §16 checks on the head that hold on every route: hop-by-hop nominations, bodies
 /// where none belongs, and upgrades.
 pub fn check_head(head: &RequestHead<'_>, path: &[u8], routes: &RouteTable) -> Result<(), Rejection> {
+    // RFC 9112 §3.2: Go's net/http and Node answer 400 to an HTTP/1.1 request without
+    // `Host`, even with an absolute-form target; the gateway reads it the same way
+    if head.version == http::Version::HTTP_11 && !head.headers.contains_key(http::header::HOST) {
+        return Err(Rejection::invalid_request(
+            ReasonCode::InvalidHost,
+            "an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)",
+        ));
+    }
     check_connection(head.headers)?;
     // `Content-Length: 5, 5` or two of them: servers that take the list wait for a body
     // that never comes; one plain number only, on every route
@@ -325,9 +333,24 @@ mod tests {
     }
 
     fn check(method: &str, pairs: &[(&str, &str)]) -> Result<(), ReasonCode> {
+        check_as(http::Version::HTTP_11, method, &[&[("host", "t.test")], pairs].concat())
+    }
+
+    fn check_as(version: http::Version, method: &str, pairs: &[(&str, &str)]) -> Result<(), ReasonCode> {
         let headers = headers(pairs);
-        let head = RequestHead { method, target: b"/x", authority: None, headers: &headers, body_follows: false };
+        let head =
+            RequestHead { method, target: b"/x", authority: None, headers: &headers, version, body_follows: false };
         check_head(&head, b"/x", &RouteTable::default()).map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn an_http_1_1_request_names_its_host() {
+        use http::Version;
+        assert_eq!(check_as(Version::HTTP_11, "GET", &[]), Err(ReasonCode::InvalidHost));
+        assert_eq!(check_as(Version::HTTP_11, "GET", &[("host", "t.test")]), Ok(()));
+        // HTTP/1.0 may leave it out; HTTP/2 names it in `:authority`
+        assert_eq!(check_as(Version::HTTP_10, "GET", &[]), Ok(()));
+        assert_eq!(check_as(Version::HTTP_2, "GET", &[]), Ok(()));
     }
 
     #[test]
@@ -345,7 +368,14 @@ mod tests {
         assert_eq!(check("POST", &[("content-length", "5"), ("content-length", "5")]), Err(AmbiguousFraming));
         // HTTP/2: DATA frames without any length header (review finding)
         let empty = HeaderMap::new();
-        let h2_get = RequestHead { method: "GET", target: b"/x", authority: None, headers: &empty, body_follows: true };
+        let h2_get = RequestHead {
+            method: "GET",
+            target: b"/x",
+            authority: None,
+            headers: &empty,
+            version: http::Version::HTTP_2,
+            body_follows: true,
+        };
         assert_eq!(check_head(&h2_get, b"/x", &RouteTable::default()).map_err(|r| r.reason), Err(BodyNotAllowed));
         assert_eq!(check("GET", &[("upgrade", "websocket"), ("connection", "upgrade")]), Err(UpgradeNotAllowed));
         assert!(has_method_override(&headers(&[("x_http_method_override", "PATCH")])));

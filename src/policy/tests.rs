@@ -777,7 +777,14 @@ fn eligibility_is_per_customer() {
 }
 
 fn head<'a>(method: &'a str, target: &'a str, headers: &'a HeaderMap) -> RequestHead<'a> {
-    RequestHead { method, target: target.as_bytes(), authority: None, headers, body_follows: false }
+    RequestHead {
+        method,
+        target: target.as_bytes(),
+        authority: None,
+        headers,
+        version: http::Version::HTTP_11,
+        body_follows: false,
+    }
 }
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -824,7 +831,8 @@ fn plan_checks_the_head() {
         "ambiguous_framing"
     );
     assert_eq!(run(&[("host", "nobody.test"), ("content-type", "application/json")]), "unknown_tenant");
-    assert_eq!(run(&[("content-type", "application/json")]), "unknown_tenant");
+    // RFC 9112 §3.2: an HTTP/1.1 request without `Host` is refused before any tenant
+    assert_eq!(run(&[("content-type", "application/json")]), "invalid_host");
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub fn request_head(header: &RequestHeader, body_follows: bool) -> RequestHead<'
         target: header.raw_path(),
         authority: header.uri.authority().map(|a| a.as_str()),
         headers: &header.headers,
+        version: header.version,
         body_follows,
     }
 }

@@ -386,14 +386,15 @@ fn keep_alive_connection_survives_a_rejection() {
 }
 
 /// Pingora keeps an absolute-form authority off the parsed URI and makes `Host` from it
-/// when none is sent: the gateway must read the raw target to find the tenant.
+/// when none is sent: the gateway must read the raw target to find the tenant (HTTP/1.0:
+/// an HTTP/1.1 request without `Host` is refused before any tenant, see `one_reading`).
 #[test]
 fn absolute_form_without_host_names_the_tenant() {
     let upstream = Upstream::start();
     let gateway =
         Gateway::start_with(upstream.addr, "", "unknown_tenant = \"passthrough\"", crate::support::gateway::TENANTS);
     let raw = format!(
-        "POST http://globex.example.test/api/v2/clients HTTP/1.1\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        "POST http://globex.example.test/api/v2/clients HTTP/1.0\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
         auth_line("globex.example.test"),
         THIRD_PARTY_PERMISSIVE.len(),
         THIRD_PARTY_PERMISSIVE

@@ -150,22 +150,30 @@ fn forwarded_hosts_name_the_routed_tenant() {
     assert!(seen.body_text().ends_with(r#","third_party_security_mode":"strict"}"#), "{}", seen.body_text());
 }
 
-/// Host: an absolute-form target with no `Host` header is routed by its authority, and the
-/// upstream is told that host (found by the outside attack of issue 14: it was told none).
+/// Host: an absolute-form target with no `Host` header (HTTP/1.0, where `Host` is optional)
+/// is routed by its authority, and the upstream is told that host (found by the outside
+/// attack of issue 14: it was told none). In HTTP/1.1 the same request is a 400 (RFC 9112
+/// §3.2, as Go and Node answer it).
 #[test]
 fn an_absolute_form_target_without_host_names_its_host_upstream() {
     // the target is forwarded as sent (absolute form): the recording upstream answers 200
     let upstream = Upstream::start();
     let gateway = Gateway::start(upstream.addr);
     let body = r#"{"name":"x","is_first_party":false}"#;
-    let raw = format!(
-        "POST http://globex.example.test/api/v2/clients HTTP/1.1\r\nContent-Type: application/json\r\n\
-         X-Forwarded-Host: acme.example.test\r\nForwarded: for=9.9.9.9;host=acme.example.test\r\n\
-         {}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        auth_line("globex.example.test"),
-        body.len()
-    );
-    let response = gateway.send(raw.as_bytes());
+    let raw = |version: &str| {
+        format!(
+            "POST http://globex.example.test/api/v2/clients {version}\r\nContent-Type: application/json\r\n\
+             X-Forwarded-Host: acme.example.test\r\nForwarded: for=9.9.9.9;host=acme.example.test\r\n\
+             {}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            auth_line("globex.example.test"),
+            body.len()
+        )
+    };
+    let response = gateway.send(raw("HTTP/1.1").as_bytes());
+    assert_eq!(status(&response), 400, "{}", response.body_text());
+    assert_eq!(response.header("x-modegate-reason"), Some("invalid_host"));
+    upstream.assert_untouched();
+    let response = gateway.send(raw("HTTP/1.0").as_bytes());
     assert_eq!(status(&response), 200, "{}", response.body_text());
     let seen = upstream.single();
     assert_eq!(seen.header("x-forwarded-host"), Some("globex.example.test"));

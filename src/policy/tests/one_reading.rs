@@ -118,7 +118,14 @@ proptest! {
         let table = RouteTable::new(vec!["/reg".to_owned()]);
         let mut headers = HeaderMap::new();
         headers.insert(http::header::HOST, http::HeaderValue::from_static("gateway.test"));
-        let head = RequestHead { method, target: raw.as_bytes(), authority: None, headers: &headers, body_follows: false };
+        let head = RequestHead {
+            method,
+            target: raw.as_bytes(),
+            authority: None,
+            headers: &headers,
+            version: http::Version::HTTP_11,
+            body_follows: false,
+        };
         let gateway = match classify(&head, &table) {
             Ok(target) => target.route,
             Err(_) => return Ok(()),

@@ -54,6 +54,7 @@ pub fn violation(reading: &Reading, config: &Config) -> Option<String> {
         target: clean.as_bytes(),
         authority: None,
         headers: &headers,
+        version: http::Version::HTTP_11,
         body_follows: false,
     };
     let body = Value::Object(reading.members.clone()).to_string();
