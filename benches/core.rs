@@ -249,16 +249,8 @@ fn passthrough_benches(c: &mut Criterion) {
     group.bench_function("clone_head_and_apply_edits", |b| {
         b.iter(|| {
             let mut head = black_box(&upstream).clone();
-            for edit in forwarding_edits(&head.headers, &forwarding) {
-                match edit {
-                    modegate::policy::hardening::HeaderEdit::Remove(name) => {
-                        head.remove_header(&name);
-                    }
-                    modegate::policy::hardening::HeaderEdit::Set(name, value) => {
-                        head.insert_header(name, value).expect("insert")
-                    }
-                }
-            }
+            let edits = forwarding_edits(&head.headers, &forwarding);
+            modegate::proxy::convert::apply_edits(&mut head, edits).expect("insert");
             head
         })
     });

@@ -26,7 +26,7 @@ use crate::clients::ClientModes;
 use crate::config::{Config, Tenant};
 use crate::identity::Claims;
 use crate::identity::verifier::Verifier;
-use crate::policy::hardening::{self, HeaderEdit};
+use crate::policy::hardening;
 use crate::policy::{Api, Pipeline, Record};
 use crate::ratelimit::DcrLimiter;
 use crate::telemetry::{DecisionLog, metrics};
@@ -146,14 +146,8 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         // SPEC §16: the upstream reads the host, client and scheme the gateway routed by
-        for edit in hardening::forwarding_edits(&upstream.headers, &convert::forwarding(session, ctx)) {
-            match edit {
-                HeaderEdit::Remove(name) => {
-                    upstream.remove_header(&name);
-                }
-                HeaderEdit::Set(name, value) => upstream.insert_header(name, value)?,
-            }
-        }
+        let edits = hardening::forwarding_edits(&upstream.headers, &convert::forwarding(session, ctx));
+        convert::apply_edits(upstream, edits)?;
         if let Some(body) = &ctx.upstream_body {
             // the body is held whole: frame it with its own length
             upstream.remove_header(&http::header::TRANSFER_ENCODING);

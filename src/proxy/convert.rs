@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::Ctx;
 use crate::config::Upstream;
 use crate::policy::RequestHead;
-use crate::policy::hardening::Forwarding;
+use crate::policy::hardening::{Forwarding, HeaderEdit};
 
 /// The policy's view of a Pingora request head: the raw target, as it will be forwarded.
 /// `body_follows`: what the session's framing says (`Session::is_body_empty`, which needs
@@ -23,6 +23,19 @@ pub fn request_head(header: &RequestHeader, body_follows: bool) -> RequestHead<'
         version: header.version,
         body_follows,
     }
+}
+
+/// Applies the policy's forwarding edits (SPEC §16) to the head sent upstream.
+pub fn apply_edits(upstream: &mut RequestHeader, edits: Vec<HeaderEdit>) -> pingora::Result<()> {
+    for edit in edits {
+        match edit {
+            HeaderEdit::Remove(name) => {
+                upstream.remove_header(&name);
+            }
+            HeaderEdit::Set(name, value) => upstream.insert_header(name, value)?,
+        }
+    }
+    Ok(())
 }
 
 /// Today (UTC), for the date rules: whole days since the epoch, which costs every request
