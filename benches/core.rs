@@ -257,6 +257,43 @@ fn passthrough_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(runtime_group, runtime_benches, passthrough_benches);
+/// One decision record, built as `proxy::record` builds it and encoded into the log's batch.
+fn decision_log_benches(c: &mut Criterion) {
+    use modegate::telemetry::{DecisionRecord, decision_log};
+    let tenant = ("bench".to_owned(), "cus_bench".to_owned());
+    let mut batch = Vec::with_capacity(1 << 20);
+    c.bench_function("decision_record_build_and_encode", |b| {
+        b.iter(|| {
+            if batch.len() > (1 << 19) {
+                batch.clear();
+            }
+            let record = DecisionRecord {
+                time: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                decision_id: decision_log::next_decision_id(),
+                generation: 1,
+                request_id: format!("mg-{}-{}", 4242, 17),
+                tenant: Some(tenant.0.clone()),
+                customer: Some(tenant.1.clone()),
+                route: "authorize",
+                decision: "forward",
+                reason: "strict_allowed",
+                enforcement: Some("enforce"),
+                requested_mode: None,
+                effective_mode: Some("strict"),
+                injected: Vec::new(),
+                sub: None,
+                azp: None,
+                status: 200,
+                upstream_status: Some(200),
+                latency_ms: 0.113,
+            };
+            decision_log::encode(black_box(&record), &mut batch).expect("encode");
+        })
+    });
+}
+
+criterion_group!(runtime_group, runtime_benches, passthrough_benches, decision_log_benches);
 criterion_group!(core, benches, token_benches, tenant_benches, hostile_path_benches);
 criterion_main!(core, runtime_group);

@@ -148,16 +148,22 @@ impl ClientModes {
     /// Remembers a client the gateway saw created (an upstream 200/201). Blocking: the
     /// entry is stored before the creation's answer ends (see `registry`).
     pub fn remember(&self, tenant: &Tenant, client_id: &str, state: ClientState, origin: Origin) {
-        // a `tpc_` id names its mode; only how it was created (DCR) is worth keeping, under
-        // the id in lowercase, as its prefix is read in any case (see `registered_dynamically`)
-        if ClientState::from_client_id(client_id).is_some() {
-            if origin == Origin::Dcr {
-                let id = client_id.to_ascii_lowercase();
-                self.registry.remember(Entry::new(&tenant.policy.id, &id, state, origin));
-            }
-        } else {
-            self.registry.remember(Entry::new(&tenant.policy.id, client_id, state, origin));
+        if let Some(entry) = created_entry(tenant, client_id, state, origin) {
+            self.registry.remember(entry);
         }
+    }
+
+    /// [`remember`](Self::remember) for a caller that must not block its thread: the
+    /// answer is held until the future ends (stored, or after `registry::WRITE_WAIT`).
+    /// `None`: nothing to store, nothing to wait for.
+    pub fn remember_in_background(
+        &self,
+        tenant: &Tenant,
+        client_id: &str,
+        state: ClientState,
+        origin: Origin,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        created_entry(tenant, client_id, state, origin).map(|entry| self.registry.remember_in_background(entry))
     }
 
     /// Forgets a client the upstream deleted (a 2xx `DELETE /api/v2/clients/{id}`).
@@ -215,9 +221,7 @@ impl ClientModes {
             client_id: client_id.to_owned(),
             detail: "the answer is not a client".into(),
         })?;
-        let (registry, entry) =
-            (Arc::clone(&self.registry), Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup));
-        let _ = tokio::task::spawn_blocking(move || registry.remember(entry)).await;
+        self.registry.remember_in_background(Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup)).await;
         Ok(Lookup::Known(state))
     }
 
@@ -271,4 +275,14 @@ impl ClientModes {
             status => Err(error(format!("the upstream answered {status}"))),
         }
     }
+}
+
+/// The registry entry a creation leaves. A `tpc_` id names its mode; only how it was
+/// created (DCR) is worth keeping, under the id in lowercase, as its prefix is read in any
+/// case (see `registered_dynamically`).
+fn created_entry(tenant: &Tenant, client_id: &str, state: ClientState, origin: Origin) -> Option<Entry> {
+    if ClientState::from_client_id(client_id).is_none() {
+        return Some(Entry::new(&tenant.policy.id, client_id, state, origin));
+    }
+    (origin == Origin::Dcr).then(|| Entry::new(&tenant.policy.id, &client_id.to_ascii_lowercase(), state, origin))
 }

@@ -191,12 +191,12 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<std::time::Duration>> {
-        self.capture_chunk(ctx, body, end_of_stream);
+        self.capture_chunk(session, ctx, body, end_of_stream);
         Ok(None)
     }
 

@@ -288,7 +288,27 @@ enum Change {
 /// A change and, when the caller waits for it, where to say that it was applied.
 struct Job {
     change: Change,
-    done: Option<SyncSender<()>>,
+    done: Option<Done>,
+}
+
+/// Where a waiting caller hears that its change is applied (or that it need wait no more):
+/// a thread blocked on a channel, or a task awaiting a future.
+enum Done {
+    Thread(SyncSender<()>),
+    Task(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Done {
+    fn tell(self) {
+        match self {
+            Done::Thread(done) => {
+                let _ = done.try_send(());
+            }
+            Done::Task(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
 }
 
 /// How long a creation's answer waits for its write (SPEC §12: stored before the client
@@ -375,6 +395,28 @@ impl Registry {
     /// gateway saw created goes into the front at once (this process knows the client
     /// even while the store fails); a learned entry only once the store agreed.
     pub fn remember(&self, entry: Entry) {
+        let (done, stored) = std::sync::mpsc::sync_channel(1);
+        self.put_waited(entry, Done::Thread(done));
+        // bounded: the request path never waits longer for the store; a change that was
+        // not queued, or that the store cannot take now, ends the wait at once
+        blocking(|| {
+            let _ = stored.recv_timeout(WRITE_WAIT);
+        });
+    }
+
+    /// [`remember`](Self::remember) for a caller that must not block its thread: the
+    /// returned future ends once the store has the entry, or after [`WRITE_WAIT`].
+    pub fn remember_in_background(&self, entry: Entry) -> impl Future<Output = ()> + Send + 'static {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.put_waited(entry, Done::Task(done));
+        async move {
+            let _ = tokio::time::timeout(WRITE_WAIT, stored).await;
+        }
+    }
+
+    /// The front first, then the store; `done` is told when the store has the entry (or
+    /// dropped at once when nothing will be written, which ends the caller's wait).
+    fn put_waited(&self, entry: Entry, done: Done) {
         if !Entry::storable_id(&entry.client_id) {
             log::warn!(
                 "client registry: a client id of {} bytes with control characters is not stored",
@@ -389,7 +431,7 @@ impl Registry {
                 self.front.insert(key, Known::of(&entry));
             }
         }
-        self.submit(Change::Put(entry), true);
+        self.submit(Change::Put(entry), Some(done));
     }
 
     /// Remembers what a lookup learned, without waiting: it goes into the front at once
@@ -402,14 +444,14 @@ impl Registry {
         if self.front.get(&key).is_none_or(|known| !known.origin.is_authoritative()) {
             self.front.insert(key, Known::of(&entry));
         }
-        self.submit(Change::Put(entry), false);
+        self.submit(Change::Put(entry), None);
     }
 
     /// Forgets a deleted client (SPEC §12: a 2xx `DELETE /api/v2/clients/{id}`), after any
     /// write of it still queued.
     pub fn forget(&self, tenant: &str, client_id: &str) {
         self.front.invalidate(&Entry::key(tenant, client_id));
-        self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, false);
+        self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, None);
     }
 
     /// Entries in the front (the gauge, the memory benchmark).
@@ -418,29 +460,19 @@ impl Registry {
         self.front.entry_count()
     }
 
-    fn submit(&self, change: Change, wait: bool) {
-        let wait = wait && !self.degraded.load(Ordering::Acquire);
-        if !wait && matches!(change, Change::Put(_)) {
+    /// Queues `change` for the writer. `done`, when given, is told once the store has it;
+    /// it is dropped at once (ending the caller's wait) when the store is known to be
+    /// failing or the queue is full.
+    fn submit(&self, change: Change, done: Option<Done>) {
+        let done = done.filter(|_| !self.degraded.load(Ordering::Acquire));
+        if done.is_none() && matches!(change, Change::Put(_)) {
             metrics().registry_writes.with_label_values(&["queued"]).inc();
         }
-        let (done, applied) = if wait {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
         metrics().registry_queue.inc();
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.writer.try_send(Job { change, done }) {
             metrics().registry_queue.dec();
             metrics().registry_writes.with_label_values(&["dropped"]).inc();
             log::error!("client registry: the write queue is full; a change is not stored");
-            return;
-        }
-        if let Some(applied) = applied {
-            // bounded: the request path never waits longer for the store
-            blocking(|| {
-                let _ = applied.recv_timeout(WRITE_WAIT);
-            });
         }
     }
 }
@@ -494,7 +526,7 @@ impl Writer {
                         if let Some(job) = self.pending.pop_front() {
                             metrics().registry_queue.dec();
                             if let Some(done) = job.done {
-                                let _ = done.try_send(());
+                                done.tell();
                             }
                         }
                         backoff = Duration::from_millis(100);
@@ -517,7 +549,7 @@ impl Writer {
                         for job in self.pending.iter_mut() {
                             if let Some(done) = job.done.take() {
                                 metrics().registry_writes.with_label_values(&["queued"]).inc();
-                                let _ = done.try_send(());
+                                done.tell();
                             }
                         }
                         std::thread::sleep(backoff);
@@ -538,7 +570,7 @@ impl Writer {
                 metrics().registry_queue.dec();
                 metrics().registry_writes.with_label_values(&["dropped"]).inc();
                 if let Some(done) = job.done {
-                    let _ = done.try_send(());
+                    done.tell();
                 }
                 continue;
             }
@@ -578,7 +610,7 @@ impl Writer {
                 self.settle(entry, &written);
             }
             if let Some(done) = job.done {
-                let _ = done.try_send(());
+                done.tell();
             }
         }
         self.degraded.store(false, Ordering::Release);

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use pingora::proxy::Session;
 
-use super::{Ctx, Gateway};
+use super::{Ctx, Gateway, head_deadline};
 use crate::policy::{ClientState, Creation, RouteId};
 use crate::registry::Origin;
 
@@ -33,7 +33,7 @@ pub fn on_status(ctx: &mut Ctx, status: u16) {
 
 impl Gateway {
     /// A chunk of the upstream's answer; at its end, the new client is remembered.
-    pub(super) fn capture_chunk(&self, ctx: &mut Ctx, body: &Option<Bytes>, end_of_stream: bool) {
+    pub(super) fn capture_chunk(&self, session: &Session, ctx: &mut Ctx, body: &Option<Bytes>, end_of_stream: bool) {
         let Some(capture) = ctx.capture.as_mut().filter(|c| c.reading) else { return };
         if let Some(chunk) = body.as_ref() {
             if capture.body.len() + chunk.len() > MAX_CAPTURE_BYTES {
@@ -43,12 +43,15 @@ impl Gateway {
             }
         }
         if end_of_stream && capture.reading {
-            self.remember_created(ctx);
+            self.remember_created(session, ctx);
         }
     }
 
     /// Reads a creation's answer to remember the new client (SPEC §4 clients_update cache).
-    fn remember_created(&self, ctx: &Ctx) {
+    /// The answer goes out once the registry has the client (or after its bounded wait):
+    /// on HTTP/1 the connection holds its writes meanwhile and the thread serves other
+    /// requests; an HTTP/2 stream has no such hold, and the wait blocks the thread.
+    fn remember_created(&self, session: &Session, ctx: &Ctx) {
         let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
         let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else { return };
         let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else { return };
@@ -57,7 +60,15 @@ impl Gateway {
         let third_party = route == RouteId::DcrRegister || effective_mode.is_some();
         let sent = ClientState { is_first_party: !third_party, mode: effective_mode };
         let origin = if route == RouteId::DcrRegister { Origin::Dcr } else { Origin::Created };
-        self.clients.remember(tenant, client_id, ClientState::from_creation(&document, sent), origin);
+        let state = ClientState::from_creation(&document, sent);
+        match head_deadline::of(session.as_downstream().stream()) {
+            Some(connection) => {
+                if let Some(stored) = self.clients.remember_in_background(tenant, client_id, state, origin) {
+                    connection.hold_writes(stored);
+                }
+            }
+            None => self.clients.remember(tenant, client_id, state, origin),
+        }
     }
 }
 

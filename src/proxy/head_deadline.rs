@@ -9,13 +9,17 @@
 //! deadline), and disarmed by the proxy's first phase, which runs once the head is in.
 //! When part of a head had arrived, a `408` is written before the connection closes.
 //! HTTP/2 connections are not wrapped: their streams have no head of their own to wait for.
+//!
+//! The wrapper also holds a connection's writes on request ([`HeadDeadline::hold_writes`]):
+//! a creation's answer waits for its registry write (SPEC §12) without blocking the thread
+//! that serves it, as Pingora's response body filter cannot await.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -59,16 +63,21 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadlineApp<A> {
 
 /// Disarms the head deadline of the connection a request arrived on (its head is in).
 pub fn head_received(stream: Option<&Stream>) {
-    if let Some(deadline) = stream.and_then(|s| s.as_any().downcast_ref::<HeadDeadline>()) {
+    if let Some(deadline) = of(stream) {
         deadline.deadline_ms.store(0, Ordering::Release);
     }
 }
 
 /// Arms the deadline again for the next request on a kept-alive connection.
 pub fn request_ended(stream: Option<&Stream>) {
-    if let Some(deadline) = stream.and_then(|s| s.as_any().downcast_ref::<HeadDeadline>()) {
+    if let Some(deadline) = of(stream) {
         deadline.arm();
     }
+}
+
+/// The wrapper of a request's connection: HTTP/1 connections only.
+pub fn of(stream: Option<&Stream>) -> Option<&HeadDeadline> {
+    stream.and_then(|s| s.as_any().downcast_ref::<HeadDeadline>())
 }
 
 /// A stream whose reads fail once its deadline passes while it is armed.
@@ -83,7 +92,13 @@ pub struct HeadDeadline {
     /// connection is closed silently.
     head_started: AtomicBool,
     sleep: Pin<Box<Sleep>>,
+    /// What the next write waits for, when something must happen before the answer goes
+    /// out. Behind a lock because the proxy phases reach the stream through a shared
+    /// reference; the I/O side, which owns it, reads it without locking.
+    held: Mutex<Option<Held>>,
 }
+
+type Held = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl std::fmt::Debug for HeadDeadline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +119,7 @@ impl HeadDeadline {
             deadline_ms: AtomicU64::new(0),
             head_started: AtomicBool::new(false),
             sleep: Box::pin(tokio::time::sleep(timeout)),
+            held: Mutex::new(None),
         };
         deadline.arm();
         deadline
@@ -122,6 +138,22 @@ impl HeadDeadline {
             0 => None,
             ms => Some(epoch() + Duration::from_millis(ms)),
         }
+    }
+
+    /// Holds the connection's writes (and flushes) until `until` ends; the task that
+    /// serves the connection waits for it like for any other I/O. The caller bounds `until`.
+    pub fn hold_writes(&self, until: impl Future<Output = ()> + Send + 'static) {
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::pin(until));
+    }
+
+    /// Ready once nothing holds the writes.
+    fn poll_held(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let held = self.held.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(until) = held {
+            std::task::ready!(until.as_mut().poll(cx));
+            *held = None;
+        }
+        Poll::Ready(())
     }
 
     /// Gives up the read: the deadline passed while a head was awaited.
@@ -171,9 +203,11 @@ impl AsyncRead for HeadDeadline {
 
 impl AsyncWrite for HeadDeadline {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_held(cx));
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_held(cx));
         Pin::new(&mut self.inner).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -184,6 +218,7 @@ impl AsyncWrite for HeadDeadline {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_held(cx));
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {

@@ -196,3 +196,19 @@ fn writes_that_wait_together_are_committed_together() {
     assert!(groups >= 1, "no group commit: {puts} single puts");
     assert!(puts + groups < 64, "{puts} single puts and {groups} groups for 64 writes");
 }
+
+/// What the proxy holds a creation's answer on (SPEC §12): the front knows the client at
+/// once, and the wait ends when the store has it, not before.
+#[tokio::test]
+async fn a_background_wait_ends_once_the_store_has_the_entry() {
+    let store = Arc::new(Counting::default());
+    let registry = Registry::new(Arc::clone(&store) as Arc<dyn Store>, 1000);
+    let stored = registry.remember_in_background(entry("b1", false, STRICT, Origin::Created));
+    assert_eq!(registry.cached("t", "b1").map(|(state, _)| state.mode), Some(STRICT), "the front, before any wait");
+    stored.await;
+    assert_eq!(store.get("t", "b1").unwrap().map(|e| e.mode), Some(STRICT), "stored once the wait ends");
+    // nothing to store: nothing to wait for
+    let started = Instant::now();
+    registry.remember_in_background(entry("bad\u{1}id", false, STRICT, Origin::Created)).await;
+    assert!(started.elapsed() < WRITE_WAIT, "an id that is never stored ends the wait at once");
+}

@@ -149,21 +149,29 @@ impl DecisionLog {
             metrics().decision_log_dropped.inc();
             return;
         }
-        let before = waiting.len();
         // serialised straight into the batch: no line buffer of its own
-        if let Err(e) = serde_json::to_writer(&mut *waiting, record) {
-            waiting.truncate(before);
+        if let Err(e) = encode(record, &mut waiting) {
             drop(waiting);
             log::warn!("decision log: cannot encode a record: {e}");
             return;
         }
-        waiting.push(b'\n');
         let full = waiting.len() >= FLUSH_AT;
         drop(waiting);
         if full {
             shared.wake.notify_one();
         }
     }
+}
+
+/// Appends `record` as one line to `out`; on failure `out` is left as it was.
+pub fn encode(record: &DecisionRecord, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    let before = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, record) {
+        out.truncate(before);
+        return Err(e);
+    }
+    out.push(b'\n');
+    Ok(())
 }
 
 fn write_batch(out: &mut Box<dyn Write + Send>, batch: &[u8]) {

@@ -334,6 +334,41 @@ dcr_burst = 4
     );
 }
 
+/// SPEC §12: a creation's answer waits for its registry write, but the thread serving it
+/// does not. One thread, no work stealing, a frozen Redis: a passthrough request sent while
+/// the creation waits is answered first (the wait used to hold the thread, and with it every
+/// request on it, for up to `WRITE_WAIT`).
+#[test]
+fn a_creation_waiting_for_its_write_holds_only_its_own_answer() {
+    let redis = Redis::start();
+    let upstream = Upstream::start().route("/api/v2/clients", 201, r#"{"client_id":"held1","is_first_party":false}"#);
+    let gateway = Gateway::start_with(
+        upstream.addr,
+        "work_stealing = false",
+        "",
+        &format!("{}\n{TENANTS}", redis.clients_table()),
+    );
+    redis.pause(true);
+    let finished = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let response = gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#);
+            finished.lock().unwrap().push(("creation", status(&response)));
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while upstream.hits("/api/v2/clients") == 0 {
+            assert!(Instant::now() < deadline, "the creation reached the upstream");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let response = gateway.send(&request("GET", "/userinfo", HOST, &[], b""));
+        finished.lock().unwrap().push(("passthrough", status(&response)));
+    });
+    let finished = finished.into_inner().unwrap();
+    eprintln!("frozen Redis, one thread: answered in this order {finished:?}");
+    assert_eq!(finished, vec![("passthrough", 200), ("creation", 201)]);
+    redis.pause(false);
+}
+
 /// SPEC §11, §12: a Redis that accepts connections and answers nothing (`kill -STOP`) costs
 /// a creation a bounded wait; every other route is unaffected and `/readyz` still answers.
 #[test]
