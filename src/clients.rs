@@ -153,29 +153,29 @@ impl ClientModes {
         }
     }
 
-    /// [`remember`](Self::remember) for a caller that must not block its thread: the
-    /// answer is held until the future ends (stored, or after `registry::WRITE_WAIT`).
+    /// [`remember`](Self::remember) for a caller that awaits: the write is queued now, the
+    /// future ends once it is stored (at the latest after `registry::WRITE_WAIT`).
     /// `None`: nothing to store, nothing to wait for.
-    pub fn remember_in_background(
+    pub fn remember_then_wait(
         &self,
         tenant: &Tenant,
         client_id: &str,
         state: ClientState,
         origin: Origin,
     ) -> Option<impl Future<Output = ()> + Send + 'static> {
-        created_entry(tenant, client_id, state, origin).map(|entry| self.registry.remember_in_background(entry))
+        created_entry(tenant, client_id, state, origin).map(|entry| self.registry.remember_then_wait(entry))
     }
 
     /// Forgets a client the upstream deleted (a 2xx `DELETE /api/v2/clients/{id}`).
-    pub async fn forget(&self, tenant: &str, client_id: &str) {
+    pub fn forget(&self, tenant: &str, client_id: &str) {
         // a `tpc_` entry is kept under its id in lowercase (see `remember`)
         let client_id = if ClientState::from_client_id(client_id).is_some() {
             client_id.to_ascii_lowercase()
         } else {
             client_id.to_owned()
         };
-        let (registry, tenant) = (Arc::clone(&self.registry), tenant.to_owned());
-        let _ = tokio::task::spawn_blocking(move || registry.forget(&tenant, &client_id)).await;
+        // queued for the writer, behind any write of it: nothing here blocks
+        self.registry.forget(tenant, &client_id);
     }
 
     /// The registry's entry, read off the async threads; `Ok(None)` also when the store
@@ -221,7 +221,7 @@ impl ClientModes {
             client_id: client_id.to_owned(),
             detail: "the answer is not a client".into(),
         })?;
-        self.registry.remember_in_background(Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup)).await;
+        self.registry.remember_then_wait(Entry::new(&tenant.policy.id, client_id, state, Origin::Lookup)).await;
         Ok(Lookup::Known(state))
     }
 

@@ -311,8 +311,9 @@ impl Done {
     }
 }
 
-/// How long a creation's answer waits for its write (SPEC §12: stored before the client
-/// sees its 201). Past it, the write goes on behind and the answer is sent.
+/// How long a creation's answer waits for its write (SPEC §12: the client's answer does not
+/// complete before the store has the new client). Past it, the write goes on behind and the
+/// answer is sent.
 pub const WRITE_WAIT: Duration = Duration::from_millis(500);
 
 /// The store behind a bounded front. Every change goes through one writer thread, in
@@ -393,36 +394,42 @@ impl Registry {
 
     /// Remembers `entry`, waiting up to [`WRITE_WAIT`] for the store to have it. What the
     /// gateway saw created goes into the front at once (this process knows the client
-    /// even while the store fails); a learned entry only once the store agreed.
+    /// even while the store fails); a learned entry only once the store agreed. Blocking:
+    /// for callers that cannot await (an HTTP/2 creation's answer, see `proxy::capture`).
     pub fn remember(&self, entry: Entry) {
         let (done, stored) = std::sync::mpsc::sync_channel(1);
-        self.put_waited(entry, Done::Thread(done));
-        // bounded: the request path never waits longer for the store; a change that was
-        // not queued, or that the store cannot take now, ends the wait at once
-        blocking(|| {
-            let _ = stored.recv_timeout(WRITE_WAIT);
-        });
-    }
-
-    /// [`remember`](Self::remember) for a caller that must not block its thread: the
-    /// returned future ends once the store has the entry, or after [`WRITE_WAIT`].
-    pub fn remember_in_background(&self, entry: Entry) -> impl Future<Output = ()> + Send + 'static {
-        let (done, stored) = tokio::sync::oneshot::channel();
-        self.put_waited(entry, Done::Task(done));
-        async move {
-            let _ = tokio::time::timeout(WRITE_WAIT, stored).await;
+        if self.put_waited(entry, Done::Thread(done)) {
+            // bounded: the request path never waits longer for the store
+            blocking(|| {
+                let _ = stored.recv_timeout(WRITE_WAIT);
+            });
         }
     }
 
-    /// The front first, then the store; `done` is told when the store has the entry (or
-    /// dropped at once when nothing will be written, which ends the caller's wait).
-    fn put_waited(&self, entry: Entry, done: Done) {
+    /// [`remember`](Self::remember) for a caller that awaits instead of blocking. The
+    /// write is queued now, by this call; the returned future only waits for it: it ends
+    /// once the store has the entry, at once when nothing will be waited for (the store is
+    /// failing, the queue is full, the id is not storable), and at the latest
+    /// [`WRITE_WAIT`] after this call. Dropping it gives up the wait, not the write.
+    pub fn remember_then_wait(&self, entry: Entry) -> impl Future<Output = ()> + Send + 'static {
+        let deadline = tokio::time::Instant::now() + WRITE_WAIT;
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.put_waited(entry, Done::Task(done));
+        async move {
+            let _ = tokio::time::timeout_at(deadline, stored).await;
+        }
+    }
+
+    /// The front first, then the store. `true` when `done` was queued with the write and
+    /// will be told once the store has it (or gives up for now); `false` when there is
+    /// nothing to wait for, and `done` was dropped.
+    fn put_waited(&self, entry: Entry, done: Done) -> bool {
         if !Entry::storable_id(&entry.client_id) {
             log::warn!(
                 "client registry: a client id of {} bytes with control characters is not stored",
                 entry.client_id.len()
             );
-            return;
+            return false;
         }
         if entry.origin.is_authoritative() {
             let key = Entry::key(&entry.tenant, &entry.client_id);
@@ -431,7 +438,7 @@ impl Registry {
                 self.front.insert(key, Known::of(&entry));
             }
         }
-        self.submit(Change::Put(entry), Some(done));
+        self.submit(Change::Put(entry), Some(done))
     }
 
     /// Remembers what a lookup learned, without waiting: it goes into the front at once
@@ -444,14 +451,14 @@ impl Registry {
         if self.front.get(&key).is_none_or(|known| !known.origin.is_authoritative()) {
             self.front.insert(key, Known::of(&entry));
         }
-        self.submit(Change::Put(entry), None);
+        let _ = self.submit(Change::Put(entry), None);
     }
 
     /// Forgets a deleted client (SPEC §12: a 2xx `DELETE /api/v2/clients/{id}`), after any
     /// write of it still queued.
     pub fn forget(&self, tenant: &str, client_id: &str) {
         self.front.invalidate(&Entry::key(tenant, client_id));
-        self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, None);
+        let _ = self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, None);
     }
 
     /// Entries in the front (the gauge, the memory benchmark).
@@ -461,11 +468,12 @@ impl Registry {
     }
 
     /// Queues `change` for the writer. `done`, when given, is told once the store has it;
-    /// it is dropped at once (ending the caller's wait) when the store is known to be
-    /// failing or the queue is full.
-    fn submit(&self, change: Change, done: Option<Done>) {
+    /// it is dropped instead when the store is known to be failing (the write waits in the
+    /// retry queue) or the queue is full. `true` when `done` was queued.
+    fn submit(&self, change: Change, done: Option<Done>) -> bool {
         let done = done.filter(|_| !self.degraded.load(Ordering::Acquire));
-        if done.is_none() && matches!(change, Change::Put(_)) {
+        let waited = done.is_some();
+        if !waited && matches!(change, Change::Put(_)) {
             metrics().registry_writes.with_label_values(&["queued"]).inc();
         }
         metrics().registry_queue.inc();
@@ -473,10 +481,18 @@ impl Registry {
             metrics().registry_queue.dec();
             metrics().registry_writes.with_label_values(&["dropped"]).inc();
             log::error!("client registry: the write queue is full; a change is not stored");
+            return false;
         }
+        waited
     }
 }
 
+/// Runs `wait` for a caller that cannot await: on a worker of a multi-thread runtime
+/// (Pingora's default, work stealing on), the worker's other tasks move to another thread
+/// for the while (`block_in_place`), so the proxy goes on serving, at the price of handing
+/// the worker over. On a current-thread runtime (`server.work_stealing = false`) the whole
+/// thread waits, and every request on it; elsewhere (a blocking thread, no runtime) it
+/// simply blocks.
 /// Runs `wait` where it blocks no other request: on a worker of a multi-thread runtime
 /// (Pingora's default, work stealing on), the worker's other tasks move to another thread
 /// for the while (`block_in_place`), so the proxy goes on serving while a creation's answer

@@ -63,7 +63,7 @@ impl Gateway {
         let state = ClientState::from_creation(&document, sent);
         match head_deadline::of(session.as_downstream().stream()) {
             Some(connection) => {
-                if let Some(stored) = self.clients.remember_in_background(tenant, client_id, state, origin) {
+                if let Some(stored) = self.clients.remember_then_wait(tenant, client_id, state, origin) {
                     connection.hold_writes(stored);
                 }
             }
@@ -88,7 +88,7 @@ impl Gateway {
             return;
         };
         if let Ok(Some(tenant)) = state.tenants.tenant_for_host(host).await {
-            self.clients.forget(&tenant.policy.id, &client_id).await;
+            self.clients.forget(&tenant.policy.id, &client_id);
         }
     }
 }

@@ -80,7 +80,8 @@ pub fn of(stream: Option<&Stream>) -> Option<&HeadDeadline> {
     stream.and_then(|s| s.as_any().downcast_ref::<HeadDeadline>())
 }
 
-/// A stream whose reads fail once its deadline passes while it is armed.
+/// A stream whose reads fail once its deadline passes while it is armed, and whose writes
+/// wait while something holds them ([`HeadDeadline::hold_writes`]).
 pub struct HeadDeadline {
     inner: Stream,
     timeout: Duration,
@@ -140,10 +141,18 @@ impl HeadDeadline {
         }
     }
 
-    /// Holds the connection's writes (and flushes) until `until` ends; the task that
-    /// serves the connection waits for it like for any other I/O. The caller bounds `until`.
+    /// Holds the connection's writes, flushes and shutdown until `until` ends (after any
+    /// hold already set); the task that serves the connection waits for it like for any
+    /// other I/O. The caller bounds `until`.
     pub fn hold_writes(&self, until: impl Future<Output = ()> + Send + 'static) {
-        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::pin(until));
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        *held = Some(match held.take() {
+            None => Box::pin(until),
+            Some(earlier) => Box::pin(async move {
+                earlier.await;
+                until.await;
+            }),
+        });
     }
 
     /// Ready once nothing holds the writes.
@@ -211,6 +220,8 @@ impl AsyncWrite for HeadDeadline {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // a close ends an answer delimited by it: held like the answer's last bytes
+        std::task::ready!(self.poll_held(cx));
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
     fn poll_write_vectored(
@@ -231,6 +242,7 @@ impl AsyncWrite for HeadDeadline {
 #[async_trait]
 impl Shutdown for HeadDeadline {
     async fn shutdown(&mut self) {
+        std::future::poll_fn(|cx| self.poll_held(cx)).await;
         self.inner.shutdown().await;
     }
 }
@@ -281,5 +293,56 @@ impl GetSocketDigest for HeadDeadline {
 impl Peek for HeadDeadline {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connection with its answer held, and the peer that reads it.
+    fn held_connection() -> (HeadDeadline, tokio::net::UnixStream) {
+        let (ours, theirs) = tokio::net::UnixStream::pair().expect("socket pair");
+        let inner: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(ours));
+        (HeadDeadline::new(inner, Duration::from_secs(5)), theirs)
+    }
+
+    async fn nothing_arrives(peer: &mut tokio::net::UnixStream) -> bool {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(Duration::from_millis(50), peer.read(&mut byte)).await.is_err()
+    }
+
+    #[tokio::test]
+    async fn held_writes_go_out_once_every_hold_has_ended() {
+        let (mut connection, mut peer) = held_connection();
+        let (first, first_done) = tokio::sync::oneshot::channel::<()>();
+        let (second, second_done) = tokio::sync::oneshot::channel::<()>();
+        connection.hold_writes(async move {
+            let _ = first_done.await;
+        });
+        connection.hold_writes(async move {
+            let _ = second_done.await;
+        });
+        let mut answer = std::pin::pin!(async {
+            connection.write_all(b"HTTP/1.1 201 Created").await?;
+            connection.flush().await?;
+            // how Pingora closes a connection
+            Shutdown::shutdown(&mut connection).await;
+            Ok::<_, io::Error>(())
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(50), answer.as_mut()).await.is_err(), "written while held");
+        assert!(nothing_arrives(&mut peer).await);
+        second.send(()).expect("second hold");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), answer.as_mut()).await.is_err(),
+            "one hold ended, not both"
+        );
+        assert!(nothing_arrives(&mut peer).await);
+        first.send(()).expect("first hold");
+        answer.await.expect("written once released");
+        let mut received = Vec::new();
+        peer.read_to_end(&mut received).await.expect("read");
+        assert_eq!(received, b"HTTP/1.1 201 Created");
     }
 }

@@ -197,18 +197,73 @@ fn writes_that_wait_together_are_committed_together() {
     assert!(puts + groups < 64, "{puts} single puts and {groups} groups for 64 writes");
 }
 
+/// A store whose writes wait until the test opens it: a store slower than any bound.
+#[derive(Default)]
+struct Gated {
+    inner: memory::MemoryStore,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gated {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+    fn pass(&self) {
+        let open = self.open.lock().unwrap();
+        drop(self.opened.wait_while(open, |open| !*open).unwrap());
+    }
+}
+
+impl Store for Gated {
+    fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError> {
+        self.inner.get(tenant, client_id)
+    }
+    fn put(&self, entry: &Entry) -> Result<Written, StoreError> {
+        self.pass();
+        self.inner.put(entry)
+    }
+    fn remove(&self, tenant: &str, client_id: &str) -> Result<(), StoreError> {
+        self.inner.remove(tenant, client_id)
+    }
+    fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.list(tenant)
+    }
+    fn describe(&self) -> String {
+        "gated".into()
+    }
+}
+
 /// What the proxy holds a creation's answer on (SPEC §12): the front knows the client at
 /// once, and the wait ends when the store has it, not before.
 #[tokio::test]
-async fn a_background_wait_ends_once_the_store_has_the_entry() {
-    let store = Arc::new(Counting::default());
+async fn a_wait_for_a_write_ends_when_the_store_has_it_and_not_before() {
+    let store = Arc::new(Gated::default());
     let registry = Registry::new(Arc::clone(&store) as Arc<dyn Store>, 1000);
-    let stored = registry.remember_in_background(entry("b1", false, STRICT, Origin::Created));
-    assert_eq!(registry.cached("t", "b1").map(|(state, _)| state.mode), Some(STRICT), "the front, before any wait");
+    let started = Instant::now();
+    let mut stored = std::pin::pin!(registry.remember_then_wait(entry("g1", false, STRICT, Origin::Created)));
+    assert_eq!(registry.cached("t", "g1").map(|(state, _)| state.mode), Some(STRICT), "the front, before any wait");
+    let early = tokio::time::timeout(Duration::from_millis(100), stored.as_mut()).await;
+    assert!(early.is_err(), "the wait ended before the store had the entry");
+    store.open();
     stored.await;
-    assert_eq!(store.get("t", "b1").unwrap().map(|e| e.mode), Some(STRICT), "stored once the wait ends");
+    assert!(started.elapsed() < WRITE_WAIT, "ended by the store, not by the bound: {:?}", started.elapsed());
+    assert_eq!(store.get("t", "g1").unwrap().map(|e| e.mode), Some(STRICT));
     // nothing to store: nothing to wait for
     let started = Instant::now();
-    registry.remember_in_background(entry("bad\u{1}id", false, STRICT, Origin::Created)).await;
+    registry.remember_then_wait(entry("bad\u{1}id", false, STRICT, Origin::Created)).await;
     assert!(started.elapsed() < WRITE_WAIT, "an id that is never stored ends the wait at once");
+}
+
+/// A store that never answers costs a creation's answer [`WRITE_WAIT`], no more.
+#[tokio::test]
+async fn a_wait_for_a_write_is_bounded() {
+    let store = Arc::new(Gated::default());
+    let registry = Registry::new(Arc::clone(&store) as Arc<dyn Store>, 1000);
+    let started = Instant::now();
+    registry.remember_then_wait(entry("g2", false, STRICT, Origin::Created)).await;
+    let waited = started.elapsed();
+    store.open();
+    assert!(waited >= WRITE_WAIT - Duration::from_millis(5) && waited < 2 * WRITE_WAIT, "waited {waited:?}");
 }
