@@ -154,6 +154,10 @@ impl ProxyHttp for Gateway {
             upstream.remove_header(&http::header::EXPECT);
             upstream.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
         }
+        if ctx.capture.is_some() {
+            // a creation's answer is read for the new client: it must come unencoded
+            upstream.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
+        }
         Ok(())
     }
 
@@ -182,7 +186,7 @@ impl ProxyHttp for Gateway {
         let status = upstream.status.as_u16();
         ctx.upstream_status = Some(status);
         metrics().upstream_response(ctx.route, status);
-        capture::on_status(ctx, status);
+        capture::on_answer(ctx, upstream);
         if (200..300).contains(&status) {
             self.forget_deleted(session, ctx).await;
         }

@@ -1,7 +1,13 @@
 //! Creation capture (SPEC §4, §12): the answer to a creation the gateway forwarded is read
 //! as it streams back, and the new client's ownership and mode are remembered.
+//!
+//! The answer's body is held back until the new client is stored: a client that holds its
+//! id (even from an answer cut short, or a streamed JSON parser reading a chunked one) is
+//! one the registry knows. The upstream is asked for an unencoded answer, so the body can
+//! be read.
 
 use bytes::Bytes;
+use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::{Ctx, Gateway, head_deadline};
@@ -24,26 +30,54 @@ impl Capture {
     }
 }
 
-/// The upstream's status: only a 200/201 answer tells of a created client.
-pub fn on_status(ctx: &mut Ctx, status: u16) {
-    if let Some(capture) = &mut ctx.capture {
-        capture.reading = status == 200 || status == 201;
+/// The upstream's answer head: only a 200/201 answer tells of a created client, and only
+/// an unencoded one can be read (the request asked for `identity`, see `proxy`).
+pub fn on_answer(ctx: &mut Ctx, answer: &ResponseHeader) {
+    let Some(capture) = &mut ctx.capture else { return };
+    let status = answer.status.as_u16();
+    capture.reading = status == 200 || status == 201;
+    let encoding = answer.headers.get(http::header::CONTENT_ENCODING).map(|v| v.as_bytes());
+    if capture.reading && encoding.is_some_and(|e| !e.eq_ignore_ascii_case(b"identity")) {
+        capture.reading = false;
+        not_remembered("the answer is content-encoded although `identity` was asked");
     }
 }
 
+/// A creation the upstream answered but the gateway cannot remember: logged and counted.
+fn not_remembered(why: &str) {
+    log::warn!("client registry: a creation's answer cannot be read ({why}); the new client is not remembered");
+    crate::telemetry::metrics().registry_writes.with_label_values(&["dropped"]).inc();
+}
+
 impl Gateway {
-    /// A chunk of the upstream's answer; at its end, the new client is remembered.
-    pub(super) fn capture_chunk(&self, session: &Session, ctx: &mut Ctx, body: &Option<Bytes>, end_of_stream: bool) {
+    /// A chunk of the upstream's answer, held back while the answer is read; at its end,
+    /// the new client is remembered and the whole body goes out. The upstream is HTTP/1,
+    /// whose answers end with a body chunk marked as the last.
+    pub(super) fn capture_chunk(
+        &self,
+        session: &Session,
+        ctx: &mut Ctx,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+    ) {
         let Some(capture) = ctx.capture.as_mut().filter(|c| c.reading) else { return };
-        if let Some(chunk) = body.as_ref() {
+        if let Some(chunk) = body.take() {
             if capture.body.len() + chunk.len() > MAX_CAPTURE_BYTES {
+                // too large to be a client: what was held back goes out now, unread
                 capture.reading = false;
-            } else {
-                capture.body.extend_from_slice(chunk);
+                let mut held = std::mem::take(&mut capture.body);
+                held.extend_from_slice(&chunk);
+                *body = Some(Bytes::from(held));
+                not_remembered("larger than 256 KiB");
+                return;
             }
+            capture.body.extend_from_slice(&chunk);
         }
-        if end_of_stream && capture.reading {
+        if end_of_stream {
             self.remember_created(session, ctx);
+            if let Some(capture) = ctx.capture.as_mut() {
+                *body = Some(Bytes::from(std::mem::take(&mut capture.body)));
+            }
         }
     }
 
@@ -53,8 +87,12 @@ impl Gateway {
     /// requests; an HTTP/2 stream has no such hold, and the wait blocks the thread.
     fn remember_created(&self, session: &Session, ctx: &Ctx) {
         let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
-        let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else { return };
-        let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else { return };
+        let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else {
+            return not_remembered("not JSON");
+        };
+        let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else {
+            return not_remembered("no `client_id` string");
+        };
         // what the gateway sent: DCR clients and clients with a mode are third-party
         let Creation { route, effective_mode } = capture.creation;
         let third_party = route == RouteId::DcrRegister || effective_mode.is_some();

@@ -403,3 +403,78 @@ fn a_frozen_redis_stalls_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// SPEC §12: the new client's id reaches the caller only once the registry has it, even
+/// when the upstream streams its answer: here a chunked 201 whose last chunk comes late. A
+/// client reading the JSON as it arrives (or an answer cut short there) would otherwise
+/// hold an id the registry never stored.
+#[test]
+fn a_streamed_creation_answer_holds_its_id_until_the_client_is_stored() {
+    use std::io::{BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_addr = listener.local_addr().unwrap();
+    let (sent_json, json_sent) = std::sync::mpsc::channel();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    let upstream = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = crate::support::http::read_head(&mut reader).unwrap().unwrap();
+        crate::support::http::read_body(&mut reader, &mut request, false).unwrap();
+        let mut writer = stream;
+        let json = r#"{"client_id":"chunky1"}"#;
+        let head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        write!(writer, "{head}{:x}\r\n{json}\r\n", json.len()).unwrap();
+        sent_json.send(()).unwrap();
+        finished.recv().unwrap();
+        writer.write_all(b"0\r\n\r\n").unwrap();
+        request
+    });
+    let gateway = gateway(upstream_addr, "", TENANTS);
+    let mut client = std::net::TcpStream::connect(gateway.addr).unwrap();
+    // DCR: no token, so the upstream is asked nothing else (no JWKS)
+    let registration = br#"{"client_name":"chunky","redirect_uris":["https://a.test/cb"]}"#;
+    client.write_all(&request("POST", "/oidc/register", HOST, &[JSON], registration)).unwrap();
+    json_sent.recv_timeout(Duration::from_secs(10)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut early = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = client.read(&mut chunk) {
+        early.extend_from_slice(&chunk[..n]);
+    }
+    let early = String::from_utf8_lossy(&early).into_owned();
+    assert!(!early.contains("chunky1"), "the id reached the caller before the upstream's answer ended: {early:?}");
+    finish.send(()).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rest = Vec::new();
+    while !String::from_utf8_lossy(&rest).contains("0\r\n\r\n") {
+        match client.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => rest.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let answer = early + &String::from_utf8_lossy(&rest);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains(r#"{"client_id":"chunky1"}"#), "the body is whole: {answer}");
+    upstream.join().unwrap();
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 1.0);
+}
+
+/// A creation's answer is read for the new client, so the upstream is asked for it
+/// unencoded whatever the caller accepts (a gzipped answer would go unremembered).
+#[test]
+fn a_creation_asks_the_upstream_for_an_unencoded_answer() {
+    let upstream = Upstream::start().route("/api/v2/clients", 201, r#"{"client_id":"plain1","is_first_party":false}"#);
+    let gateway = gateway(upstream.addr, "", TENANTS);
+    let headers = [JSON, ("Accept-Encoding", "gzip, br")];
+    let response = gateway.send(&request("POST", "/api/v2/clients", HOST, &headers, br#"{"is_first_party":false}"#));
+    assert_eq!(status(&response), 201, "{}", response.body_text());
+    let received = upstream.single();
+    assert_eq!(received.header("accept-encoding"), Some("identity"));
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 1.0);
+    // passthrough keeps what the caller accepts
+    let passthrough = gateway.send(&request("GET", "/userinfo", HOST, &[("Accept-Encoding", "gzip")], b""));
+    assert_eq!(status(&passthrough), 200);
+    let last = upstream.requests().pop().unwrap();
+    assert_eq!(last.header("accept-encoding"), Some("gzip"));
+}
