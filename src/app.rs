@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use pingora::listeners::tls::TlsSettings;
@@ -38,9 +39,35 @@ pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
     server(config, options)?.run_forever()
 }
 
-/// The Pingora server for `config`, bootstrapped and with every service added, not yet
-/// running: `demo` adds the reference server to it.
-pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
+/// The most a stop waits, once Pingora's services are down, for the client registry's
+/// queued writes; a stop with nothing queued does not wait.
+const REGISTRY_DRAIN: Duration = Duration::from_secs(5);
+
+/// The assembled gateway: Pingora's server and what must outlive its services.
+pub struct App {
+    pub server: Server,
+    registry: Arc<Registry>,
+}
+
+impl App {
+    /// Serves until a signal stops the process, then gives the client registry's queued
+    /// writes (those queued while the store failed: their answers went out, SPEC §12) up
+    /// to [`REGISTRY_DRAIN`] to reach the store before the process exits.
+    pub fn run_forever(self) -> ! {
+        self.server.run(pingora::server::RunArgs::default());
+        let left = self.registry.drain(REGISTRY_DRAIN);
+        if left > 0 {
+            log::error!(
+                "client registry: stopping with {left} change(s) not stored; the store did not take them in time"
+            );
+        }
+        std::process::exit(0)
+    }
+}
+
+/// The gateway for `config`, bootstrapped and with every service added, not yet running:
+/// `demo` adds the reference server to it.
+pub fn server(config: Config, options: RunOptions) -> anyhow::Result<App> {
     let decision_log = Arc::new(
         DecisionLog::open(&config.log.decisions)
             .map_err(|e| anyhow::anyhow!("log.decisions: cannot open the decision log: {e}"))?,
@@ -118,5 +145,5 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<Server> {
     let join = |addrs: &[SocketAddr]| addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     // the bound addresses, port 0 resolved: what tests and supervisors read back
     log::info!("modegate listening: proxy={} tls={} admin={admin_listen}", join(&listen), join(&tls_listen));
-    Ok(server)
+    Ok(App { server, registry })
 }

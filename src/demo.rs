@@ -49,13 +49,13 @@ pub fn run(config_path: &Path, key_path: &Path) -> anyhow::Result<()> {
     let gateway = config.server.listen.first().map_or_else(|| "127.0.0.1:8080".to_owned(), ToString::to_string);
     let admin = config.server.admin_listen;
 
-    let mut server = app::server(config, RunOptions { config_path: config_path.to_owned(), upgrade: false })?;
+    let mut app = app::server(config, RunOptions { config_path: config_path.to_owned(), upgrade: false })?;
     let ports = PortReservations::default();
     let (service, _) = reference_service(reference, upstream, &ports, None)?;
-    server.add_service(service);
-    server.add_service(pingora::services::background::background_service("reference port reservations", ports));
+    app.server.add_service(service);
+    app.server.add_service(pingora::services::background::background_service("reference port reservations", ports));
     println!("{}", banner(&gateway, &upstream.to_string(), &admin.to_string(), &globex, &acme));
-    server.run_forever()
+    app.run_forever()
 }
 
 fn banner(gateway: &str, upstream: &str, admin: &str, globex: &str, acme: &str) -> String {

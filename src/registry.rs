@@ -325,6 +325,28 @@ pub struct Registry {
     writer: SyncSender<Job>,
     /// The writer is retrying a failing store: new writes queue without waiting.
     degraded: Arc<AtomicBool>,
+    backlog: Arc<Backlog>,
+}
+
+/// The changes queued for the writer and not yet applied or given up: the
+/// `modegate_registry_retry_queue` gauge, and what a graceful stop waits for.
+#[derive(Default)]
+struct Backlog(std::sync::atomic::AtomicUsize);
+
+impl Backlog {
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        metrics().registry_queue.inc();
+    }
+
+    fn remove(&self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics().registry_queue.dec();
+    }
+
+    fn len(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl Registry {
@@ -333,15 +355,16 @@ impl Registry {
         let (writer, jobs) = std::sync::mpsc::sync_channel(RETRY_QUEUE);
         let front = moka::sync::Cache::builder().max_capacity(front_entries).expire_after(FrontExpiry).build();
         let degraded = Arc::new(AtomicBool::new(false));
+        let backlog = Arc::new(Backlog::default());
         let registry = Arc::new(Registry {
             store: Arc::clone(&store),
             front: front.clone(),
             writer,
             degraded: Arc::clone(&degraded),
+            backlog: Arc::clone(&backlog),
         });
-        let spawned = std::thread::Builder::new()
-            .name("registry-writer".into())
-            .spawn(move || Writer { store, front, pending: VecDeque::new(), degraded, alone: 0 }.run(&jobs));
+        let writer = Writer { store, front, pending: VecDeque::new(), degraded, backlog, alone: 0 };
+        let spawned = std::thread::Builder::new().name("registry-writer".into()).spawn(move || writer.run(&jobs));
         if let Err(e) = spawned {
             log::error!("client registry: cannot start the writer thread: {e}");
         }
@@ -350,6 +373,19 @@ impl Registry {
 
     pub fn describe(&self) -> String {
         self.store.describe()
+    }
+
+    /// Waits up to `within` for every queued change to reach the store (a graceful stop:
+    /// writes queued while the store failed, or still in flight); the number left.
+    pub fn drain(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = self.backlog.len();
+            if left == 0 || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// `registry: <store>: ok` or `…: unavailable (<why>)`, probing the store once.
@@ -476,9 +512,9 @@ impl Registry {
         if !waited && matches!(change, Change::Put(_)) {
             metrics().registry_writes.with_label_values(&["queued"]).inc();
         }
-        metrics().registry_queue.inc();
+        self.backlog.add();
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.writer.try_send(Job { change, done }) {
-            metrics().registry_queue.dec();
+            self.backlog.remove();
             metrics().registry_writes.with_label_values(&["dropped"]).inc();
             log::error!("client registry: the write queue is full; a change is not stored");
             return false;
@@ -493,11 +529,6 @@ impl Registry {
 /// the worker over. On a current-thread runtime (`server.work_stealing = false`) the whole
 /// thread waits, and every request on it; elsewhere (a blocking thread, no runtime) it
 /// simply blocks.
-/// Runs `wait` where it blocks no other request: on a worker of a multi-thread runtime
-/// (Pingora's default, work stealing on), the worker's other tasks move to another thread
-/// for the while (`block_in_place`), so the proxy goes on serving while a creation's answer
-/// waits for its write, and the writer can commit the waiting creations together. Elsewhere
-/// (a blocking thread, no runtime, a current-thread runtime) it simply blocks.
 fn blocking(wait: impl FnOnce()) {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
@@ -513,6 +544,7 @@ struct Writer {
     /// Changes waiting for the store, oldest first.
     pending: VecDeque<Job>,
     degraded: Arc<AtomicBool>,
+    backlog: Arc<Backlog>,
     /// Writes to apply one by one before grouping again: a group the store refused is
     /// retried alone, where each refusal is handled, not regrouped at every turn.
     alone: usize,
@@ -540,7 +572,7 @@ impl Writer {
                 match self.apply(&job.change) {
                     Ok(()) => {
                         if let Some(job) = self.pending.pop_front() {
-                            metrics().registry_queue.dec();
+                            self.backlog.remove();
                             if let Some(done) = job.done {
                                 done.tell();
                             }
@@ -553,7 +585,7 @@ impl Writer {
                         log::error!("client registry: `{key}` is unreadable ({detail}); a change of it is dropped");
                         metrics().registry_writes.with_label_values(&["dropped"]).inc();
                         if self.pending.pop_front().is_some() {
-                            metrics().registry_queue.dec();
+                            self.backlog.remove();
                         }
                     }
                     Err(StoreError::Unavailable(e)) => {
@@ -583,7 +615,7 @@ impl Writer {
     fn take_waiting(&mut self, jobs: &Receiver<Job>) {
         while let Ok(job) = jobs.try_recv() {
             if self.pending.len() >= RETRY_QUEUE {
-                metrics().registry_queue.dec();
+                self.backlog.remove();
                 metrics().registry_writes.with_label_values(&["dropped"]).inc();
                 if let Some(done) = job.done {
                     done.tell();
@@ -621,7 +653,7 @@ impl Writer {
         };
         for written in written {
             let Some(job) = self.pending.pop_front() else { break };
-            metrics().registry_queue.dec();
+            self.backlog.remove();
             if let Change::Put(entry) = &job.change {
                 self.settle(entry, &written);
             }

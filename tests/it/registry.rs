@@ -478,3 +478,31 @@ fn a_creation_asks_the_upstream_for_an_unencoded_answer() {
     let last = upstream.requests().pop().unwrap();
     assert_eq!(last.header("accept-encoding"), Some("gzip"));
 }
+
+/// SPEC §12: writes queued while the store failed (their answers went out) are not lost to
+/// a graceful stop: SIGTERM waits a bounded time for the store to take them, even with no
+/// grace period for requests.
+#[test]
+fn a_graceful_stop_waits_for_writes_queued_while_the_store_failed() {
+    let upstream = Upstream::start();
+    let mut gateway = Gateway::start_with(upstream.addr, "grace_period_s = 0", "", TENANTS);
+    // another writer holds the embedded store's lock, as a backup or a stuck disk would
+    let lock = rusqlite::Connection::open(gateway.dir().join("modegate-clients.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let ids: Vec<String> = (0..3).map(|n| format!("drained{n}")).collect();
+    for id in &ids {
+        upstream.set_route("/api/v2/clients", 201, &format!(r#"{{"client_id":"{id}","is_first_party":false}}"#));
+        let response = gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#);
+        assert_eq!(status(&response), 201, "the store's faults do not fail a creation");
+    }
+    gateway.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    let exit = gateway.wait_exit(Duration::from_secs(15));
+    assert!(exit.is_some(), "the gateway stops");
+    let (code, out, err) = gateway.command(&["clients", "list", "--tenant", "globex"]);
+    assert!(code.success(), "{err}");
+    let missing: Vec<&String> = ids.iter().filter(|id| !out.contains(&format!("\"{id}\""))).collect();
+    assert!(missing.is_empty(), "lost at a graceful stop: {missing:?}\n{}", gateway.logs());
+}
