@@ -52,7 +52,7 @@ pub struct App {
 impl App {
     /// Serves until a signal stops the process, then gives the client registry's queued
     /// writes (those queued while the store failed: their answers went out, SPEC §12) up
-    /// to [`REGISTRY_DRAIN`] to reach the store before the process exits.
+    /// to `REGISTRY_DRAIN` (5 s) to reach the store before the process exits.
     pub fn run_forever(self) -> ! {
         self.server.run(pingora::server::RunArgs::default());
         let left = self.registry.drain(REGISTRY_DRAIN);
