@@ -245,6 +245,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         head_deadline::request_ended(session.as_downstream().stream());
+        capture::on_end(ctx);
         let elapsed = ctx.started.elapsed();
         record::write(&self.decision_log, session, ctx, ctx.route, elapsed);
     }

@@ -326,6 +326,8 @@ pub struct Registry {
     /// The writer is retrying a failing store: new writes queue without waiting.
     degraded: Arc<AtomicBool>,
     backlog: Arc<Backlog>,
+    /// A stop waits for the queue ([`Registry::drain`]): the writer retries without backoff.
+    draining: Arc<AtomicBool>,
 }
 
 /// The changes queued for the writer and not yet applied or given up: the
@@ -356,14 +358,16 @@ impl Registry {
         let front = moka::sync::Cache::builder().max_capacity(front_entries).expire_after(FrontExpiry).build();
         let degraded = Arc::new(AtomicBool::new(false));
         let backlog = Arc::new(Backlog::default());
+        let draining = Arc::new(AtomicBool::new(false));
         let registry = Arc::new(Registry {
             store: Arc::clone(&store),
             front: front.clone(),
             writer,
             degraded: Arc::clone(&degraded),
             backlog: Arc::clone(&backlog),
+            draining: Arc::clone(&draining),
         });
-        let writer = Writer { store, front, pending: VecDeque::new(), degraded, backlog, alone: 0 };
+        let writer = Writer { store, front, pending: VecDeque::new(), degraded, backlog, draining, alone: 0 };
         let spawned = std::thread::Builder::new().name("registry-writer".into()).spawn(move || writer.run(&jobs));
         if let Err(e) = spawned {
             log::error!("client registry: cannot start the writer thread: {e}");
@@ -378,6 +382,7 @@ impl Registry {
     /// Waits up to `within` for every queued change to reach the store (a graceful stop:
     /// writes queued while the store failed, or still in flight); the number left.
     pub fn drain(&self, within: Duration) -> usize {
+        self.draining.store(true, Ordering::Release);
         let deadline = Instant::now() + within;
         loop {
             let left = self.backlog.len();
@@ -545,6 +550,7 @@ struct Writer {
     pending: VecDeque<Job>,
     degraded: Arc<AtomicBool>,
     backlog: Arc<Backlog>,
+    draining: Arc<AtomicBool>,
     /// Writes to apply one by one before grouping again: a group the store refused is
     /// retried alone, where each refusal is handled, not regrouped at every turn.
     alone: usize,
@@ -600,12 +606,29 @@ impl Writer {
                                 done.tell();
                             }
                         }
-                        std::thread::sleep(backoff);
+                        self.pause(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(2));
                         self.take_waiting(jobs);
                     }
                 }
             }
+        }
+    }
+
+    /// Waits `backoff` before retrying a failing store; while a stop drains the queue, only a
+    /// moment (the store may be back, and the stop's time is short).
+    fn pause(&self, backoff: Duration) {
+        let until = Instant::now() + backoff;
+        loop {
+            if self.draining.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(50).min(backoff));
+                return;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
 

@@ -160,7 +160,7 @@ impl Metrics {
             registry_reads.with_label_values(&[result]);
         }
         let registry_front_reads = registry_reads.with_label_values(&["front"]);
-        for result in ["inserted", "kept", "replaced", "conflict", "queued", "replayed", "dropped"] {
+        for result in ["inserted", "kept", "replaced", "conflict", "queued", "replayed", "dropped", "unreadable"] {
             registry_writes.with_label_values(&[result]);
         }
         let registry_conflicts = plain_counter(

@@ -46,7 +46,15 @@ pub fn on_answer(ctx: &mut Ctx, answer: &ResponseHeader) {
 /// A creation the upstream answered but the gateway cannot remember: logged and counted.
 fn not_remembered(why: &str) {
     log::warn!("client registry: a creation's answer cannot be read ({why}); the new client is not remembered");
-    crate::telemetry::metrics().registry_writes.with_label_values(&["dropped"]).inc();
+    crate::telemetry::metrics().registry_writes.with_label_values(&["unreadable"]).inc();
+}
+
+/// The request ended: a 200/201 creation answer whose body never ended (cut short, or
+/// empty) was not remembered, and is counted as such.
+pub fn on_end(ctx: &mut Ctx) {
+    if ctx.capture.as_ref().is_some_and(|capture| capture.reading) {
+        not_remembered("the answer ended without a whole body");
+    }
 }
 
 impl Gateway {
@@ -76,6 +84,7 @@ impl Gateway {
         if end_of_stream {
             self.remember_created(session, ctx);
             if let Some(capture) = ctx.capture.as_mut() {
+                capture.reading = false;
                 *body = Some(Bytes::from(std::mem::take(&mut capture.body)));
             }
         }

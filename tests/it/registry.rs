@@ -435,6 +435,9 @@ fn a_streamed_creation_answer_holds_its_id_until_the_client_is_stored() {
     let registration = br#"{"client_name":"chunky","redirect_uris":["https://a.test/cb"]}"#;
     client.write_all(&request("POST", "/oidc/register", HOST, &[JSON], registration)).unwrap();
     json_sent.recv_timeout(Duration::from_secs(10)).unwrap();
+    // the gateway has the answer's head (and, in the same upstream write, the JSON chunk)
+    let answered = gateway.wait_metric("modegate_upstream_responses_total{class=\"2xx\",route=\"dcr_register\"}", 1.0);
+    assert_eq!(answered, 1.0);
     std::thread::sleep(Duration::from_millis(300));
     client.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let mut early = Vec::new();
@@ -495,6 +498,7 @@ fn a_graceful_stop_waits_for_writes_queued_while_the_store_failed() {
         let response = gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#);
         assert_eq!(status(&response), 201, "the store's faults do not fail a creation");
     }
+    assert_eq!(gateway.wait_metric("modegate_registry_retry_queue", 3.0), 3.0, "the writes wait for the store");
     gateway.signal("-TERM");
     std::thread::sleep(Duration::from_millis(500));
     lock.execute_batch("ROLLBACK").unwrap();
@@ -505,4 +509,17 @@ fn a_graceful_stop_waits_for_writes_queued_while_the_store_failed() {
     assert!(code.success(), "{err}");
     let missing: Vec<&String> = ids.iter().filter(|id| !out.contains(&format!("\"{id}\""))).collect();
     assert!(missing.is_empty(), "lost at a graceful stop: {missing:?}\n{}", gateway.logs());
+}
+
+/// A 200/201 creation answer the gateway cannot read reaches the caller unchanged, and the
+/// client it names goes unremembered: logged and counted, not silent.
+#[test]
+fn an_unreadable_creation_answer_is_counted() {
+    let upstream = Upstream::start().route("/api/v2/clients", 201, "created");
+    let gateway = gateway(upstream.addr, "", TENANTS);
+    let response = gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#);
+    assert_eq!((status(&response), response.body_text()), (201, "created".to_owned()));
+    assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"unreadable\"}", 1.0), 1.0);
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
+    assert!(gateway.logs().contains("cannot be read (not JSON)"), "{}", gateway.logs());
 }
