@@ -243,9 +243,9 @@ impl ProxyHttp for Gateway {
             )
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+    async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut Ctx) {
         head_deadline::request_ended(session.as_downstream().stream());
-        capture::on_end(ctx);
+        capture::on_end(ctx, error);
         let elapsed = ctx.started.elapsed();
         record::write(&self.decision_log, session, ctx, ctx.route, elapsed);
     }

@@ -467,7 +467,7 @@ impl Registry {
     fn put_waited(&self, entry: Entry, done: Done) -> bool {
         if !Entry::storable_id(&entry.client_id) {
             log::warn!(
-                "client registry: a client id of {} bytes with control characters is not stored",
+                "client registry: a client id of {} bytes (empty, too long or with control characters) is not stored",
                 entry.client_id.len()
             );
             return false;

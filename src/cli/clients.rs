@@ -87,8 +87,14 @@ fn get(path: &Path, client_id: &str, tenant: Option<&str>) -> anyhow::Result<Exi
         Some(tenant) => vec![tenant.to_owned()],
         None => config.tenants.list.iter().map(|t| t.policy.id.clone()).collect(),
     };
+    // a `tpc_` entry is kept under its id in lowercase, as the gateway reads the prefix in
+    // any case (`ClientModes::remember`)
+    let kept_as = match crate::policy::ClientState::from_client_id(client_id) {
+        Some(_) => client_id.to_ascii_lowercase(),
+        None => client_id.to_owned(),
+    };
     let found: Vec<Entry> =
-        tenants.iter().filter_map(|t| store.get(t, client_id).transpose()).collect::<Result<_, _>>()?;
+        tenants.iter().filter_map(|t| store.get(t, &kept_as).transpose()).collect::<Result<_, _>>()?;
     match found.as_slice() {
         [] => {
             eprintln!("modegate clients: `{client_id}` is not in the registry ({})", store.describe());

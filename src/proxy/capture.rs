@@ -49,12 +49,17 @@ fn not_remembered(why: &str) {
     crate::telemetry::metrics().registry_writes.with_label_values(&["unreadable"]).inc();
 }
 
-/// The request ended: a 200/201 creation answer whose body never ended (cut short, or
-/// empty) was not remembered, and is counted as such.
-pub fn on_end(ctx: &mut Ctx) {
-    if ctx.capture.as_ref().is_some_and(|capture| capture.reading) {
-        not_remembered("the answer ended without a whole body");
-    }
+/// The request ended (`error`: how, when it failed): a 200/201 creation answer whose body
+/// was never read whole left its client unremembered, and is counted as such.
+pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
+    let Some(capture) = ctx.capture.as_ref().filter(|capture| capture.reading) else { return };
+    not_remembered(match error {
+        // Pingora stops reading the upstream when the caller goes (a known gap, README)
+        Some(e) if e.esource() == &pingora::ErrorSource::Downstream => "the caller went away before it was whole",
+        Some(_) => "it was cut short",
+        None if capture.body.is_empty() => "it has no body",
+        None => "it ended without a whole body",
+    });
 }
 
 impl Gateway {
@@ -102,6 +107,9 @@ impl Gateway {
         let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else {
             return not_remembered("no `client_id` string");
         };
+        if !crate::registry::Entry::storable_id(client_id) {
+            return not_remembered("a `client_id` that is empty, over 256 bytes or holds control characters");
+        }
         // what the gateway sent: DCR clients and clients with a mode are third-party
         let Creation { route, effective_mode } = capture.creation;
         let third_party = route == RouteId::DcrRegister || effective_mode.is_some();

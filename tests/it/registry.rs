@@ -522,4 +522,27 @@ fn an_unreadable_creation_answer_is_counted() {
     assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"unreadable\"}", 1.0), 1.0);
     assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
     assert!(gateway.logs().contains("cannot be read (not JSON)"), "{}", gateway.logs());
+    // an id the registry cannot keep (empty, over 256 bytes, control characters) likewise
+    let long = "x".repeat(257);
+    for id in ["", long.as_str(), "tab\there"] {
+        upstream.set_route("/api/v2/clients", 201, &serde_json::json!({ "client_id": id }).to_string());
+        assert_eq!(status(&gateway.post_json(HOST, "/api/v2/clients", r#"{"is_first_party":false}"#)), 201);
+    }
+    assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"unreadable\"}", 4.0), 4.0);
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
+}
+
+/// A `tpc_` id is kept in lowercase (the gateway reads its prefix in any case);
+/// `clients get` finds it however it is spelled.
+#[test]
+fn clients_get_finds_a_tpc_id_in_any_case() {
+    let upstream = Upstream::start().route("/oidc/register", 201, r#"{"client_id":"TPC_MiXeD1"}"#);
+    let gateway = gateway(upstream.addr, "", TENANTS);
+    let registration = r#"{"client_name":"mixed","redirect_uris":["https://a.test/cb"]}"#;
+    assert_eq!(status(&gateway.post_json(HOST, "/oidc/register", registration)), 201);
+    for spelling in ["TPC_MiXeD1", "tpc_mixed1"] {
+        let (code, out, err) = gateway.command(&["clients", "get", spelling]);
+        assert!(code.success(), "{spelling}: {err}");
+        assert!(out.contains("\"tpc_mixed1\""), "{out}");
+    }
 }
