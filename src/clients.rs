@@ -167,15 +167,15 @@ impl ClientModes {
     }
 
     /// Forgets a client the upstream deleted (a 2xx `DELETE /api/v2/clients/{id}`).
-    pub fn forget(&self, tenant: &str, client_id: &str) {
+    pub async fn forget(&self, tenant: &str, client_id: &str) {
         // a `tpc_` entry is kept under its id in lowercase (see `remember`)
         let client_id = if ClientState::from_client_id(client_id).is_some() {
             client_id.to_ascii_lowercase()
         } else {
             client_id.to_owned()
         };
-        // queued for the writer, behind any write of it: nothing here blocks
-        self.registry.forget(tenant, &client_id);
+        // queued for the writer, behind any write of it; awaited, not blocked on
+        self.registry.forget(tenant, &client_id).await;
     }
 
     /// The registry's entry, read off the async threads; `Ok(None)` also when the store

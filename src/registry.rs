@@ -496,10 +496,18 @@ impl Registry {
     }
 
     /// Forgets a deleted client (SPEC §12: a 2xx `DELETE /api/v2/clients/{id}`), after any
-    /// write of it still queued.
-    pub fn forget(&self, tenant: &str, client_id: &str) {
+    /// write of it still queued. The removal is queued now, by this call; the returned
+    /// future waits for it as [`remember_then_wait`](Self::remember_then_wait) does, so the
+    /// deletion's answer goes out once every replica reads the client as gone.
+    pub fn forget(&self, tenant: &str, client_id: &str) -> impl Future<Output = ()> + Send + 'static {
+        let deadline = tokio::time::Instant::now() + WRITE_WAIT;
         self.front.invalidate(&Entry::key(tenant, client_id));
-        let _ = self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, None);
+        let (done, removed) = tokio::sync::oneshot::channel();
+        let change = Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() };
+        let _ = self.submit(change, Some(Done::Task(done)));
+        async move {
+            let _ = tokio::time::timeout_at(deadline, removed).await;
+        }
     }
 
     /// Entries in the front (the gauge, the memory benchmark).

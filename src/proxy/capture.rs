@@ -143,7 +143,7 @@ impl Gateway {
             return;
         };
         if let Ok(Some(tenant)) = state.tenants.tenant_for_host(host).await {
-            self.clients.forget(&tenant.policy.id, &client_id);
+            self.clients.forget(&tenant.policy.id, &client_id).await;
         }
     }
 }
