@@ -1,10 +1,11 @@
 //! Creation capture (SPEC §4, §12): the answer to a creation the gateway forwarded is read
 //! as it streams back, and the new client's ownership and mode are remembered.
 //!
-//! The answer's body is held back until the new client is stored: a client that holds its
-//! id (even from an answer cut short, or a streamed JSON parser reading a chunked one) is
-//! one the registry knows. The upstream is asked for an unencoded answer, so the body can
-//! be read.
+//! The answer's body is held back until the new client's write is submitted and (up to
+//! `registry::WRITE_WAIT`) acknowledged: a caller cannot hold the id, even from an answer
+//! cut short or a chunked one read as it streams, before the store has it, unless the
+//! store is failing (SPEC §12: the answer then goes without waiting). The upstream is
+//! asked for an unencoded answer, so the body can be read.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
