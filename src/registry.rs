@@ -299,6 +299,16 @@ enum Done {
 }
 
 impl Done {
+    /// A `Done` for a task, and the wait for it: it ends when told (or when the `Done` is
+    /// dropped), and at the latest [`WRITE_WAIT`] from now.
+    fn awaited() -> (Done, impl Future<Output = ()> + Send + 'static) {
+        let deadline = tokio::time::Instant::now() + WRITE_WAIT;
+        let (done, told) = tokio::sync::oneshot::channel();
+        (Done::Task(done), async move {
+            let _ = tokio::time::timeout_at(deadline, told).await;
+        })
+    }
+
     fn tell(self) {
         match self {
             Done::Thread(done) => {
@@ -453,12 +463,9 @@ impl Registry {
     /// failing, the queue is full, the id is not storable), and at the latest
     /// [`WRITE_WAIT`] after this call. Dropping it gives up the wait, not the write.
     pub fn remember_then_wait(&self, entry: Entry) -> impl Future<Output = ()> + Send + 'static {
-        let deadline = tokio::time::Instant::now() + WRITE_WAIT;
-        let (done, stored) = tokio::sync::oneshot::channel();
-        self.put_waited(entry, Done::Task(done));
-        async move {
-            let _ = tokio::time::timeout_at(deadline, stored).await;
-        }
+        let (done, stored) = Done::awaited();
+        self.put_waited(entry, done);
+        stored
     }
 
     /// The front first, then the store. `true` when `done` was queued with the write and
@@ -500,14 +507,10 @@ impl Registry {
     /// future waits for it as [`remember_then_wait`](Self::remember_then_wait) does, so the
     /// deletion's answer goes out once every replica reads the client as gone.
     pub fn forget(&self, tenant: &str, client_id: &str) -> impl Future<Output = ()> + Send + 'static {
-        let deadline = tokio::time::Instant::now() + WRITE_WAIT;
+        let (done, removed) = Done::awaited();
         self.front.invalidate(&Entry::key(tenant, client_id));
-        let (done, removed) = tokio::sync::oneshot::channel();
-        let change = Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() };
-        let _ = self.submit(change, Some(Done::Task(done)));
-        async move {
-            let _ = tokio::time::timeout_at(deadline, removed).await;
-        }
+        let _ = self.submit(Change::Remove { tenant: tenant.to_owned(), client_id: client_id.to_owned() }, Some(done));
+        removed
     }
 
     /// Entries in the front (the gauge, the memory benchmark).
