@@ -130,17 +130,29 @@ impl Cli {
             Some(Command::Run { config, .. } | Command::Demo { config, .. }) => Some(config.as_path()),
             Some(_) => None,
         };
-        let table = path
-            .and_then(|path| std::fs::read_to_string(path).ok())
-            .and_then(|text| text.parse::<toml::Table>().ok())
-            .and_then(|mut table| table.remove("log"));
-        let setting =
-            |key: &str| table.as_ref().and_then(|log| log.get(key)).and_then(|v| v.as_str().map(str::to_owned));
-        let format = match setting("format").as_deref() {
+        /// Only `[log]`: the rest of the file is skipped, not built into a table.
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct File {
+            log: Log,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Log {
+            format: Option<toml::Value>,
+            level: Option<toml::Value>,
+        }
+        let read = || {
+            path.and_then(|path| std::fs::read_to_string(path).ok())
+                .and_then(|text| toml::from_str::<File>(&text).ok())
+                .unwrap_or_default()
+        };
+        let log = config::on_a_heap_of_its_own(read).log;
+        let format = match log.format.as_ref().and_then(toml::Value::as_str) {
             Some("json") => config::LogFormat::Json,
             _ => config::LogFormat::Text,
         };
-        (format, setting("level").unwrap_or_else(|| "info".to_owned()))
+        (format, log.level.as_ref().and_then(toml::Value::as_str).unwrap_or("info").to_owned())
     }
 }
 
@@ -238,7 +250,7 @@ fn reference(listen: &str, hosts: &[String], key: &Path, options: &ReferenceOpti
 }
 
 fn load(path: &Path) -> Result<Config, config::ConfigError> {
-    let (config, warnings) = config::load(path)?;
+    let (config, warnings) = config::load_to_serve(path)?;
     for warning in warnings {
         log::warn!("{}: {warning}", path.display());
     }

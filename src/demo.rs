@@ -38,7 +38,7 @@ pub fn reference_service(
 }
 
 pub fn run(config_path: &Path, key_path: &Path) -> anyhow::Result<()> {
-    let (config, _warnings) = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (config, _warnings) = config::load_to_serve(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let pem = std::fs::read(key_path).map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
     let hosts: Vec<String> = config.tenants.list.iter().flat_map(|t| t.policy.hosts.clone()).collect();
     let tenants: Vec<ReferenceTenant> = hosts.iter().map(|h| ReferenceTenant::demo(h)).collect();

@@ -246,6 +246,16 @@ impl Tenants {
         Tenants { list, by_host, customers: HashMap::new(), ids }
     }
 
+    /// A copy that shares no allocation with `self`: every tenant, policy and index anew.
+    pub fn deep_copy(&self) -> Tenants {
+        let list = self
+            .list
+            .iter()
+            .map(|tenant| Arc::new(Tenant { policy: Arc::new((*tenant.policy).clone()), ..(**tenant).clone() }))
+            .collect();
+        Tenants::new(list).with_customers(self.customers.clone())
+    }
+
     pub fn with_customers(self, customers: HashMap<String, bool>) -> Self {
         Tenants { customers, ..self }
     }

@@ -326,3 +326,80 @@ fn the_admin_token_is_read_from_one_bearer_header_only() {
     assert!(!token.admits(None));
     assert_eq!(format!("{token:?}"), "AdminToken([redacted])", "never in a Debug dump");
 }
+
+#[test]
+fn the_one_pass_reading_finds_what_the_value_by_value_one_finds() {
+    // the fast path of a file without type errors must read exactly what the slow path
+    // (the one that lists every type error) reads: settings, unknown keys, a named upstream
+    for text in [
+        "",
+        "[upstream]\naddress = \"127.0.0.1:1\"\nadress = \"x\"\n[server]\nlisten_on = 1\nthreads = 2\n\
+         [[customers]]\nid = \"c\"\npermissive_eligible = true\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\n\
+         hosts = [\"a.test\", \"b.test\"]\nthird_party_apps_since = \"2026-01-02\"\nenforcment = \"off\"\n\
+         default_api_permissions = [{ audience = \"https://api.test\", scopes = [\"read\"], extra = 1 }]\n",
+        "[upstream]\ntls = true\n[policy]\neligibility_cutoff = \"2026-04-23\"\n",
+    ] {
+        let (raw, unknown, named) = read_in_one_pass(text).expect("no type error");
+        let mut problems = Problems::default();
+        let (slow_raw, slow_unknown, slow_named) = read_value_by_value(text, &mut problems);
+        assert!(problems.is_empty(), "{text}");
+        assert_eq!(format!("{raw:?}"), format!("{:?}", slow_raw.expect("read")), "{text}");
+        assert_eq!(unknown, slow_unknown, "{text}");
+        assert_eq!(named, slow_named, "{text}");
+    }
+    // a bare TOML date reaches the raw types as a date one way and as text the other: the
+    // same day once validated
+    let text = "[[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"a.test\"]\n\
+                third_party_apps_since = 2026-01-02\n";
+    let mut problems = Problems::default();
+    let fast = read_in_one_pass(text).expect("no type error").0;
+    let slow = read_value_by_value(text, &mut problems).0.expect("read");
+    let since = |raw| {
+        let config = validate::validate(raw, &mut Problems::default(), Purpose::Check).expect("valid");
+        config.tenants.list[0].third_party_apps_since
+    };
+    assert_eq!(since(fast), Some(time::macros::date!(2026 - 01 - 02)));
+    assert_eq!(since(slow), Some(time::macros::date!(2026 - 01 - 02)));
+    assert!(read_in_one_pass("[server]\nthreads = \"two\"\n").is_none(), "a type error takes the slow path");
+    assert!(read_in_one_pass("[server\n").is_none(), "so does a file that is not TOML");
+}
+
+#[test]
+fn a_deep_copy_of_the_tenants_shares_no_allocation() {
+    let text =
+        "[[customers]]\nid = \"c\"\n[[tenants]]\nid = \"t\"\ncustomer = \"c\"\nhosts = [\"a.test\", \"b.test\"]\n";
+    let (config, _) = parse(text).unwrap();
+    let copy = config.tenants.deep_copy();
+    let (original, copied) = (&config.tenants.list[0], &copy.list[0]);
+    assert_eq!(original, copied);
+    assert!(!std::sync::Arc::ptr_eq(original, copied) && !std::sync::Arc::ptr_eq(&original.policy, &copied.policy));
+    assert!(std::sync::Arc::ptr_eq(copy.by_host("b.test").expect("indexed"), copied));
+    assert_eq!(copy.customer_eligible("c"), config.tenants.customer_eligible("c"));
+}
+
+/// The crate denies `unsafe_code` and allows it in one place, `release_freed_memory`
+/// (`forbid` cannot be lifted there): no second exception may slip in.
+#[test]
+fn the_crate_allows_unsafe_code_in_one_place_only() {
+    fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "benches", "examples", "tests"] {
+        sources(&root.join(dir), &mut files);
+    }
+    let needle = ["allow(", "unsafe_code"].concat();
+    let allowing: Vec<_> =
+        files.iter().filter(|path| std::fs::read_to_string(path).is_ok_and(|text| text.contains(&needle))).collect();
+    assert_eq!(allowing.len(), 1, "{allowing:?}");
+    assert!(allowing.iter().all(|path| path.ends_with("src/config.rs")), "{allowing:?}");
+    assert!(files.len() > 50, "the sources were not found: {}", files.len());
+}
