@@ -97,7 +97,7 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<App> {
     let clients = config.clients.clone();
     let config_dir = options.config_path.parent().map(Path::to_owned).unwrap_or_default();
     let state = Arc::new(ArcSwap::from_pointee(build_state(config, None, &side, 1)));
-    crate::config::release_freed_memory();
+    crate::heap::release_freed_memory();
     let reloader = Arc::new(Reloader::new(options.config_path, Arc::clone(&state), Arc::clone(&side)));
 
     let tokens = Verifier::new(Arc::new(Keys::new(Arc::clone(&side))));

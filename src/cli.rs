@@ -147,7 +147,8 @@ impl Cli {
                 .and_then(|text| toml::from_str::<File>(&text).ok())
                 .unwrap_or_default()
         };
-        let log = config::on_a_heap_of_its_own(read).log;
+        // no thread for the peek: the defaults, and the load that follows says why
+        let log = crate::heap::on_a_heap_of_its_own(read).unwrap_or_default().log;
         let format = match log.format.as_ref().and_then(toml::Value::as_str) {
             Some("json") => config::LogFormat::Json,
             _ => config::LogFormat::Text,

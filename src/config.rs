@@ -21,47 +21,24 @@ pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
 }
 
 /// [`load`] for a process that serves from the result for long: the file is read on a
-/// thread of its own and the tenants copied out, so that none of the configuration the
-/// process keeps sits among the garbage of reading it.
+/// thread of its own and the tenants (nearly all of what is kept) copied out, so that they
+/// do not sit among the garbage of reading it.
 ///
 /// Why: a file of 10,000 tenants (1.8 MB) peaks at about 64 MiB while it is parsed (the
 /// TOML tokens, events and tree) for 14 MiB kept. Read on the main thread, the kept
 /// allocations were scattered through that peak, and glibc could hand back only whole
 /// free pages: 47 MiB resident after loading. Read on another thread, the garbage stays
 /// in that thread's arena, which `malloc_trim` empties once the copy is made (36–38 MiB).
+/// See [`crate::heap`].
 pub fn load_to_serve(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
-    let (mut config, warnings) = on_a_heap_of_its_own(|| load(path))?;
+    let (mut config, warnings) = crate::heap::on_a_heap_of_its_own(|| load(path)).map_err(|e| {
+        let mut problems = Problems::default();
+        problems.push("", format!("cannot start a thread to read the file on: {e}"));
+        ConfigError::new(path, problems)
+    })??;
     config.tenants = config.tenants.deep_copy();
-    release_freed_memory();
+    crate::heap::release_freed_memory();
     Ok((config, warnings))
-}
-
-/// Runs `read` on a short-lived thread: glibc gives a new thread an arena of its own, so
-/// what `read` allocates and frees does not fragment the caller's heap. A panic in `read`
-/// is resumed here.
-pub fn on_a_heap_of_its_own<T: Send>(read: impl FnOnce() -> T + Send) -> T {
-    let value = std::thread::scope(|scope| match scope.spawn(read).join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
-    });
-    release_freed_memory();
-    value
-}
-
-/// Hands the heap pages that reading a configuration used and freed back to the system.
-///
-/// A large file (10,000 tenants) is parsed through several transient trees; glibc keeps
-/// their freed pages in the heap, where they count in RSS (issue 14 measured 82 MiB idle
-/// with 10,000 tenants, 60 MiB after this). Called once a configuration is in place, and after each
-/// [`on_a_heap_of_its_own`].
-#[allow(unsafe_code, reason = "the crate's one unsafe call: glibc's malloc_trim has no safe wrapper")]
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only returns free heap pages to the kernel; it takes no pointer
-    // and is safe to call from any thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// What a configuration is loaded for.

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod heap;
 pub mod identity;
 pub mod listen;
 pub mod management;

@@ -118,7 +118,7 @@ impl Reloader {
                 self.generation.store(generation, Ordering::Release);
                 // the old configuration goes once its last request ends; what is already free goes now
                 drop(previous);
-                config::release_freed_memory();
+                crate::heap::release_freed_memory();
                 metrics().config_reloads.with_label_values(&["ok"]).inc();
                 metrics().config_loaded();
                 metrics().config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));

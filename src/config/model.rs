@@ -248,12 +248,13 @@ impl Tenants {
 
     /// A copy that shares no allocation with `self`: every tenant, policy and index anew.
     pub fn deep_copy(&self) -> Tenants {
-        let list = self
-            .list
+        // every field named: a new one must be copied too (the indexes are rebuilt from `list`)
+        let Tenants { list, by_host: _, customers, ids: _ } = self;
+        let list = list
             .iter()
             .map(|tenant| Arc::new(Tenant { policy: Arc::new((*tenant.policy).clone()), ..(**tenant).clone() }))
             .collect();
-        Tenants::new(list).with_customers(self.customers.clone())
+        Tenants::new(list).with_customers(customers.clone())
     }
 
     pub fn with_customers(self, customers: HashMap<String, bool>) -> Self {

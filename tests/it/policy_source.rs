@@ -244,6 +244,11 @@ fn a_flood_of_made_up_hosts_does_not_delay_a_known_tenant() {
     assert_eq!(reason.as_deref(), Some("permissive_not_eligible"), "the known tenant was served with its policy");
     assert!(known_done < first_waited, "the known tenant was answered after the flood's lookups");
     assert!(flood.iter().all(|(status, _)| *status == 503), "made-up hosts fail closed");
+    // `timeout_ms = 2000`, waiting included, against a service that takes 3 s
+    assert!(
+        waited.iter().all(|at| *at < Duration::from_secs(4)),
+        "the flood's lookups are bounded in time: {waited:?}"
+    );
     assert!(
         !waited.is_empty() && waited.len() < flood.len(),
         "the queue is bounded: some waited, the rest failed at once"
