@@ -14,7 +14,7 @@ use pingora::proxy::Session;
 use serde_json::{Map, Value};
 
 use super::capture::Capture;
-use super::{Ctx, Gateway, State, convert, respond};
+use super::{Ctx, Gateway, State, convert, head_deadline, respond};
 use crate::clients::Lookup;
 use crate::policy::{BodyFailure, ClientState, Pipeline, Step, TenantFailure, UpstreamBody};
 
@@ -96,6 +96,9 @@ impl Gateway {
                 Step::Forward { body, record, creation } => {
                     ctx.record = record;
                     ctx.capture = creation.map(Capture::new);
+                    if ctx.capture.is_some() {
+                        head_deadline::answer_owed(session.as_downstream().stream());
+                    }
                     if let UpstreamBody::Decided(body) = body {
                         ctx.upstream_body = Some(Bytes::from(body));
                     }

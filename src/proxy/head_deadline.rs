@@ -13,6 +13,15 @@
 //! The wrapper also holds a connection's writes on request ([`HeadDeadline::hold_writes`]):
 //! a creation's answer waits for its registry write (SPEC §12) without blocking the thread
 //! that serves it, as Pingora's response body filter cannot await.
+//!
+//! And it keeps a creation's answer coming when the caller leaves
+//! ([`answer_owed`]): Pingora stops reading the upstream as soon as a read of the caller's
+//! side ends or fails, or a write to it fails, and the new client would never be
+//! remembered. A caller that closes (or resets) the connection right after sending a
+//! registration would otherwise own a client the gateway knows nothing of, which its
+//! runtime rules then treat as a client that predates modes. While an answer is owed, the
+//! caller's end reads as "nothing yet" and writes to a caller that is gone are dropped;
+//! once the request has ended, the connection reads as closed.
 
 use std::future::Future;
 use std::io;
@@ -68,10 +77,22 @@ pub fn head_received(stream: Option<&Stream>) {
     }
 }
 
-/// Arms the deadline again for the next request on a kept-alive connection.
+/// Arms the deadline again for the next request on a kept-alive connection; the answer
+/// owed ([`answer_owed`]) has been read.
 pub fn request_ended(stream: Option<&Stream>) {
     if let Some(deadline) = of(stream) {
+        deadline.answer_owed.store(false, Ordering::Release);
         deadline.arm();
+    }
+}
+
+/// The request on this connection is a creation whose answer must be read whole, even if
+/// the caller leaves first: the new client is remembered from it (SPEC §12). Until the
+/// request ends, the caller leaving does not end the request. The upstream's own timeouts
+/// bound how long that lasts.
+pub fn answer_owed(stream: Option<&Stream>) {
+    if let Some(deadline) = of(stream) {
+        deadline.answer_owed.store(true, Ordering::Release);
     }
 }
 
@@ -97,6 +118,10 @@ pub struct HeadDeadline {
     /// out. Behind a lock because the proxy phases reach the stream through a shared
     /// reference; the I/O side, which owns it, reads it without locking.
     held: Mutex<Option<Held>>,
+    /// See [`answer_owed`].
+    answer_owed: AtomicBool,
+    /// The caller closed or reset the connection while an answer was owed.
+    caller_gone: bool,
 }
 
 type Held = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -121,6 +146,8 @@ impl HeadDeadline {
             head_started: AtomicBool::new(false),
             sleep: Box::pin(tokio::time::sleep(timeout)),
             held: Mutex::new(None),
+            answer_owed: AtomicBool::new(false),
+            caller_gone: false,
         };
         deadline.arm();
         deadline
@@ -165,6 +192,32 @@ impl HeadDeadline {
         Poll::Ready(())
     }
 
+    fn owed(&self) -> bool {
+        self.answer_owed.load(Ordering::Acquire)
+    }
+
+    /// What a write to a caller that is gone comes to: dropped while an answer is owed
+    /// (reported written), a broken pipe after.
+    fn write_to_gone<T>(&self, written: T) -> Poll<io::Result<T>> {
+        if self.owed() {
+            Poll::Ready(Ok(written))
+        } else {
+            Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the caller has gone")))
+        }
+    }
+
+    /// A write's outcome: a failure while an answer is owed means the caller is gone.
+    fn wrote<T>(&mut self, result: Poll<io::Result<T>>, written: T) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Ready(Err(e)) if self.owed() => {
+                log::debug!("the caller went away before its creation was answered ({e}); reading the answer on");
+                self.caller_gone = true;
+                Poll::Ready(Ok(written))
+            }
+            other => other,
+        }
+    }
+
     /// Gives up the read: the deadline passed while a head was awaited.
     fn expire(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.deadline_ms.store(0, Ordering::Release);
@@ -184,8 +237,21 @@ impl AsyncRead for HeadDeadline {
     /// busy connection pays neither a clock read nor a timer registration per read.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.caller_gone {
+            // nothing more comes from a caller that is gone: not yet while its answer is
+            // owed (the request goes on), then the end of the stream
+            return if this.owed() { Poll::Pending } else { Poll::Ready(Ok(())) };
+        }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if this.owed() {
+            let ended = buf.filled().len() == before && buf.remaining() > 0;
+            if matches!(read, Poll::Ready(Err(_))) || (matches!(read, Poll::Ready(Ok(()))) && ended) {
+                log::debug!("the caller went away before its creation was answered; reading the answer on");
+                this.caller_gone = true;
+                return Poll::Pending;
+            }
+        }
         let Some(when) = this.deadline() else { return read };
         match read {
             Poll::Ready(_) => {
@@ -213,11 +279,19 @@ impl AsyncRead for HeadDeadline {
 impl AsyncWrite for HeadDeadline {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_held(cx));
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        if self.caller_gone {
+            return self.write_to_gone(buf.len());
+        }
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(result, buf.len())
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         std::task::ready!(self.poll_held(cx));
-        Pin::new(&mut self.inner).poll_flush(cx)
+        if self.caller_gone {
+            return self.write_to_gone(());
+        }
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(result, ())
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // a close ends an answer delimited by it: held like the answer's last bytes
@@ -230,7 +304,12 @@ impl AsyncWrite for HeadDeadline {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_held(cx));
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let length = bufs.iter().map(|buf| buf.len()).sum();
+        if self.caller_gone {
+            return self.write_to_gone(length);
+        }
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(result, length)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
@@ -344,5 +423,26 @@ mod tests {
         let mut received = Vec::new();
         peer.read_to_end(&mut received).await.expect("read");
         assert_eq!(received, b"HTTP/1.1 201 Created");
+    }
+
+    #[tokio::test]
+    async fn a_caller_gone_while_an_answer_is_owed_ends_the_connection_only_after_the_request() {
+        let (mut connection, peer) = held_connection();
+        connection.deadline_ms.store(0, Ordering::Release); // the head is in
+        connection.answer_owed.store(true, Ordering::Release);
+        drop(peer);
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(50), connection.read(&mut byte)).await;
+        assert!(read.is_err(), "the caller's close is not seen while the answer is owed");
+        // the peer is gone: writes fail underneath, and are dropped
+        for _ in 0..3 {
+            connection.write_all(b"HTTP/1.1 201 Created\r\n").await.expect("dropped, not failed");
+        }
+        connection.flush().await.expect("dropped, not failed");
+        assert!(connection.caller_gone);
+        // the request has ended: the connection reads as closed and writes fail
+        connection.answer_owed.store(false, Ordering::Release);
+        assert_eq!(connection.read(&mut byte).await.expect("end of stream"), 0);
+        assert_eq!(connection.write(b"x").await.map_err(|e| e.kind()), Err(io::ErrorKind::BrokenPipe));
     }
 }

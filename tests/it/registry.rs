@@ -546,3 +546,42 @@ fn clients_get_finds_a_tpc_id_in_any_case() {
         assert!(out.contains("\"tpc_mixed1\""), "{out}");
     }
 }
+
+/// A caller that closes, or resets, its connection right after sending a registration does
+/// not keep the new client from the registry: the gateway reads the upstream's answer on
+/// and remembers the client. Before, Pingora stopped reading the upstream when the caller
+/// left, and the client, unknown to the gateway, was later taken for one that predates
+/// modes by the runtime rules.
+#[test]
+fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
+    use std::io::Write;
+    let registration = br#"{"client_name":"leaver","redirect_uris":["https://a.test/cb"]}"#;
+    for (leaving, reset) in [("closing", false), ("resetting", true)] {
+        let upstream = Upstream::start().delayed_route(
+            "/oidc/register",
+            201,
+            r#"{"client_id":"left1","is_first_party":false}"#,
+            Duration::from_millis(500),
+        );
+        let gateway = gateway(upstream.addr, "", TENANTS);
+        let mut caller = std::net::TcpStream::connect(gateway.addr).unwrap();
+        caller.write_all(&request("POST", "/oidc/register", HOST, &[JSON], registration)).unwrap();
+        let asked = Instant::now() + Duration::from_secs(5);
+        while upstream.hits("/oidc/register") == 0 && Instant::now() < asked {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(upstream.hits("/oidc/register"), 1, "{leaving}: the upstream has the registration");
+        if reset {
+            socket2::SockRef::from(&caller).set_linger(Some(Duration::ZERO)).unwrap();
+        }
+        drop(caller);
+        let inserted = gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0);
+        assert_eq!(inserted, 1.0, "{leaving}: the client was remembered\n{}", gateway.logs());
+        let (code, out, err) = gateway.command(&["clients", "get", "left1"]);
+        assert!(code.success() && out.contains("\"strict\""), "{leaving}: {out}{err}");
+        assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"unreadable\"}"), 0.0, "{leaving}");
+        // the gateway still serves, and the upstream was asked once
+        assert_eq!(status(&gateway.send(&request("GET", "/userinfo", HOST, &[], b""))), 200, "{leaving}");
+        assert_eq!(upstream.hits("/oidc/register"), 1, "{leaving}");
+    }
+}
