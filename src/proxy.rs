@@ -168,6 +168,10 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if end_of_stream && ctx.capture.is_some() {
+            // a creation read whole (shadow mode streams it): its answer is owed from here
+            head_deadline::answer_owed(session.as_downstream().stream());
+        }
         if let Some(decided) = &ctx.upstream_body {
             // INVARIANT (no upstream byte before decision): only the decided bytes are sent,
             // on the first attempt and on any replay

@@ -53,7 +53,16 @@ fn not_remembered(why: &str) {
 /// The request ended (`error`: how, when it failed): a 200/201 creation answer whose body
 /// was never read whole left its client unremembered, and is counted as such.
 pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
-    let Some(capture) = ctx.capture.as_ref().filter(|capture| capture.reading) else { return };
+    let Some(capture) = ctx.capture.as_ref() else { return };
+    if !capture.reading {
+        // the upstream had the creation, but no answer came through: over HTTP/2 a caller
+        // that resets its stream ends the request (HTTP/1 reads the answer on, see
+        // `head_deadline::answer_owed`), and a client the upstream made goes unknown
+        if ctx.upstream_status.is_none() && error.is_some_and(|e| e.esource() == &pingora::ErrorSource::Downstream) {
+            not_remembered("the caller went away before the upstream answered");
+        }
+        return;
+    }
     not_remembered(match error {
         // Pingora stops reading the upstream when the caller goes (a known gap, README)
         Some(e) if e.esource() == &pingora::ErrorSource::Downstream => "the caller went away before it was whole",

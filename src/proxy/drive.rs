@@ -96,11 +96,13 @@ impl Gateway {
                 Step::Forward { body, record, creation } => {
                     ctx.record = record;
                     ctx.capture = creation.map(Capture::new);
-                    if ctx.capture.is_some() {
-                        head_deadline::answer_owed(session.as_downstream().stream());
-                    }
                     if let UpstreamBody::Decided(body) = body {
                         ctx.upstream_body = Some(Bytes::from(body));
+                        if ctx.capture.is_some() {
+                            // the request is read whole: what the caller does next cannot
+                            // stop its answer (a streamed body owes it at its end, `proxy`)
+                            head_deadline::answer_owed(session.as_downstream().stream());
+                        }
                     }
                     ctx.pipeline = Some(pipeline);
                     return Ok(false);

@@ -20,8 +20,9 @@
 //! remembered. A caller that closes (or resets) the connection right after sending a
 //! registration would otherwise own a client the gateway knows nothing of, which its
 //! runtime rules then treat as a client that predates modes. While an answer is owed, the
-//! caller's end reads as "nothing yet" and writes to a caller that is gone are dropped;
-//! once the request has ended, the connection reads as closed.
+//! caller's end reads as "nothing yet" (bytes it sends past its request are dropped) and
+//! writes to a caller that is gone are dropped; once the request has ended, the connection
+//! reads as closed.
 
 use std::future::Future;
 use std::io;
@@ -120,7 +121,10 @@ pub struct HeadDeadline {
     held: Mutex<Option<Held>>,
     /// See [`answer_owed`].
     answer_owed: AtomicBool,
-    /// The caller closed or reset the connection while an answer was owed.
+    /// The caller's side ended, failed or sent bytes past its request while an answer was
+    /// owed: nothing more is read from it, and the connection closes after the request.
+    input_done: bool,
+    /// A write to the caller failed while an answer was owed: it is gone.
     caller_gone: bool,
 }
 
@@ -147,6 +151,7 @@ impl HeadDeadline {
             sleep: Box::pin(tokio::time::sleep(timeout)),
             held: Mutex::new(None),
             answer_owed: AtomicBool::new(false),
+            input_done: false,
             caller_gone: false,
         };
         deadline.arm();
@@ -237,20 +242,27 @@ impl AsyncRead for HeadDeadline {
     /// busy connection pays neither a clock read nor a timer registration per read.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.caller_gone {
-            // nothing more comes from a caller that is gone: not yet while its answer is
-            // owed (the request goes on), then the end of the stream
+        if this.input_done {
+            // nothing more is read from the caller: not yet while its answer is owed (the
+            // request goes on), then the end of the stream
             return if this.owed() { Poll::Pending } else { Poll::Ready(Ok(())) };
         }
-        let before = buf.filled().len();
+        let (before, room) = (buf.filled().len(), buf.remaining() > 0);
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if this.owed() {
-            let ended = buf.filled().len() == before && buf.remaining() > 0;
-            if matches!(read, Poll::Ready(Err(_))) || (matches!(read, Poll::Ready(Ok(()))) && ended) {
-                log::debug!("the caller went away before its creation was answered; reading the answer on");
-                this.caller_gone = true;
-                return Poll::Pending;
-            }
+        if this.owed() && read.is_ready() && room {
+            // the request was read whole: an end, a failure or more bytes (a stray CRLF, a
+            // pipelined request) would each make Pingora stop reading the answer. Bytes are
+            // dropped, and the connection closes once the answer is out (a half-closed
+            // caller still gets it; one that is gone fails the writes, see `wrote`)
+            let what = match &read {
+                Poll::Ready(Err(_)) => "failed",
+                _ if buf.filled().len() > before => "sent more",
+                _ => "closed its side",
+            };
+            buf.set_filled(before);
+            log::debug!("the caller {what} before its creation was answered; reading the answer on");
+            this.input_done = true;
+            return Poll::Pending;
         }
         let Some(when) = this.deadline() else { return read };
         match read {
@@ -444,5 +456,23 @@ mod tests {
         connection.answer_owed.store(false, Ordering::Release);
         assert_eq!(connection.read(&mut byte).await.expect("end of stream"), 0);
         assert_eq!(connection.write(b"x").await.map_err(|e| e.kind()), Err(io::ErrorKind::BrokenPipe));
+    }
+
+    #[tokio::test]
+    async fn bytes_past_a_request_whose_answer_is_owed_are_dropped_and_the_answer_goes_out() {
+        let (mut connection, mut peer) = held_connection();
+        connection.deadline_ms.store(0, Ordering::Release); // the head is in
+        connection.answer_owed.store(true, Ordering::Release);
+        peer.write_all(b"\r\nGET / HTTP/1.1\r\n\r\n").await.expect("sent");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(50), connection.read(&mut byte)).await;
+        assert!(read.is_err(), "the extra bytes are not read while the answer is owed");
+        connection.write_all(b"HTTP/1.1 201 Created\r\n\r\n").await.expect("written");
+        connection.answer_owed.store(false, Ordering::Release);
+        assert_eq!(connection.read(&mut byte).await.expect("end of stream"), 0, "no next request is read");
+        Shutdown::shutdown(&mut connection).await;
+        let mut received = Vec::new();
+        peer.read_to_end(&mut received).await.expect("read");
+        assert_eq!(received, b"HTTP/1.1 201 Created\r\n\r\n");
     }
 }

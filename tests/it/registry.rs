@@ -556,7 +556,7 @@ fn clients_get_finds_a_tpc_id_in_any_case() {
 fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
     use std::io::Write;
     let registration = br#"{"client_name":"leaver","redirect_uris":["https://a.test/cb"]}"#;
-    for (leaving, reset) in [("closing", false), ("resetting", true)] {
+    for (leaving, reset) in [("closing", false), ("resetting", true), ("a stray CRLF, then closing", false)] {
         let upstream = Upstream::start().delayed_route(
             "/oidc/register",
             201,
@@ -574,6 +574,10 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
         if reset {
             socket2::SockRef::from(&caller).set_linger(Some(Duration::ZERO)).unwrap();
         }
+        if leaving.starts_with("a stray") {
+            // bytes past the body made Pingora give up the answer ("data after end of body")
+            caller.write_all(b"\r\n").unwrap();
+        }
         drop(caller);
         let inserted = gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0);
         assert_eq!(inserted, 1.0, "{leaving}: the client was remembered\n{}", gateway.logs());
@@ -584,4 +588,20 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
         assert_eq!(status(&gateway.send(&request("GET", "/userinfo", HOST, &[], b""))), 200, "{leaving}");
         assert_eq!(upstream.hits("/oidc/register"), 1, "{leaving}");
     }
+    // a caller that stays after a stray CRLF gets its answer, then the connection closes
+    let upstream = Upstream::start().delayed_route(
+        "/oidc/register",
+        201,
+        r#"{"client_id":"stayed1","is_first_party":false}"#,
+        Duration::from_millis(300),
+    );
+    let gateway = gateway(upstream.addr, "", TENANTS);
+    let mut caller = gateway.client();
+    caller.send_raw(&request("POST", "/oidc/register", HOST, &[JSON], registration));
+    std::thread::sleep(Duration::from_millis(100));
+    caller.send_raw(b"\r\n");
+    let answer = caller.read_response();
+    assert_eq!(status(&answer), 201, "{}", answer.body_text());
+    assert!(answer.body_text().contains("stayed1"));
+    assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0), 1.0);
 }
