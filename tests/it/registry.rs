@@ -547,6 +547,15 @@ fn clients_get_finds_a_tpc_id_in_any_case() {
     }
 }
 
+/// An upstream that answers a registration with `client_id` after `delay`, and a gateway
+/// in front of it.
+fn slow_registrar(client_id: &str, delay: Duration) -> (Upstream, Gateway) {
+    let answer = format!(r#"{{"client_id":"{client_id}","is_first_party":false}}"#);
+    let upstream = Upstream::start().delayed_route("/oidc/register", 201, &answer, delay);
+    let gateway = gateway(upstream.addr, "", TENANTS);
+    (upstream, gateway)
+}
+
 /// A caller that closes, or resets, its connection right after sending a registration does
 /// not keep the new client from the registry: the gateway reads the upstream's answer on
 /// and remembers the client. Before, Pingora stopped reading the upstream when the caller
@@ -557,13 +566,7 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
     use std::io::Write;
     let registration = br#"{"client_name":"leaver","redirect_uris":["https://a.test/cb"]}"#;
     for (leaving, reset) in [("closing", false), ("resetting", true), ("a stray CRLF, then closing", false)] {
-        let upstream = Upstream::start().delayed_route(
-            "/oidc/register",
-            201,
-            r#"{"client_id":"left1","is_first_party":false}"#,
-            Duration::from_millis(500),
-        );
-        let gateway = gateway(upstream.addr, "", TENANTS);
+        let (upstream, gateway) = slow_registrar("left1", Duration::from_millis(500));
         let mut caller = std::net::TcpStream::connect(gateway.addr).unwrap();
         caller.write_all(&request("POST", "/oidc/register", HOST, &[JSON], registration)).unwrap();
         let asked = Instant::now() + Duration::from_secs(5);
@@ -588,14 +591,8 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
         assert_eq!(status(&gateway.send(&request("GET", "/userinfo", HOST, &[], b""))), 200, "{leaving}");
         assert_eq!(upstream.hits("/oidc/register"), 1, "{leaving}");
     }
-    // a caller that stays after a stray CRLF gets its answer, then the connection closes
-    let upstream = Upstream::start().delayed_route(
-        "/oidc/register",
-        201,
-        r#"{"client_id":"stayed1","is_first_party":false}"#,
-        Duration::from_millis(300),
-    );
-    let gateway = gateway(upstream.addr, "", TENANTS);
+    // a caller that stays after a stray CRLF gets its answer
+    let (_upstream, gateway) = slow_registrar("stayed1", Duration::from_millis(300));
     let mut caller = gateway.client();
     caller.send_raw(&request("POST", "/oidc/register", HOST, &[JSON], registration));
     std::thread::sleep(Duration::from_millis(100));
