@@ -87,6 +87,12 @@ pub fn request_ended(stream: Option<&Stream>) {
     }
 }
 
+/// Whether the caller's side ended, failed or sent bytes past a request whose answer was
+/// owed: the connection closes after this request, and its answer should say so.
+pub fn caller_input_ended(stream: Option<&Stream>) -> bool {
+    of(stream).is_some_and(|deadline| deadline.input_done.load(Ordering::Acquire))
+}
+
 /// The request on this connection is a creation whose answer must be read whole, even if
 /// the caller leaves first: the new client is remembered from it (SPEC §12). Until the
 /// request ends, the caller leaving does not end the request. The upstream's own timeouts
@@ -123,7 +129,7 @@ pub struct HeadDeadline {
     answer_owed: AtomicBool,
     /// The caller's side ended, failed or sent bytes past its request while an answer was
     /// owed: nothing more is read from it, and the connection closes after the request.
-    input_done: bool,
+    input_done: AtomicBool,
     /// A write to the caller failed while an answer was owed: it is gone.
     caller_gone: bool,
 }
@@ -151,7 +157,7 @@ impl HeadDeadline {
             sleep: Box::pin(tokio::time::sleep(timeout)),
             held: Mutex::new(None),
             answer_owed: AtomicBool::new(false),
-            input_done: false,
+            input_done: AtomicBool::new(false),
             caller_gone: false,
         };
         deadline.arm();
@@ -242,7 +248,7 @@ impl AsyncRead for HeadDeadline {
     /// busy connection pays neither a clock read nor a timer registration per read.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.input_done {
+        if this.input_done.load(Ordering::Acquire) {
             // nothing more is read from the caller: not yet while its answer is owed (the
             // request goes on), then the end of the stream
             return if this.owed() { Poll::Pending } else { Poll::Ready(Ok(())) };
@@ -261,7 +267,7 @@ impl AsyncRead for HeadDeadline {
             };
             buf.set_filled(before);
             log::debug!("the caller {what} before its creation was answered; reading the answer on");
-            this.input_done = true;
+            this.input_done.store(true, Ordering::Release);
             return Poll::Pending;
         }
         let Some(when) = this.deadline() else { return read };

@@ -600,5 +600,6 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
     let answer = caller.read_response();
     assert_eq!(status(&answer), 201, "{}", answer.body_text());
     assert!(answer.body_text().contains("stayed1"));
+    assert_eq!(answer.header("connection"), Some("close"), "the connection closes after it, and says so");
     assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0), 1.0);
 }
