@@ -28,7 +28,8 @@ pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
 /// TOML tokens, events and tree) for 14 MiB kept. Read on the main thread, the kept
 /// allocations were scattered through that peak, and glibc could hand back only whole
 /// free pages: 47 MiB resident after loading. Read on another thread, the garbage stays
-/// in that thread's arena, which `malloc_trim` empties once the copy is made (36–38 MiB).
+/// in that thread's arena, which `heap::release_freed_memory` empties once the state built
+/// on the copy is in place (`app`, `reload`): 36–38 MiB.
 /// See [`crate::heap`].
 pub fn load_to_serve(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
     let (mut config, warnings) = crate::heap::on_a_heap_of_its_own(|| load(path)).map_err(|e| {
@@ -36,8 +37,8 @@ pub fn load_to_serve(path: &Path) -> Result<(Config, Vec<String>), ConfigError> 
         problems.push("", format!("cannot start a thread to read the file on: {e}"));
         ConfigError::new(path, problems)
     })??;
+    // the originals go here; the caller trims once the state built on the copy is in place
     config.tenants = config.tenants.deep_copy();
-    crate::heap::release_freed_memory();
     Ok((config, warnings))
 }
 

@@ -191,7 +191,7 @@ impl ProxyHttp for Gateway {
         ctx.upstream_status = Some(status);
         metrics().upstream_response(ctx.route, status);
         capture::on_answer(ctx, upstream);
-        if head_deadline::caller_input_ended(session.as_downstream().stream()) {
+        if ctx.capture.is_some() && head_deadline::caller_input_ended(session.as_downstream().stream()) {
             // the connection closes after this answer (see `head_deadline::answer_owed`)
             session.set_keepalive(None);
         }
