@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod convert;
 pub mod drive;
+pub mod h2_creation;
 pub mod head_deadline;
 pub mod record;
 pub mod respond;
@@ -28,6 +29,7 @@ use crate::identity::Claims;
 use crate::identity::verifier::Verifier;
 use crate::policy::hardening;
 use crate::policy::{Api, Pipeline, Record};
+
 use crate::ratelimit::DcrLimiter;
 use crate::telemetry::{DecisionLog, metrics};
 use crate::tenant::TenantSource;
@@ -52,6 +54,8 @@ pub struct Gateway {
     pub clients: Arc<ClientModes>,
     /// SPEC §14: the DCR rate limit per tenant.
     pub dcr_limit: Arc<DcrLimiter>,
+    /// The gateway's own upstream requests: creations over HTTP/2 (`h2_creation`).
+    pub upstream: Arc<crate::upstream::SideClient>,
 }
 
 /// Per-request state shared across phases.
@@ -90,8 +94,9 @@ impl Gateway {
         tokens: Verifier,
         clients: Arc<ClientModes>,
         dcr_limit: Arc<DcrLimiter>,
+        upstream: Arc<crate::upstream::SideClient>,
     ) -> Self {
-        Gateway { state, decision_log, tokens, clients, dcr_limit }
+        Gateway { state, decision_log, tokens, clients, dcr_limit, upstream }
     }
 }
 
@@ -213,21 +218,8 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let failure = respond::upstream_failure(e);
-        if let Some(kind) = failure.kind {
-            metrics().upstream_errors.with_label_values(&[kind]).inc();
-        }
-        let Some(rejection) = failure.answer else {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
-        };
-        let code = rejection.status;
-        if session.response_written().is_none()
-            && let Err(write_error) = respond::reject(session, &rejection, ctx.api, true).await
-        {
-            log::debug!("cannot answer the client: {write_error}");
-        }
-        ctx.record = Some(Record::of_error(&rejection));
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        let error_code = respond::failure(session, e, ctx).await;
+        FailToProxy { error_code, can_reuse_downstream: false }
     }
 
     /// What Pingora's own error lines say about a request: the method, the path without its

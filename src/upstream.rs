@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::Upstream;
@@ -153,5 +153,43 @@ impl SideClient {
         }
         self.connector.release_http_session(session, &peer, Some(Duration::from_secs(60))).await;
         Ok(SideResponse { status, body: body.freeze() })
+    }
+}
+
+impl SideClient {
+    /// Sends `head` and `body` to `peer` as a proxied request (the caller built the head,
+    /// framing included) and reads the final answer whole (past any 1xx, at most
+    /// [`MAX_ANSWER_BYTES`]); never retried. Errors are Pingora's, for SPEC §11's answers.
+    pub async fn forward_whole(
+        &self,
+        peer: &HttpPeer,
+        head: RequestHeader,
+        body: Bytes,
+    ) -> pingora::Result<(ResponseHeader, Bytes)> {
+        let (mut session, _reused) = self.connector.get_http_session(peer).await?;
+        session.set_read_timeout(peer.options.read_timeout);
+        session.set_write_timeout(peer.options.write_timeout);
+        session.write_request_header(Box::new(head)).await?;
+        if !body.is_empty() {
+            session.write_request_body(body, true).await?;
+        }
+        session.finish_request_body().await?;
+        let answer = loop {
+            session.read_response_header().await?;
+            match session.response_header() {
+                Some(head) if head.status.is_informational() => continue,
+                Some(head) => break head.clone(),
+                None => return pingora::Error::e_explain(pingora::ErrorType::InvalidHTTPHeader, "no answer head"),
+            }
+        };
+        let mut whole = BytesMut::new();
+        while let Some(chunk) = session.read_response_body().await? {
+            if whole.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return pingora::Error::e_explain(pingora::ErrorType::InvalidHTTPHeader, "an answer over 1 MiB");
+            }
+            whole.extend_from_slice(&chunk);
+        }
+        self.connector.release_http_session(session, peer, peer.options.idle_timeout).await;
+        Ok((answer, whole.freeze()))
     }
 }

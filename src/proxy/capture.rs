@@ -55,9 +55,10 @@ fn not_remembered(why: &str) {
 pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
     let Some(capture) = ctx.capture.as_ref() else { return };
     if !capture.reading {
-        // the upstream had the creation, but no answer came through: over HTTP/2 a caller
-        // that resets its stream ends the request (HTTP/1 reads the answer on, see
-        // `head_deadline::answer_owed`), and a client the upstream made goes unknown
+        // the upstream had the creation, but no answer came through: a caller that left
+        // ended the request (HTTP/1 reads the answer on, `head_deadline::answer_owed`, and
+        // HTTP/2 exchanges decided creations apart, `h2_creation`; this is a creation
+        // observed in shadow mode over HTTP/2), and a client the upstream made goes unknown
         if ctx.upstream_status.is_none() && error.is_some_and(|e| e.esource() == &pingora::ErrorSource::Downstream) {
             not_remembered("the caller went away before the upstream answered");
         }
@@ -84,23 +85,19 @@ impl Gateway {
         end_of_stream: bool,
     ) {
         let Some(capture) = ctx.capture.as_mut().filter(|c| c.reading) else { return };
-        if let Some(chunk) = body.take() {
-            if capture.body.len() + chunk.len() > MAX_CAPTURE_BYTES {
-                // too large to be a client: what was held back goes out now, unread
-                capture.reading = false;
-                let mut held = std::mem::take(&mut capture.body);
-                held.extend_from_slice(&chunk);
-                *body = Some(Bytes::from(held));
-                not_remembered("larger than 256 KiB");
-                return;
-            }
-            capture.body.extend_from_slice(&chunk);
+        if let Some(chunk) = body.take()
+            && !capture.add(&chunk)
+        {
+            // too large to be a client: what was held back goes out now, unread
+            let mut held = capture.take_body();
+            held.extend_from_slice(&chunk);
+            *body = Some(Bytes::from(held));
+            return;
         }
         if end_of_stream {
             self.remember_created(session, ctx);
             if let Some(capture) = ctx.capture.as_mut() {
-                capture.reading = false;
-                *body = Some(Bytes::from(std::mem::take(&mut capture.body)));
+                *body = Some(Bytes::from(capture.take_body()));
             }
         }
     }
@@ -108,31 +105,75 @@ impl Gateway {
     /// Reads a creation's answer to remember the new client (SPEC §4 clients_update cache).
     /// The answer goes out once the registry has the client (or after its bounded wait):
     /// on HTTP/1 the connection holds its writes meanwhile and the thread serves other
-    /// requests; an HTTP/2 stream has no such hold, and the wait blocks the thread.
+    /// requests. An HTTP/2 creation is exchanged by the gateway itself and awaits the
+    /// write (`proxy::h2_creation`); only one observed in shadow mode comes here, and its
+    /// wait blocks the thread.
     fn remember_created(&self, session: &Session, ctx: &Ctx) {
         let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
-        let Ok(document) = serde_json::from_slice::<serde_json::Value>(&capture.body) else {
-            return not_remembered("not JSON");
-        };
-        let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else {
-            return not_remembered("no `client_id` string");
-        };
-        if !crate::registry::Entry::storable_id(client_id) {
-            return not_remembered("a `client_id` that is empty, over 256 bytes or holds control characters");
-        }
-        // what the gateway sent: DCR clients and clients with a mode are third-party
-        let Creation { route, effective_mode } = capture.creation;
-        let third_party = route == RouteId::DcrRegister || effective_mode.is_some();
-        let sent = ClientState { is_first_party: !third_party, mode: effective_mode };
-        let origin = if route == RouteId::DcrRegister { Origin::Dcr } else { Origin::Created };
-        let state = ClientState::from_creation(&document, sent);
+        let Some((client_id, state, origin)) = capture.new_client() else { return };
         match head_deadline::of(session.as_downstream().stream()) {
             Some(connection) => {
-                if let Some(stored) = self.clients.remember_then_wait(tenant, client_id, state, origin) {
+                if let Some(stored) = self.clients.remember_then_wait(tenant, &client_id, state, origin) {
                     connection.hold_writes(stored);
                 }
             }
-            None => self.clients.remember(tenant, client_id, state, origin),
+            None => self.clients.remember(tenant, &client_id, state, origin),
+        }
+    }
+}
+
+impl Capture {
+    /// The client the answer read whole tells of: its id, its state and how it came; `None`
+    /// (logged and counted) when the answer cannot say.
+    pub fn new_client(&self) -> Option<(String, ClientState, Origin)> {
+        let Ok(document) = serde_json::from_slice::<serde_json::Value>(&self.body) else {
+            not_remembered("not JSON");
+            return None;
+        };
+        let Some(client_id) = document.get("client_id").and_then(|v| v.as_str()) else {
+            not_remembered("no `client_id` string");
+            return None;
+        };
+        if !crate::registry::Entry::storable_id(client_id) {
+            not_remembered("a `client_id` that is empty, over 256 bytes or holds control characters");
+            return None;
+        }
+        // what the gateway sent: DCR clients and clients with a mode are third-party
+        let Creation { route, effective_mode } = self.creation;
+        let third_party = route == RouteId::DcrRegister || effective_mode.is_some();
+        let sent = ClientState { is_first_party: !third_party, mode: effective_mode };
+        let origin = if route == RouteId::DcrRegister { Origin::Dcr } else { Origin::Created };
+        Some((client_id.to_owned(), ClientState::from_creation(&document, sent), origin))
+    }
+
+    /// Whether the answer is being read (a 200/201 the gateway can read).
+    pub fn is_reading(&self) -> bool {
+        self.reading
+    }
+
+    /// Adds a chunk of the answer; `false` (counted as not remembered) once the answer is
+    /// too large to be a client, and it is no longer read.
+    pub fn add(&mut self, chunk: &[u8]) -> bool {
+        if self.body.len() + chunk.len() > MAX_CAPTURE_BYTES {
+            self.reading = false;
+            not_remembered("larger than 256 KiB");
+            return false;
+        }
+        self.body.extend_from_slice(chunk);
+        true
+    }
+
+    /// The answer read so far, taken; it is no longer read.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        self.reading = false;
+        std::mem::take(&mut self.body)
+    }
+
+    /// The answer failed before its end: its client is not remembered (counted here, once).
+    pub fn cut_short(&mut self) {
+        if self.reading {
+            self.reading = false;
+            not_remembered("it was cut short");
         }
     }
 }

@@ -96,15 +96,19 @@ impl Gateway {
                 Step::Forward { body, record, creation } => {
                     ctx.record = record;
                     ctx.capture = creation.map(Capture::new);
+                    ctx.pipeline = Some(pipeline);
                     if let UpstreamBody::Decided(body) = body {
                         ctx.upstream_body = Some(Bytes::from(body));
                         if ctx.capture.is_some() {
+                            if session.as_downstream().is_http2() {
+                                // a reset stream would stop Pingora reading the answer
+                                return self.exchange_h2_creation(session, ctx).await;
+                            }
                             // the request is read whole: what the caller does next cannot
                             // stop its answer (a streamed body owes it at its end, `proxy`)
                             head_deadline::answer_owed(session.as_downstream().stream());
                         }
                     }
-                    ctx.pipeline = Some(pipeline);
                     return Ok(false);
                 }
             };

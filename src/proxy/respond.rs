@@ -44,6 +44,24 @@ pub async fn write(session: &mut Session, answer: &GatewayResponse, close: bool)
     Ok(())
 }
 
+/// SPEC §11: answers a request that failed on its way to or from the upstream (when its
+/// answer has not begun), counts the upstream's failures and records the answer; the
+/// status answered, 0 when the client cannot be answered.
+pub async fn failure(session: &mut Session, e: &Error, ctx: &mut super::Ctx) -> u16 {
+    let failure = upstream_failure(e);
+    if let Some(kind) = failure.kind {
+        crate::telemetry::metrics().upstream_errors.with_label_values(&[kind]).inc();
+    }
+    let Some(rejection) = failure.answer else { return 0 };
+    if session.response_written().is_none()
+        && let Err(write_error) = reject(session, &rejection, ctx.api, true).await
+    {
+        log::debug!("cannot answer the client: {write_error}");
+    }
+    ctx.record = Some(policy::Record::of_error(&rejection));
+    rejection.status
+}
+
 pub struct UpstreamFailure {
     /// `modegate_upstream_errors_total{kind}`, when the upstream side failed.
     pub kind: Option<&'static str>,

@@ -122,12 +122,15 @@ fn decode(tenant: &str, client_id: &str, text: &str) -> Result<Entry, StoreError
 }
 
 const SELECT: &str = "SELECT entry FROM clients WHERE tenant = ?1 AND client_id = ?2";
+const INSERT: &str = "INSERT OR REPLACE INTO clients (tenant, client_id, entry) VALUES (?1, ?2, ?3)";
+const DELETE: &str = "DELETE FROM clients WHERE tenant = ?1 AND client_id = ?2";
 
 impl Store for EmbeddedStore {
     fn get(&self, tenant: &str, client_id: &str) -> Result<Option<Entry>, StoreError> {
         let connection = self.connection()?;
-        let text: Option<String> = connection
-            .query_row(SELECT, params![tenant, client_id], |row| row.get(0))
+        let mut select = connection.prepare_cached(SELECT).map_err(|e| self.unavailable(e))?;
+        let text: Option<String> = select
+            .query_row(params![tenant, client_id], |row| row.get(0))
             .optional()
             .map_err(|e| self.unavailable(e))?;
         text.map(|text| decode(tenant, client_id, &text)).transpose()
@@ -148,22 +151,25 @@ impl Store for EmbeddedStore {
         let transaction =
             connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| self.unavailable(e))?;
         let mut outcomes = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let stored: Option<String> = transaction
-                .query_row(SELECT, params![entry.tenant, entry.client_id], |row| row.get(0))
-                .optional()
-                .map_err(|e| self.unavailable(e))?;
-            let stored = stored.map(|text| decode(&entry.tenant, &entry.client_id, &text)).transpose()?;
-            let (written, write) = resolve(stored.as_ref(), entry);
-            if write {
-                transaction
-                    .execute(
-                        "INSERT OR REPLACE INTO clients (tenant, client_id, entry) VALUES (?1, ?2, ?3)",
-                        params![entry.tenant, entry.client_id, entry.to_json()],
-                    )
+        {
+            // parsed once per connection, not per write (the SQL parser was a tenth of
+            // the writer's time)
+            let mut select = transaction.prepare_cached(SELECT).map_err(|e| self.unavailable(e))?;
+            let mut insert = transaction.prepare_cached(INSERT).map_err(|e| self.unavailable(e))?;
+            for entry in entries {
+                let stored: Option<String> = select
+                    .query_row(params![entry.tenant, entry.client_id], |row| row.get(0))
+                    .optional()
                     .map_err(|e| self.unavailable(e))?;
+                let stored = stored.map(|text| decode(&entry.tenant, &entry.client_id, &text)).transpose()?;
+                let (written, write) = resolve(stored.as_ref(), entry);
+                if write {
+                    insert
+                        .execute(params![entry.tenant, entry.client_id, entry.to_json()])
+                        .map_err(|e| self.unavailable(e))?;
+                }
+                outcomes.push(written);
             }
-            outcomes.push(written);
         }
         transaction.commit().map_err(|e| self.unavailable(e))?;
         Ok(outcomes)
@@ -171,10 +177,8 @@ impl Store for EmbeddedStore {
 
     fn remove(&self, tenant: &str, client_id: &str) -> Result<(), StoreError> {
         let connection = self.connection()?;
-        connection
-            .execute("DELETE FROM clients WHERE tenant = ?1 AND client_id = ?2", params![tenant, client_id])
-            .map(|_| ())
-            .map_err(|e| self.unavailable(e))
+        let mut delete = connection.prepare_cached(DELETE).map_err(|e| self.unavailable(e))?;
+        delete.execute(params![tenant, client_id]).map(|_| ()).map_err(|e| self.unavailable(e))
     }
 
     fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, StoreError> {

@@ -603,3 +603,67 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
     assert_eq!(answer.header("connection"), Some("close"), "the connection closes after it, and says so");
     assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0), 1.0);
 }
+
+/// The same over HTTP/2: a caller that drops its connection (curl giving up) after sending
+/// a registration does not keep the new client from the registry. Pingora's proxy loop
+/// ends the request when an HTTP/2 caller goes; the gateway exchanges an HTTP/2 creation
+/// itself and answers the caller only once the client is stored. A caller that stays gets
+/// the upstream's answer, and the upstream received exactly what HTTP/1 would have sent.
+#[test]
+fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
+    let pki = crate::support::pki::generate(&["globex.example.test"]);
+    let server_extra = format!(
+        "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let registration = r#"{"client_name":"leaver","redirect_uris":["https://a.test/cb"]}"#;
+    let curl = |tls: std::net::SocketAddr, max_time: &str| {
+        std::process::Command::new("curl")
+            .args(["-s", "--http2", "--max-time", max_time, "--cacert"])
+            .arg(&pki.ca)
+            .args(["--resolve", &format!("{HOST}:{}:127.0.0.1", tls.port())])
+            .args(["-H", "Content-Type: application/json", "-d", registration, "-D", "-"])
+            .arg(format!("https://{HOST}:{}/oidc/register", tls.port()))
+            .output()
+            .expect("curl is installed by scripts/setup.sh")
+    };
+    let answer = r#"{"client_id":"h2left","is_first_party":false}"#;
+    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(700));
+    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let tls = gateway.tls.unwrap();
+    // curl gives up (and drops its connection) while the upstream is still answering
+    let gave_up = curl(tls, "0.3");
+    assert!(gave_up.stdout.is_empty(), "{}", String::from_utf8_lossy(&gave_up.stdout));
+    assert_eq!(upstream.hits("/oidc/register"), 1, "the upstream has the registration");
+    let inserted = gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0);
+    assert_eq!(inserted, 1.0, "the client was remembered\n{}", gateway.logs());
+    let (code, out, err) = gateway.command(&["clients", "get", "h2left"]);
+    assert!(code.success() && out.contains("\"strict\"") && out.contains("\"dcr\""), "{out}{err}");
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"unreadable\"}"), 0.0);
+
+    // a caller that waits gets the answer whole, framed by its length
+    upstream.set_route("/oidc/register", 201, r#"{"client_id":"h2stayed","is_first_party":false}"#);
+    let stayed = curl(tls, "10");
+    let text = String::from_utf8_lossy(&stayed.stdout);
+    assert!(text.starts_with("HTTP/2 201"), "{text}");
+    assert!(text.contains("content-length: 47"), "{text}");
+    assert!(text.ends_with(r#"{"client_id":"h2stayed","is_first_party":false}"#), "{text}");
+    assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 2.0), 2.0);
+    let received = upstream.requests();
+    let sent = received.last().unwrap();
+    let authority = format!("{HOST}:{}", tls.port());
+    assert_eq!(sent.header("host"), Some(authority.as_str()), "the `:authority` goes upstream as `Host`");
+    assert_eq!(sent.header("content-length"), Some(sent.body.len().to_string().as_str()));
+    assert_eq!(sent.header("accept-encoding"), Some("identity"), "the answer is asked unencoded");
+    assert!(sent.header("x-forwarded-proto").is_some_and(|p| p == "https"), "SPEC §16 headers");
+    let decided: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(decided["third_party_security_mode"], "strict", "the decided body: {decided}");
+
+    // an upstream that is gone: the caller gets SPEC §11's 502, and the gateway serves on
+    upstream.set_down(true);
+    let refused = curl(tls, "10");
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(text.starts_with("HTTP/2 502"), "{text}");
+    assert!(text.contains("upstream_unavailable"), "{text}");
+}

@@ -1,0 +1,95 @@
+//! A creation that arrived over HTTP/2, exchanged with the upstream by the gateway itself.
+//!
+//! Pingora's proxy loop watches an HTTP/2 caller while it reads the upstream's answer: a
+//! caller that resets its stream (or drops its connection) ends the loop, the answer is
+//! never read, and a client the upstream made goes unremembered (SPEC §12: the gateway
+//! never forgets a client it saw created). HTTP/1 hides the caller's leaving in the
+//! connection's stream wrapper (`head_deadline::answer_owed`); an HTTP/2 stream has no
+//! such wrapper. So once an HTTP/2 creation is decided (its body read whole), the gateway
+//! sends it upstream itself (on the connections of its side requests, `upstream::SideClient`), reads the answer whole without looking at
+//! the caller, remembers the new client (awaiting the store, no thread blocked), and only
+//! then writes the answer to the caller, if it is still there.
+//!
+//! The request is the one Pingora would send: the same head, HTTP/1.1 with `Host` taken
+//! from the `:authority`, through the same `upstream_request_filter`; the answer passes
+//! the same `upstream_response_filter`. Like Pingora's path for a `POST`, nothing is
+//! retried. An upstream that fails before answering is answered as SPEC §11 says (502,
+//! 504); one that fails within its answer's body, too, since nothing was written yet.
+
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+
+use super::{Ctx, Gateway, convert, respond};
+
+impl Gateway {
+    /// Exchanges the decided creation in `ctx` with the upstream and answers the caller;
+    /// `Ok(true)`: the request was answered (or its caller is gone).
+    pub(super) async fn exchange_h2_creation(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let Some(config) = ctx.config.clone() else { return Err(Error::explain(InternalError, "no configuration")) };
+        let peer = convert::peer(&config.upstream, ctx);
+        let body = ctx.upstream_body.clone().unwrap_or_default();
+        let exchanged = match self.upstream_head(session, ctx).await {
+            Ok(head) => self.upstream.forward_whole(&peer, head, body).await,
+            Err(e) => Err(e),
+        };
+        let (mut answer, body) = match exchanged {
+            Ok(answered) => answered,
+            Err(e) => {
+                if let Some(capture) = ctx.capture.as_mut() {
+                    capture.cut_short();
+                }
+                let e = e.into_up();
+                log::warn!("upstream: {e} ({})", ProxyHttp::request_summary(self, session, ctx));
+                respond::failure(session, &e, ctx).await;
+                return Ok(true);
+            }
+        };
+        // the answer's head, as Pingora's path would filter it (metrics, the capture's
+        // readability, the status the decision record keeps)
+        ProxyHttp::upstream_response_filter(self, session, &mut answer, ctx).await?;
+        let body = self.remember_from(ctx, body).await;
+        // the client is remembered: the caller may be gone now, and nothing is lost. The
+        // body goes out whole, framed by its length (HTTP/2 drops `Transfer-Encoding`).
+        answer.remove_header(&http::header::TRANSFER_ENCODING);
+        if !matches!(answer.status.as_u16(), 204 | 304) {
+            answer.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+        }
+        let written = async {
+            session.write_response_header(Box::new(answer), false).await?;
+            session.write_response_body(Some(body), true).await
+        };
+        if let Err(e) = written.await {
+            log::debug!("a creation's caller left before its answer (its client is remembered): {e}");
+        }
+        Ok(true)
+    }
+
+    /// The upstream request's head, as Pingora builds it from an HTTP/2 request.
+    async fn upstream_head(&self, session: &mut Session, ctx: &mut Ctx) -> Result<RequestHeader> {
+        let mut head = session.req_header().clone();
+        head.set_version(http::Version::HTTP_11);
+        if let Some(authority) = head.uri.authority().map(|a| a.as_str().to_owned()) {
+            head.insert_header(http::header::HOST, authority)?;
+        }
+        ProxyHttp::upstream_request_filter(self, session, &mut head, ctx).await?;
+        Ok(head)
+    }
+
+    /// Remembers the client the answer tells of, awaiting the store (at most
+    /// `registry::WRITE_WAIT`); the body to send.
+    async fn remember_from(&self, ctx: &mut Ctx, body: Bytes) -> Bytes {
+        let Some(capture) = ctx.capture.as_mut().filter(|c| c.is_reading()) else { return body };
+        if !capture.add(&body) {
+            return body;
+        }
+        let new_client = capture.new_client();
+        capture.take_body();
+        let (Some((client_id, state, origin)), Some(tenant)) = (new_client, ctx.tenant.as_ref()) else { return body };
+        if let Some(stored) = self.clients.remember_then_wait(tenant, &client_id, state, origin) {
+            stored.await;
+        }
+        body
+    }
+}
