@@ -29,7 +29,6 @@ use crate::identity::Claims;
 use crate::identity::verifier::Verifier;
 use crate::policy::hardening;
 use crate::policy::{Api, Pipeline, Record};
-
 use crate::ratelimit::DcrLimiter;
 use crate::telemetry::{DecisionLog, metrics};
 use crate::tenant::TenantSource;

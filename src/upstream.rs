@@ -17,7 +17,8 @@ use crate::config::Upstream;
 pub const PATH_SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// Largest side answer read; a JWKS or a client document is far smaller.
+/// Largest answer read of the gateway's own requests: a JWKS, a client document, an
+/// HTTP/2 creation's answer (`proxy::h2_creation`); each is far smaller.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// Why a side request failed.
@@ -137,59 +138,99 @@ impl SideClient {
         if !body.is_empty() {
             request.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()).map_err(protocol)?;
         }
-        session.write_request_header(Box::new(request)).await.map_err(protocol)?;
-        if !body.is_empty() {
-            session.write_request_body(Bytes::copy_from_slice(body), true).await.map_err(protocol)?;
-        }
-        session.finish_request_body().await.map_err(protocol)?;
-        session.read_response_header().await.map_err(protocol)?;
-        let status = session.response_header().map_or(0, |h| h.status.as_u16());
-        let mut body = BytesMut::new();
-        while let Some(chunk) = session.read_response_body().await.map_err(protocol)? {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(FetchError::TooLarge(name.to_owned()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        self.connector.release_http_session(session, &peer, Some(Duration::from_secs(60))).await;
-        Ok(SideResponse { status, body: body.freeze() })
+        let status = send(&mut session, &peer, request, Bytes::copy_from_slice(body)).await.map_err(protocol)?.status;
+        let body = read_whole(&mut session).await.map_err(|e| {
+            if e.etype() == &ANSWER_TOO_LARGE { FetchError::TooLarge(name.to_owned()) } else { protocol(e) }
+        })?;
+        self.release(session, &peer).await;
+        Ok(SideResponse { status: status.as_u16(), body })
+    }
+
+    /// Sends a request the gateway forwards itself (`head` built by the caller, framing
+    /// included) on a pooled connection to `peer`, and reads its final answer's head;
+    /// never retried (like Pingora's own path for a `POST`). Errors are Pingora's, for the
+    /// answers of SPEC §11.
+    pub async fn forward(&self, peer: &HttpPeer, head: RequestHeader, body: Bytes) -> pingora::Result<Answering> {
+        let (mut session, _reused) = self.connector.get_http_session(peer).await?;
+        let answer = send(&mut session, peer, head, body).await?;
+        Ok(Answering { session, answer })
+    }
+
+    /// Returns a connection whose answer was read whole to the pool.
+    async fn release(&self, session: ClientSession, peer: &HttpPeer) {
+        self.connector.release_http_session(session, peer, Some(POOLED_IDLE)).await;
     }
 }
 
-impl SideClient {
-    /// Sends `head` and `body` to `peer` as a proxied request (the caller built the head,
-    /// framing included) and reads the final answer whole (past any 1xx, at most
-    /// [`MAX_ANSWER_BYTES`]); never retried. Errors are Pingora's, for SPEC §11's answers.
-    pub async fn forward_whole(
-        &self,
-        peer: &HttpPeer,
-        head: RequestHeader,
-        body: Bytes,
-    ) -> pingora::Result<(ResponseHeader, Bytes)> {
-        let (mut session, _reused) = self.connector.get_http_session(peer).await?;
-        session.set_read_timeout(peer.options.read_timeout);
-        session.set_write_timeout(peer.options.write_timeout);
-        session.write_request_header(Box::new(head)).await?;
-        if !body.is_empty() {
-            session.write_request_body(body, true).await?;
-        }
-        session.finish_request_body().await?;
-        let answer = loop {
-            session.read_response_header().await?;
-            match session.response_header() {
-                Some(head) if head.status.is_informational() => continue,
-                Some(head) => break head.clone(),
-                None => return pingora::Error::e_explain(pingora::ErrorType::InvalidHTTPHeader, "no answer head"),
-            }
-        };
-        let mut whole = BytesMut::new();
-        while let Some(chunk) = session.read_response_body().await? {
-            if whole.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return pingora::Error::e_explain(pingora::ErrorType::InvalidHTTPHeader, "an answer over 1 MiB");
-            }
-            whole.extend_from_slice(&chunk);
-        }
-        self.connector.release_http_session(session, peer, peer.options.idle_timeout).await;
-        Ok((answer, whole.freeze()))
+/// How long an idle upstream connection of the gateway's own stays pooled.
+const POOLED_IDLE: Duration = Duration::from_secs(60);
+
+/// The error of an answer over [`MAX_ANSWER_BYTES`].
+pub const ANSWER_TOO_LARGE: pingora::ErrorType = pingora::ErrorType::Custom("answer too large");
+
+/// The most informational (1xx) heads read before an answer's final one.
+const MAX_INFORMATIONAL: usize = 8;
+
+type ClientSession = pingora::protocols::http::client::HttpSession;
+
+/// A request [`SideClient::forward`] sent: the final answer's head, its body still to read.
+pub struct Answering {
+    session: ClientSession,
+    answer: ResponseHeader,
+}
+
+impl Answering {
+    pub fn answer(&self) -> &ResponseHeader {
+        &self.answer
     }
+
+    /// The whole body (at most [`MAX_ANSWER_BYTES`]); the connection goes back to the pool.
+    pub async fn read_whole(mut self, client: &SideClient, peer: &HttpPeer) -> pingora::Result<Bytes> {
+        let body = read_whole(&mut self.session).await?;
+        client.release(self.session, peer).await;
+        Ok(body)
+    }
+}
+
+/// Writes `head` and `body` with `peer`'s timeouts; the final answer's head, past at most
+/// [`MAX_INFORMATIONAL`] 1xx ones (a 101 to a request that asked no upgrade is an error,
+/// as in Pingora's proxy).
+async fn send(
+    session: &mut ClientSession,
+    peer: &HttpPeer,
+    head: RequestHeader,
+    body: Bytes,
+) -> pingora::Result<ResponseHeader> {
+    use pingora::ErrorType::InvalidHTTPHeader;
+    session.set_read_timeout(peer.options.read_timeout);
+    session.set_write_timeout(peer.options.write_timeout);
+    session.write_request_header(Box::new(head)).await?;
+    if !body.is_empty() {
+        session.write_request_body(body, true).await?;
+    }
+    session.finish_request_body().await?;
+    for _ in 0..=MAX_INFORMATIONAL {
+        session.read_response_header().await?;
+        match session.response_header() {
+            Some(head) if head.status == http::StatusCode::SWITCHING_PROTOCOLS => {
+                return pingora::Error::e_explain(InvalidHTTPHeader, "101 to a request that asked no upgrade");
+            }
+            Some(head) if head.status.is_informational() => continue,
+            Some(head) => return Ok(head.clone()),
+            None => return pingora::Error::e_explain(InvalidHTTPHeader, "no answer head"),
+        }
+    }
+    pingora::Error::e_explain(InvalidHTTPHeader, "too many informational answers")
+}
+
+/// The rest of the answer's body, at most [`MAX_ANSWER_BYTES`] in all.
+async fn read_whole(session: &mut ClientSession) -> pingora::Result<Bytes> {
+    let mut whole = BytesMut::new();
+    while let Some(chunk) = session.read_response_body().await? {
+        if whole.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return pingora::Error::e_explain(ANSWER_TOO_LARGE, format!("over {MAX_ANSWER_BYTES} bytes"));
+        }
+        whole.extend_from_slice(&chunk);
+    }
+    Ok(whole.freeze())
 }

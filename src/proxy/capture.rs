@@ -55,10 +55,9 @@ fn not_remembered(why: &str) {
 pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
     let Some(capture) = ctx.capture.as_ref() else { return };
     if !capture.reading {
-        // the upstream had the creation, but no answer came through: a caller that left
-        // ended the request (HTTP/1 reads the answer on, `head_deadline::answer_owed`, and
-        // HTTP/2 exchanges decided creations apart, `h2_creation`; this is a creation
-        // observed in shadow mode over HTTP/2), and a client the upstream made goes unknown
+        // the upstream had the creation, but no answer came through because the caller
+        // left: a guard, not expected (HTTP/1 reads the answer on, see
+        // `head_deadline::answer_owed`; HTTP/2 exchanges creations apart, `h2_creation`)
         if ctx.upstream_status.is_none() && error.is_some_and(|e| e.esource() == &pingora::ErrorSource::Downstream) {
             not_remembered("the caller went away before the upstream answered");
         }
@@ -105,9 +104,8 @@ impl Gateway {
     /// Reads a creation's answer to remember the new client (SPEC §4 clients_update cache).
     /// The answer goes out once the registry has the client (or after its bounded wait):
     /// on HTTP/1 the connection holds its writes meanwhile and the thread serves other
-    /// requests. An HTTP/2 creation is exchanged by the gateway itself and awaits the
-    /// write (`proxy::h2_creation`); only one observed in shadow mode comes here, and its
-    /// wait blocks the thread.
+    /// requests. HTTP/2 creations do not come here (`proxy::h2_creation` awaits the write);
+    /// a connection without the wrapper would wait on its thread, a guard never reached.
     fn remember_created(&self, session: &Session, ctx: &Ctx) {
         let (Some(capture), Some(tenant)) = (&ctx.capture, &ctx.tenant) else { return };
         let Some((client_id, state, origin)) = capture.new_client() else { return };

@@ -6,50 +6,69 @@
 //! never forgets a client it saw created). HTTP/1 hides the caller's leaving in the
 //! connection's stream wrapper (`head_deadline::answer_owed`); an HTTP/2 stream has no
 //! such wrapper. So once an HTTP/2 creation is decided (its body read whole), the gateway
-//! sends it upstream itself (on the connections of its side requests, `upstream::SideClient`), reads the answer whole without looking at
-//! the caller, remembers the new client (awaiting the store, no thread blocked), and only
-//! then writes the answer to the caller, if it is still there.
+//! sends it upstream itself (on the connections of its side requests,
+//! `upstream::SideClient`), reads the answer whole without looking at the caller,
+//! remembers the new client (awaiting the store: no thread waits), and only then writes
+//! the answer to the caller, if it is still there.
 //!
-//! The request is the one Pingora would send: the same head, HTTP/1.1 with `Host` taken
-//! from the `:authority`, through the same `upstream_request_filter`; the answer passes
-//! the same `upstream_response_filter`. Like Pingora's path for a `POST`, nothing is
-//! retried. An upstream that fails before answering is answered as SPEC §11 says (502,
-//! 504); one that fails within its answer's body, too, since nothing was written yet.
+//! The request is the one Pingora would send: the same head, HTTP/1.1 with `Host` from the
+//! `:authority`, the hop-by-hop fields dropped, through the same `upstream_request_filter`;
+//! the answer's head passes the same `upstream_response_filter`. Like Pingora's path for a
+//! `POST`, nothing is retried. The exchange has an overall deadline (the upstream's connect
+//! plus read timeouts): a stream its caller reset no longer counts against the
+//! connection's stream limit, so the gateway bounds the work it keeps for it. An upstream
+//! that fails is answered as SPEC §11 says (502, 504), within the answer's body too, since
+//! nothing was written yet.
 
-use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
+use tokio::time::{Instant, timeout_at};
 
 use super::{Ctx, Gateway, convert, respond};
+
+/// What Pingora strips from a request it sends to an HTTP/1 upstream (its default
+/// `HttpUpstreamRequestPolicy`); HTTP/2 already refuses most of them from the caller.
+const HOP_BY_HOP: [&str; 10] = [
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "http2-settings",
+];
 
 impl Gateway {
     /// Exchanges the decided creation in `ctx` with the upstream and answers the caller;
     /// `Ok(true)`: the request was answered (or its caller is gone).
     pub(super) async fn exchange_h2_creation(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let Some(config) = ctx.config.clone() else { return Err(Error::explain(InternalError, "no configuration")) };
+        let Some(config) = ctx.config.clone() else { return Error::e_explain(InternalError, "no configuration") };
+        let deadline = Instant::now() + config.upstream.connect_timeout + config.upstream.read_timeout;
         let peer = convert::peer(&config.upstream, ctx);
+        let head = self.upstream_head(session, ctx).await?;
         let body = ctx.upstream_body.clone().unwrap_or_default();
-        let exchanged = match self.upstream_head(session, ctx).await {
-            Ok(head) => self.upstream.forward_whole(&peer, head, body).await,
-            Err(e) => Err(e),
+        let answering = match in_time(deadline, self.upstream.forward(&peer, head, body)).await {
+            Ok(answering) => answering,
+            Err(e) => return self.failed(session, e, ctx).await,
         };
-        let (mut answer, body) = match exchanged {
-            Ok(answered) => answered,
+        // the answer's head, as Pingora's path filters it (metrics, whether the capture can
+        // read it, the upstream status the decision record keeps)
+        let mut answer = answering.answer().clone();
+        ProxyHttp::upstream_response_filter(self, session, &mut answer, ctx).await?;
+        let body = match in_time(deadline, answering.read_whole(&self.upstream, &peer)).await {
+            Ok(body) => body,
             Err(e) => {
                 if let Some(capture) = ctx.capture.as_mut() {
                     capture.cut_short();
                 }
-                let e = e.into_up();
-                log::warn!("upstream: {e} ({})", ProxyHttp::request_summary(self, session, ctx));
-                respond::failure(session, &e, ctx).await;
-                return Ok(true);
+                return self.failed(session, e, ctx).await;
             }
         };
-        // the answer's head, as Pingora's path would filter it (metrics, the capture's
-        // readability, the status the decision record keeps)
-        ProxyHttp::upstream_response_filter(self, session, &mut answer, ctx).await?;
-        let body = self.remember_from(ctx, body).await;
+        self.remember_from(ctx, &body).await;
         // the client is remembered: the caller may be gone now, and nothing is lost. The
         // body goes out whole, framed by its length (HTTP/2 drops `Transfer-Encoding`).
         answer.remove_header(&http::header::TRANSFER_ENCODING);
@@ -70,6 +89,9 @@ impl Gateway {
     async fn upstream_head(&self, session: &mut Session, ctx: &mut Ctx) -> Result<RequestHeader> {
         let mut head = session.req_header().clone();
         head.set_version(http::Version::HTTP_11);
+        for name in HOP_BY_HOP {
+            head.remove_header(name);
+        }
         if let Some(authority) = head.uri.authority().map(|a| a.as_str().to_owned()) {
             head.insert_header(http::header::HOST, authority)?;
         }
@@ -78,18 +100,35 @@ impl Gateway {
     }
 
     /// Remembers the client the answer tells of, awaiting the store (at most
-    /// `registry::WRITE_WAIT`); the body to send.
-    async fn remember_from(&self, ctx: &mut Ctx, body: Bytes) -> Bytes {
-        let Some(capture) = ctx.capture.as_mut().filter(|c| c.is_reading()) else { return body };
-        if !capture.add(&body) {
-            return body;
+    /// `registry::WRITE_WAIT`; not at all while it fails, SPEC §12).
+    async fn remember_from(&self, ctx: &mut Ctx, body: &[u8]) {
+        let Some(capture) = ctx.capture.as_mut().filter(|c| c.is_reading()) else { return };
+        if !capture.add(body) {
+            return;
         }
         let new_client = capture.new_client();
         capture.take_body();
-        let (Some((client_id, state, origin)), Some(tenant)) = (new_client, ctx.tenant.as_ref()) else { return body };
+        let (Some((client_id, state, origin)), Some(tenant)) = (new_client, ctx.tenant.as_ref()) else { return };
         if let Some(stored) = self.clients.remember_then_wait(tenant, &client_id, state, origin) {
             stored.await;
         }
-        body
+    }
+
+    /// The upstream failed: logged, and answered as SPEC §11 says.
+    async fn failed(&self, session: &mut Session, e: Box<Error>, ctx: &mut Ctx) -> Result<bool> {
+        log::warn!("upstream: {e} ({})", ProxyHttp::request_summary(self, session, ctx));
+        respond::failure(session, &e, ctx).await;
+        Ok(true)
+    }
+}
+
+/// `work` by `deadline` (a late one is the upstream's read timeout); its errors are the
+/// upstream's.
+async fn in_time<T>(deadline: Instant, work: impl Future<Output = Result<T>>) -> Result<T> {
+    match timeout_at(deadline, work).await {
+        Ok(done) => done.map_err(|e| e.into_up()),
+        Err(_) => {
+            Error::e_explain(ReadTimedout, "the upstream did not answer a creation in time").map_err(|e| e.into_up())
+        }
     }
 }

@@ -624,6 +624,8 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
             .arg(&pki.ca)
             .args(["--resolve", &format!("{HOST}:{}:127.0.0.1", tls.port())])
             .args(["-H", "Content-Type: application/json", "-d", registration, "-D", "-"])
+            // hop-by-hop fields HTTP/2 lets through: Pingora drops them upstream, and so must this path
+            .args(["-H", "Proxy-Authorization: Basic cHJveHk6c2VjcmV0", "-H", "TE: trailers"])
             .arg(format!("https://{HOST}:{}/oidc/register", tls.port()))
             .output()
             .expect("curl is installed by scripts/setup.sh")
@@ -659,6 +661,9 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
     assert!(sent.header("x-forwarded-proto").is_some_and(|p| p == "https"), "SPEC §16 headers");
     let decided: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(decided["third_party_security_mode"], "strict", "the decided body: {decided}");
+    for hop in ["proxy-authorization", "te", "connection", "transfer-encoding"] {
+        assert_eq!(sent.header(hop), None, "`{hop}` is not forwarded");
+    }
 
     // an upstream that is gone: the caller gets SPEC §11's 502, and the gateway serves on
     upstream.set_down(true);
@@ -666,4 +671,31 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
     let text = String::from_utf8_lossy(&refused.stdout);
     assert!(text.starts_with("HTTP/2 502"), "{text}");
     assert!(text.contains("upstream_unavailable"), "{text}");
+    drop(gateway);
+
+    // an upstream that answers 100, then a 201 whose body it cuts short: the caller gets a
+    // 502 (nothing was written yet), and the client the upstream may have made is counted
+    use std::io::{BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cutter = listener.local_addr().unwrap();
+    let upstream = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = crate::support::http::read_head(&mut reader).unwrap().unwrap();
+        crate::support::http::read_body(&mut reader, &mut request, false).unwrap();
+        let mut writer = stream;
+        let answer =
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"client_id\":\"h2cut\"";
+        writer.write_all(answer.as_bytes()).unwrap();
+    });
+    let gateway = Gateway::start_with(cutter, &server_extra, "", TENANTS);
+    let cut = curl(gateway.tls.unwrap(), "10");
+    let text = String::from_utf8_lossy(&cut.stdout);
+    assert!(text.starts_with("HTTP/2 502"), "{text}");
+    assert!(!text.contains("h2cut"), "{text}");
+    upstream.join().unwrap();
+    assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"unreadable\"}", 1.0), 1.0);
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
+    let record = gateway.wait_decisions(1).pop().unwrap();
+    assert_eq!((record["status"].as_u64(), record["upstream_status"].as_u64()), (Some(502), Some(201)), "{record}");
 }
