@@ -55,6 +55,8 @@ pub struct Gateway {
     pub dcr_limit: Arc<DcrLimiter>,
     /// The gateway's own upstream requests: creations over HTTP/2 (`h2_creation`).
     pub upstream: Arc<crate::upstream::SideClient>,
+    /// Permits for HTTP/2 creations in flight (`h2_creation::IN_FLIGHT`).
+    pub h2_creations: tokio::sync::Semaphore,
 }
 
 /// Per-request state shared across phases.
@@ -95,7 +97,8 @@ impl Gateway {
         dcr_limit: Arc<DcrLimiter>,
         upstream: Arc<crate::upstream::SideClient>,
     ) -> Self {
-        Gateway { state, decision_log, tokens, clients, dcr_limit, upstream }
+        let h2_creations = tokio::sync::Semaphore::new(h2_creation::IN_FLIGHT);
+        Gateway { state, decision_log, tokens, clients, dcr_limit, upstream, h2_creations }
     }
 }
 

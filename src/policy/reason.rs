@@ -119,6 +119,8 @@ reason_codes! {
     // faults
     UpstreamUnavailable => "upstream_unavailable",
     UpstreamTimeout => "upstream_timeout",
+    /// More HTTP/2 creations in flight than the gateway keeps (`proxy::h2_creation`).
+    CreationsInFlight => "creations_in_flight",
     Internal => "internal_error",
 }
 

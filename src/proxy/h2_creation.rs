@@ -15,7 +15,8 @@
 //! `:authority`, the hop-by-hop fields dropped, through the same `upstream_request_filter`;
 //! the answer's head passes the same `upstream_response_filter`. Like Pingora's path for a
 //! `POST`, nothing is retried. The exchange has an overall deadline (the upstream's connect
-//! plus read timeouts): a stream its caller reset no longer counts against the
+//! plus read timeouts), and at most [`IN_FLIGHT`] run at once (past it, 429 before the
+//! upstream is asked): a stream its caller reset no longer counts against its
 //! connection's stream limit, so the gateway bounds the work it keeps for it. An upstream
 //! that fails is answered as SPEC §11 says (502, 504), within the answer's body too, since
 //! nothing was written yet.
@@ -26,6 +27,12 @@ use pingora::proxy::{ProxyHttp, Session};
 use tokio::time::{Instant, timeout_at};
 
 use super::{Ctx, Gateway, convert, respond};
+use crate::policy::{ErrorCode, ReasonCode, Record, Rejection};
+
+/// HTTP/2 creations exchanged at once, across connections: far above what an upstream
+/// creates in the seconds of its read timeout, far below what would hold the gateway's
+/// memory or the upstream's connections.
+pub const IN_FLIGHT: usize = 512;
 
 /// What Pingora strips from a request it sends to an HTTP/1 upstream (its default
 /// `HttpUpstreamRequestPolicy`); HTTP/2 already refuses most of them from the caller.
@@ -47,6 +54,21 @@ impl Gateway {
     /// `Ok(true)`: the request was answered (or its caller is gone).
     pub(super) async fn exchange_h2_creation(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let Some(config) = ctx.config.clone() else { return Error::e_explain(InternalError, "no configuration") };
+        let Ok(_in_flight) = self.h2_creations.try_acquire() else {
+            // refused before the upstream has it: nothing is lost, and the caller may retry
+            let rejection = Rejection {
+                retry_after: Some(1),
+                ..Rejection::new(
+                    429,
+                    ErrorCode::TooManyRequests,
+                    ReasonCode::CreationsInFlight,
+                    "too many creations in flight; retry later",
+                )
+            };
+            ctx.record = Some(Record::of_error(&rejection));
+            respond::reject(session, &rejection, ctx.api, false).await?;
+            return Ok(true);
+        };
         let deadline = Instant::now() + config.upstream.connect_timeout + config.upstream.read_timeout;
         let peer = convert::peer(&config.upstream, ctx);
         let head = self.upstream_head(session, ctx).await?;
@@ -70,9 +92,13 @@ impl Gateway {
         };
         self.remember_from(ctx, &body).await;
         // the client is remembered: the caller may be gone now, and nothing is lost. The
-        // body goes out whole, framed by its length (HTTP/2 drops `Transfer-Encoding`).
-        answer.remove_header(&http::header::TRANSFER_ENCODING);
-        if !matches!(answer.status.as_u16(), 204 | 304) {
+        // body goes out whole, framed by its length; an answer without a body says none.
+        for name in HOP_BY_HOP {
+            answer.remove_header(name);
+        }
+        if matches!(answer.status.as_u16(), 204 | 304) {
+            answer.remove_header(&http::header::CONTENT_LENGTH);
+        } else {
             answer.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
         }
         let written = async {
