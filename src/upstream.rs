@@ -138,7 +138,7 @@ impl SideClient {
         if !body.is_empty() {
             request.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()).map_err(protocol)?;
         }
-        let status = send(&mut session, &peer, request, Bytes::copy_from_slice(body)).await.map_err(protocol)?.status;
+        let status = send(&mut session, request, Bytes::copy_from_slice(body)).await.map_err(protocol)?.status;
         let body = read_whole(&mut session).await.map_err(|e| {
             if e.etype() == &ANSWER_TOO_LARGE { FetchError::TooLarge(name.to_owned()) } else { protocol(e) }
         })?;
@@ -152,7 +152,11 @@ impl SideClient {
     /// answers of SPEC §11.
     pub async fn forward(&self, peer: &HttpPeer, head: RequestHeader, body: Bytes) -> pingora::Result<Answering> {
         let (mut session, _reused) = self.connector.get_http_session(peer).await?;
-        let answer = send(&mut session, peer, head, body).await?;
+        // each read and write within the upstream's timeouts, as Pingora's proxy does (side
+        // requests have one deadline for the whole exchange instead)
+        session.set_read_timeout(peer.options.read_timeout);
+        session.set_write_timeout(peer.options.write_timeout);
+        let answer = send(&mut session, head, body).await?;
         Ok(Answering { session, answer })
     }
 
@@ -192,18 +196,11 @@ impl Answering {
     }
 }
 
-/// Writes `head` and `body` with `peer`'s timeouts; the final answer's head, past at most
+/// Writes `head` and `body`; the final answer's head, past at most
 /// [`MAX_INFORMATIONAL`] 1xx ones (a 101 to a request that asked no upgrade is an error,
 /// as in Pingora's proxy).
-async fn send(
-    session: &mut ClientSession,
-    peer: &HttpPeer,
-    head: RequestHeader,
-    body: Bytes,
-) -> pingora::Result<ResponseHeader> {
+async fn send(session: &mut ClientSession, head: RequestHeader, body: Bytes) -> pingora::Result<ResponseHeader> {
     use pingora::ErrorType::InvalidHTTPHeader;
-    session.set_read_timeout(peer.options.read_timeout);
-    session.set_write_timeout(peer.options.write_timeout);
     session.write_request_header(Box::new(head)).await?;
     if !body.is_empty() {
         session.write_request_body(body, true).await?;
