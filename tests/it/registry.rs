@@ -410,17 +410,13 @@ fn a_frozen_redis_stalls_nothing() {
 /// hold an id the registry never stored.
 #[test]
 fn a_streamed_creation_answer_holds_its_id_until_the_client_is_stored() {
-    use std::io::{BufReader, Read, Write};
+    use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream_addr = listener.local_addr().unwrap();
     let (sent_json, json_sent) = std::sync::mpsc::channel();
     let (finish, finished) = std::sync::mpsc::channel::<()>();
     let upstream = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request = crate::support::http::read_head(&mut reader).unwrap().unwrap();
-        crate::support::http::read_body(&mut reader, &mut request, false).unwrap();
-        let mut writer = stream;
+        let (mut writer, request) = accept_one_request(&listener);
         let json = r#"{"client_id":"chunky1"}"#;
         let head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
         write!(writer, "{head}{:x}\r\n{json}\r\n", json.len()).unwrap();
@@ -675,15 +671,11 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
 
     // an upstream that answers 100, then a 201 whose body it cuts short: the caller gets a
     // 502 (nothing was written yet), and the client the upstream may have made is counted
-    use std::io::{BufReader, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let cutter = listener.local_addr().unwrap();
     let upstream = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request = crate::support::http::read_head(&mut reader).unwrap().unwrap();
-        crate::support::http::read_body(&mut reader, &mut request, false).unwrap();
-        let mut writer = stream;
+        let (mut writer, _request) = accept_one_request(&listener);
         let answer =
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{\"client_id\":\"h2cut\"";
         writer.write_all(answer.as_bytes()).unwrap();
@@ -698,4 +690,13 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
     assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
     let record = gateway.wait_decisions(1).pop().unwrap();
     assert_eq!((record["status"].as_u64(), record["upstream_status"].as_u64()), (Some(502), Some(201)), "{record}");
+}
+
+/// A scripted upstream's first connection and the request read whole from it.
+fn accept_one_request(listener: &std::net::TcpListener) -> (std::net::TcpStream, Message) {
+    let (stream, _) = listener.accept().unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut request = crate::support::http::read_head(&mut reader).unwrap().unwrap();
+    crate::support::http::read_body(&mut reader, &mut request, false).unwrap();
+    (stream, request)
 }
