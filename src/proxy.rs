@@ -55,7 +55,7 @@ pub struct Gateway {
     pub dcr_limit: Arc<DcrLimiter>,
     /// The gateway's own upstream requests: creations over HTTP/2 (`h2_creation`).
     pub upstream: Arc<crate::upstream::SideClient>,
-    /// Permits for HTTP/2 creations in flight (`h2_creation::IN_FLIGHT`).
+    /// Permits for HTTP/2 creations in flight (`server.h2_creations_in_flight`, bound at start).
     pub h2_creations: tokio::sync::Semaphore,
 }
 
@@ -97,7 +97,7 @@ impl Gateway {
         dcr_limit: Arc<DcrLimiter>,
         upstream: Arc<crate::upstream::SideClient>,
     ) -> Self {
-        let h2_creations = tokio::sync::Semaphore::new(h2_creation::IN_FLIGHT);
+        let h2_creations = tokio::sync::Semaphore::new(state.load().config.server.h2_creations_in_flight);
         Gateway { state, decision_log, tokens, clients, dcr_limit, upstream, h2_creations }
     }
 }

@@ -159,6 +159,7 @@ fn warn_restart_only(old: &Config, new: &Config) {
         ("server.admin_listen", old.server.admin_listen != new.server.admin_listen),
         ("server.threads", old.server.threads != new.server.threads),
         ("server.work_stealing", old.server.work_stealing != new.server.work_stealing),
+        ("server.h2_creations_in_flight", old.server.h2_creations_in_flight != new.server.h2_creations_in_flight),
         ("server.grace_period_s", old.server.grace_period != new.server.grace_period),
         ("server.upgrade_sock", old.server.upgrade_sock != new.server.upgrade_sock),
         ("server.header_read_timeout_ms", old.server.header_read_timeout != new.server.header_read_timeout),

@@ -33,8 +33,8 @@ pub struct Server {
     pub listen: Vec<SocketAddr>,
     pub admin_listen: SocketAddr,
     pub threads: usize,
-    /// Off: each thread runs its own runtime (faster passthrough); a creation's answer
-    /// then blocks its thread while the registry write completes.
+    /// Off: each thread runs its own runtime (faster passthrough). No creation holds its
+    /// thread while its registry write completes, either way.
     pub work_stealing: bool,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
@@ -46,6 +46,9 @@ pub struct Server {
     pub underscore_headers: UnderscoreHeaders,
     /// `server.admin_token_env`'s value: the bearer token `POST /-/reload` needs.
     pub admin_token: Option<AdminToken>,
+    /// HTTP/2 creations exchanged with the upstream at once; past it, 429
+    /// `creations_in_flight` before the upstream is asked (`proxy::h2_creation`).
+    pub h2_creations_in_flight: usize,
 }
 
 /// The admin token, kept out of `Debug` output (configurations are logged on reload).

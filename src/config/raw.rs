@@ -47,6 +47,8 @@ pub struct RawServer {
     pub upgrade_paths: Vec<String>,
     /// The environment variable holding the bearer token `POST /-/reload` needs (SPEC §15).
     pub admin_token_env: Option<String>,
+    /// HTTP/2 creations exchanged with the upstream at once (`proxy::h2_creation`).
+    pub h2_creations_in_flight: u64,
 }
 
 impl Default for RawServer {
@@ -66,6 +68,7 @@ impl Default for RawServer {
             allow_bodies_on_get: false,
             upgrade_paths: Vec::new(),
             admin_token_env: None,
+            h2_creations_in_flight: 512,
         }
     }
 }

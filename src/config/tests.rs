@@ -130,6 +130,7 @@ fn numeric_settings_are_bounded_by_what_they_mean() {
 threads = 100000
 grace_period_s = 9223372036854775807
 body_read_timeout_ms = 9223372036854775807
+h2_creations_in_flight = 0
 [upstream]
 address = "127.0.0.1:3000"
 read_timeout_ms = 90000000
@@ -153,6 +154,7 @@ jwks_refetch_interval_ms = 9223372036854775807
         "server.threads",
         "server.grace_period_s",
         "server.body_read_timeout_ms",
+        "server.h2_creations_in_flight",
         "upstream.read_timeout_ms",
         "policy.http.ttl_s",
         "policy.http.stale_if_error_s",

@@ -170,6 +170,7 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         allow_bodies_on_get: _,
         upgrade_paths: _,
         admin_token_env,
+        h2_creations_in_flight,
     } = raw;
     let before = problems.len();
     let admin_token = admin_token_env.and_then(|name| match std::env::var(&name) {
@@ -206,6 +207,13 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         );
     }
     bounded(problems, "server.body_read_timeout_ms", body_read_timeout_ms, 1..=DAY_MS, "milliseconds, at most a day");
+    bounded(
+        problems,
+        "server.h2_creations_in_flight",
+        h2_creations_in_flight,
+        1..=65_536,
+        "HTTP/2 creations exchanged with the upstream at once",
+    );
     bounded(
         problems,
         "server.header_read_timeout_ms",
@@ -263,6 +271,7 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         header_read_timeout: Duration::from_millis(header_read_timeout_ms),
         underscore_headers: underscore_headers?,
         admin_token,
+        h2_creations_in_flight: usize::try_from(h2_creations_in_flight).ok()?,
     })
 }
 

@@ -15,8 +15,8 @@
 //! `:authority`, the hop-by-hop fields dropped, through the same `upstream_request_filter`;
 //! the answer's head passes the same `upstream_response_filter`. Like Pingora's path for a
 //! `POST`, nothing is retried. The exchange has an overall deadline (the upstream's connect
-//! plus read timeouts), and at most [`IN_FLIGHT`] run at once (past it, 429 before the
-//! upstream is asked): a stream its caller reset no longer counts against its
+//! plus read timeouts), and at most `server.h2_creations_in_flight` (512) run at once
+//! (past it, 429 before the upstream is asked): a stream its caller reset no longer counts against its
 //! connection's stream limit, so the gateway bounds the work it keeps for it. An upstream
 //! that fails is answered as SPEC §11 says (502, 504), within the answer's body too, since
 //! nothing was written yet.
@@ -28,11 +28,6 @@ use tokio::time::{Instant, timeout_at};
 
 use super::{Ctx, Gateway, convert, respond};
 use crate::policy::{ErrorCode, ReasonCode, Record, Rejection};
-
-/// HTTP/2 creations exchanged at once, across connections: far above what an upstream
-/// creates in the seconds of its read timeout, far below what would hold the gateway's
-/// memory or the upstream's connections.
-pub const IN_FLIGHT: usize = 512;
 
 /// What Pingora strips from a request it sends to an HTTP/1 upstream (its default
 /// `HttpUpstreamRequestPolicy`); HTTP/2 already refuses most of them from the caller.

@@ -700,3 +700,51 @@ fn accept_one_request(listener: &std::net::TcpListener) -> (std::net::TcpStream,
     crate::support::http::read_body(&mut reader, &mut request, false).unwrap();
     (stream, request)
 }
+
+/// `server.h2_creations_in_flight`: HTTP/2 creations the gateway exchanges at once. A
+/// caller that resets its stream leaves the exchange running (so the client is
+/// remembered) but frees the stream, so the gateway bounds them itself: past the limit, a
+/// creation is refused with 429 before the upstream has it, and nothing is lost.
+#[test]
+fn http2_creations_in_flight_are_bounded_before_the_upstream_is_asked() {
+    let pki = crate::support::pki::generate(&[HOST]);
+    let server_extra = format!(
+        "h2_creations_in_flight = 2\n[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let answer = r#"{"client_id":"bounded1","is_first_party":false}"#;
+    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(1500));
+    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let tls = gateway.tls.unwrap();
+    let url = format!("https://{HOST}:{}/oidc/register", tls.port());
+    let registration = r#"{"client_name":"bounded","redirect_uris":["https://a.test/cb"]}"#;
+    // three creations at once on one connection
+    let output = std::process::Command::new("curl")
+        .args(["-s", "--http2", "--parallel", "--parallel-immediate", "--max-time", "10", "--cacert"])
+        .arg(&pki.ca)
+        .args(["--resolve", &format!("{HOST}:{}:127.0.0.1", tls.port())])
+        .args(["-H", "Content-Type: application/json", "-d", registration])
+        .args(["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %header{retry-after} %header{x-modegate-reason}\n"])
+        .args([&url, &url, &url])
+        .output()
+        .expect("curl is installed by scripts/setup.sh");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("201") && lines[1].starts_with("201"), "{lines:?}");
+    assert_eq!(lines[2], "429 1 creations_in_flight", "{lines:?}");
+    assert_eq!(upstream.hits("/oidc/register"), 2, "the refused creation never reached the upstream");
+    // the permits come back: the next creation goes through
+    let again = std::process::Command::new("curl")
+        .args(["-s", "--http2", "--max-time", "10", "--cacert"])
+        .arg(&pki.ca)
+        .args(["--resolve", &format!("{HOST}:{}:127.0.0.1", tls.port())])
+        .args(["-H", "Content-Type: application/json", "-d", registration, "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), "201");
+    assert_eq!(upstream.hits("/oidc/register"), 3);
+}
