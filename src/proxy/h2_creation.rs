@@ -15,9 +15,11 @@
 //! `:authority`, the hop-by-hop fields dropped, through the same `upstream_request_filter`;
 //! the answer's head passes the same `upstream_response_filter`. Like Pingora's path for a
 //! `POST`, nothing is retried. The exchange has an overall deadline (the upstream's connect
-//! plus read timeouts), and at most `server.h2_creations_in_flight` (512) run at once
-//! (past it, 429 before the upstream is asked): a stream its caller reset no longer counts against its
-//! connection's stream limit, so the gateway bounds the work it keeps for it. An upstream
+//! plus read timeouts), and at most `server.h2_creations_in_flight` (512) run at once (past
+//! it, 429 before the upstream is asked): a stream its caller reset no longer counts
+//! against its connection's stream limit, so the gateway bounds the work it keeps for it.
+//! The bound covers the exchange and the store, not the answer's write to a caller that
+//! reads slowly (a live stream, which its connection's limit bounds). An upstream
 //! that fails is answered as SPEC §11 says (502, 504), within the answer's body too, since
 //! nothing was written yet.
 
@@ -49,7 +51,7 @@ impl Gateway {
     /// `Ok(true)`: the request was answered (or its caller is gone).
     pub(super) async fn exchange_h2_creation(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let Some(config) = ctx.config.clone() else { return Error::e_explain(InternalError, "no configuration") };
-        let Ok(_in_flight) = self.h2_creations.try_acquire() else {
+        let Ok(in_flight) = self.h2_creations.try_acquire() else {
             // refused before the upstream has it: nothing is lost, and the caller may retry
             let rejection = Rejection {
                 retry_after: Some(1),
@@ -86,6 +88,7 @@ impl Gateway {
             }
         };
         self.remember_from(ctx, &body).await;
+        drop(in_flight);
         // the client is remembered: the caller may be gone now, and nothing is lost. The
         // body goes out whole, framed by its length; an answer without a body says none.
         for name in HOP_BY_HOP {
