@@ -195,6 +195,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = upstream.status.as_u16();
+        if status == 204 {
+            // RFC 9110 §8.6: never on a 204; HTTP/2 clients refuse the stream that has one
+            upstream.remove_header(&http::header::CONTENT_LENGTH);
+        }
+        // a request field, connection-specific: an HTTP/2 answer carrying it is malformed
+        upstream.remove_header(&http::header::TE);
         ctx.upstream_status = Some(status);
         metrics().upstream_response(ctx.route, status);
         capture::on_answer(ctx, upstream);

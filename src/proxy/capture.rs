@@ -50,6 +50,27 @@ fn not_remembered(why: &str) {
     crate::telemetry::metrics().registry_writes.with_label_values(&["unreadable"]).inc();
 }
 
+/// The upstream failed before a readable answer head, after it may have had the creation (an
+/// answer that cannot be parsed, a timeout; not a connection that never opened): whether
+/// it made a client is unknown, so it is counted as a client not remembered.
+pub fn on_upstream_failure(ctx: &Ctx, error: &pingora::Error) {
+    use pingora::ErrorType::*;
+    let never_sent = matches!(
+        error.etype(),
+        ConnectRefused
+            | ConnectTimedout
+            | ConnectNoRoute
+            | ConnectError
+            | ConnectProxyFailure
+            | BindError
+            | TLSHandshakeFailure
+            | TLSHandshakeTimedout
+    );
+    if ctx.capture.is_some() && ctx.upstream_status.is_none() && !never_sent {
+        not_remembered("the upstream's answer has no readable head");
+    }
+}
+
 /// The request ended (`error`: how, when it failed): a 200/201 creation answer whose body
 /// was never read whole left its client unremembered, and is counted as such.
 pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
@@ -58,8 +79,12 @@ pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
         // the upstream had the creation, but no answer came through because the caller
         // left: a guard, not expected (HTTP/1 reads the answer on, see
         // `head_deadline::answer_owed`; HTTP/2 exchanges creations apart, `h2_creation`)
-        if ctx.upstream_status.is_none() && error.is_some_and(|e| e.esource() == &pingora::ErrorSource::Downstream) {
-            not_remembered("the caller went away before the upstream answered");
+        match error {
+            Some(e) if e.esource() == &pingora::ErrorSource::Upstream => on_upstream_failure(ctx, e),
+            Some(e) if ctx.upstream_status.is_none() && e.esource() == &pingora::ErrorSource::Downstream => {
+                not_remembered("the caller went away before the upstream answered")
+            }
+            _ => {}
         }
         return;
     }

@@ -63,7 +63,9 @@ impl Gateway {
                 )
             };
             ctx.record = Some(Record::of_error(&rejection));
-            respond::reject(session, &rejection, ctx.api, false).await?;
+            if let Err(e) = respond::reject(session, &rejection, ctx.api, false).await {
+                log::debug!("a refused creation's caller is gone: {e}");
+            }
             return Ok(true);
         };
         let deadline = Instant::now() + config.upstream.connect_timeout + config.upstream.read_timeout;
@@ -72,7 +74,10 @@ impl Gateway {
         let body = ctx.upstream_body.clone().unwrap_or_default();
         let answering = match in_time(deadline, self.upstream.forward(&peer, head, body)).await {
             Ok(answering) => answering,
-            Err(e) => return self.failed(session, e, ctx).await,
+            Err(e) => {
+                super::capture::on_upstream_failure(ctx, &e);
+                return self.failed(session, e, ctx).await;
+            }
         };
         // the answer's head, as Pingora's path filters it (metrics, whether the capture can
         // read it, the upstream status the decision record keeps)

@@ -690,6 +690,26 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
     assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
     let record = gateway.wait_decisions(1).pop().unwrap();
     assert_eq!((record["status"].as_u64(), record["upstream_status"].as_u64()), (Some(502), Some(201)), "{record}");
+    drop(gateway);
+
+    // an answer whose head cannot be read (two lengths): whether the upstream made a client
+    // is unknown, and that is counted too, over both protocols
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbled = listener.local_addr().unwrap();
+    let upstream = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut writer, _request) = accept_one_request(&listener);
+            let answer = "HTTP/1.1 201 Created\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n{\"client_id\":\"x\"}";
+            writer.write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    let gateway = Gateway::start_with(garbled, &server_extra, "", TENANTS);
+    let text = String::from_utf8_lossy(&curl(gateway.tls.unwrap(), "10").stdout).into_owned();
+    assert!(text.starts_with("HTTP/2 502"), "{text}");
+    let plain = gateway.post_json(HOST, "/oidc/register", registration);
+    assert_eq!(status(&plain), 502, "{}", plain.body_text());
+    upstream.join().unwrap();
+    assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"unreadable\"}", 2.0), 2.0);
 }
 
 /// A scripted upstream's first connection and the request read whole from it.

@@ -190,3 +190,33 @@ fn keys_from_an_https_jwks_uri_off_the_tenant_hosts() {
     assert_eq!(gateway.metric("modegate_jwks_fetches_total{result=\"ok\"}"), 1.0);
     assert_eq!(upstream.single().body_text(), r#"{"name":"x"}"#);
 }
+
+/// An upstream's 204 that states a length, and a `TE` field on an answer: both reach an
+/// HTTP/2 caller as a malformed answer (nghttp2, and so curl, refuse the stream), so the
+/// gateway drops them from every answer.
+#[test]
+fn an_http2_caller_gets_a_204_without_a_length_and_no_te_field() {
+    use std::io::{BufReader, Write};
+    let pki = pki::generate(&["globex.example.test"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_addr = listener.local_addr().unwrap();
+    let upstream = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        crate::support::http::read_head(&mut reader).unwrap().unwrap();
+        let mut writer = stream;
+        writer.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 162\r\nTE: trailers\r\n\r\n").unwrap();
+    });
+    let server_extra = format!(
+        "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let gateway = Gateway::start_with(upstream_addr, &server_extra, "", TENANTS);
+    let (status, version, body) =
+        curl(gateway.tls.unwrap(), "globex.example.test", &pki.ca, &["--http2", "-D", "-"], "/userinfo");
+    assert_eq!((status, version.as_str()), (204, "2"), "{body}");
+    let field = |name: &str| body.lines().any(|line| line.to_ascii_lowercase().starts_with(name));
+    assert!(!field("content-length:") && !field("te:"), "{body}");
+    upstream.join().unwrap();
+}
