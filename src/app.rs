@@ -106,7 +106,16 @@ pub fn server(config: Config, options: RunOptions) -> anyhow::Result<App> {
     log::info!("client registry: {}", registry.describe());
     let limiter = Arc::new(DcrLimiter::new(shared));
     let clients_known = Arc::new(ClientModes::new(Arc::clone(&registry), Arc::clone(&side)));
-    let gateway = Gateway::new(state, Arc::clone(&decision_log), tokens, clients_known, limiter, Arc::clone(&side));
+    let h2_creations = tokio::sync::Semaphore::new(state.load().config.server.h2_creations_in_flight);
+    let gateway = Gateway {
+        state,
+        decision_log: Arc::clone(&decision_log),
+        tokens,
+        clients: clients_known,
+        dcr_limit: limiter,
+        upstream: Arc::clone(&side),
+        h2_creations,
+    };
     let mut proxy_app = pingora::proxy::http_proxy(&server.configuration, gateway);
     // SPEC §11, §16: an HTTP/2 connection that goes idle is closed after the head deadline
     let mut options = pingora::apps::HttpServerOptions::default();

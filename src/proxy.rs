@@ -86,22 +86,6 @@ pub struct Ctx {
     capture: Option<Capture>,
 }
 
-// === impl Gateway ===
-
-impl Gateway {
-    pub fn new(
-        state: Arc<ArcSwap<State>>,
-        decision_log: Arc<DecisionLog>,
-        tokens: Verifier,
-        clients: Arc<ClientModes>,
-        dcr_limit: Arc<DcrLimiter>,
-        upstream: Arc<crate::upstream::SideClient>,
-    ) -> Self {
-        let h2_creations = tokio::sync::Semaphore::new(state.load().config.server.h2_creations_in_flight);
-        Gateway { state, decision_log, tokens, clients, dcr_limit, upstream, h2_creations }
-    }
-}
-
 // === impl ProxyHttp for Gateway ===
 
 #[async_trait]
@@ -195,12 +179,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let status = upstream.status.as_u16();
-        if status == 204 {
-            // RFC 9110 §8.6: never on a 204; HTTP/2 clients refuse the stream that has one
-            upstream.remove_header(&http::header::CONTENT_LENGTH);
-        }
-        // a request field, connection-specific: an HTTP/2 answer carrying it is malformed
-        upstream.remove_header(&http::header::TE);
+        convert::drop_malformed_answer_fields(upstream);
         ctx.upstream_status = Some(status);
         metrics().upstream_response(ctx.route, status);
         capture::on_answer(ctx, upstream);

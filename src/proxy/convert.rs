@@ -92,6 +92,18 @@ pub fn peer(upstream: &Upstream, ctx: &Ctx) -> HttpPeer {
     peer
 }
 
+/// Drops the answer fields an HTTP/2 caller refuses the stream for (nghttp2, and so curl):
+/// `Content-Length` on a 204 (RFC 9110 §8.6 forbids it) and `TE` (a request field,
+/// connection-specific in HTTP/2). Every route, whatever the caller speaks.
+pub fn drop_malformed_answer_fields(answer: &mut pingora::http::ResponseHeader) {
+    if answer.status == http::StatusCode::NO_CONTENT {
+        answer.remove_header(&http::header::CONTENT_LENGTH);
+    }
+    if answer.headers.contains_key(http::header::TE) {
+        answer.remove_header(&http::header::TE);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
