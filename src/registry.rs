@@ -5,9 +5,9 @@
 //! Reads go through a bounded in-memory front; what the gateway saw created never changes
 //! (SPEC §12), so those entries never go stale; learned ones are read again after a minute.
 //! The stores are synchronous. Writes go through one writer thread, in order, committed in
-//! groups; a creation's answer waits for its write (at most [`WRITE_WAIT`]) inside Pingora's
-//! synchronous body filter, off the runtime's worker (`block_in_place`), before its last
-//! byte reaches the client, so a client that saw its 201 finds its
+//! groups; a creation's answer waits for its write (at most [`WRITE_WAIT`]) before its body
+//! reaches the client (HTTP/1: the connection holds its writes; HTTP/2: the gateway's own
+//! exchange awaits it, `proxy::h2_creation`), so a client that saw its 201 finds its
 //! client in the registry even after a crash, unless the store was failing (then the write
 //! waits in the writer's bounded queue, retried, and a crash loses it). A read that fails is
 //! answered `Err` and the caller falls back to the upstream lookup.
@@ -446,7 +446,7 @@ impl Registry {
     /// Remembers `entry`, waiting up to [`WRITE_WAIT`] for the store to have it. What the
     /// gateway saw created goes into the front at once (this process knows the client
     /// even while the store fails); a learned entry only once the store agreed. Blocking:
-    /// for callers that cannot await (an HTTP/2 creation's answer, see `proxy::capture`).
+    /// for a caller that cannot await (a guard in `proxy::capture`, not reached today).
     pub fn remember(&self, entry: Entry) {
         let (done, stored) = std::sync::mpsc::sync_channel(1);
         if self.put_waited(entry, Done::Thread(done)) {

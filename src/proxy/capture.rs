@@ -66,7 +66,9 @@ pub fn on_upstream_failure(ctx: &Ctx, error: &pingora::Error) {
             | TLSHandshakeFailure
             | TLSHandshakeTimedout
     );
-    if ctx.capture.is_some() && ctx.upstream_status.is_none() && !never_sent {
+    // an informational (1xx) head went through the filter too: it is not the answer
+    let no_final_head = ctx.upstream_status.is_none_or(|status| status < 200);
+    if ctx.capture.is_some() && no_final_head && !never_sent {
         not_remembered("the upstream's answer has no readable head");
     }
 }
@@ -89,7 +91,7 @@ pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
         return;
     }
     not_remembered(match error {
-        // Pingora stops reading the upstream when the caller goes (a known gap, README)
+        // a guard: the caller's leaving is hidden from Pingora (HTTP/1) or never seen (HTTP/2)
         Some(e) if e.esource() == &pingora::ErrorSource::Downstream => "the caller went away before it was whole",
         Some(_) => "it was cut short",
         None if capture.body.is_empty() => "it has no body",

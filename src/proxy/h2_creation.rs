@@ -76,6 +76,8 @@ impl Gateway {
             Ok(answering) => answering,
             Err(e) => {
                 super::capture::on_upstream_failure(ctx, &e);
+                // the upstream's part is over: a caller that reads slowly holds no permit
+                drop(in_flight);
                 return self.failed(session, e, ctx).await;
             }
         };
@@ -89,6 +91,7 @@ impl Gateway {
                 if let Some(capture) = ctx.capture.as_mut() {
                     capture.cut_short();
                 }
+                drop(in_flight);
                 return self.failed(session, e, ctx).await;
             }
         };

@@ -614,26 +614,36 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
         pki.key.display()
     );
     let registration = r#"{"client_name":"leaver","redirect_uris":["https://a.test/cb"]}"#;
-    let curl = |tls: std::net::SocketAddr, max_time: &str| {
-        std::process::Command::new("curl")
+    let command = |tls: std::net::SocketAddr, max_time: &str| {
+        let mut command = std::process::Command::new("curl");
+        command
             .args(["-s", "--http2", "--max-time", max_time, "--cacert"])
             .arg(&pki.ca)
             .args(["--resolve", &format!("{HOST}:{}:127.0.0.1", tls.port())])
             .args(["-H", "Content-Type: application/json", "-d", registration, "-D", "-"])
             // hop-by-hop fields HTTP/2 lets through: Pingora drops them upstream, and so must this path
             .args(["-H", "Proxy-Authorization: Basic cHJveHk6c2VjcmV0", "-H", "TE: trailers"])
-            .arg(format!("https://{HOST}:{}/oidc/register", tls.port()))
-            .output()
-            .expect("curl is installed by scripts/setup.sh")
+            .arg(format!("https://{HOST}:{}/oidc/register", tls.port()));
+        command
+    };
+    let curl = |tls: std::net::SocketAddr, max_time: &str| {
+        command(tls, max_time).output().expect("curl is installed by scripts/setup.sh")
     };
     let answer = r#"{"client_id":"h2left","is_first_party":false}"#;
     let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(700));
     let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
     let tls = gateway.tls.unwrap();
-    // curl gives up (and drops its connection) while the upstream is still answering
-    let gave_up = curl(tls, "0.3");
-    assert!(gave_up.stdout.is_empty(), "{}", String::from_utf8_lossy(&gave_up.stdout));
+    // the caller goes (its connection dropped) once the upstream has the registration and
+    // while it is still answering
+    let mut caller = command(tls, "10").stdout(std::process::Stdio::piped()).spawn().expect("curl");
+    let asked = Instant::now() + Duration::from_secs(10);
+    while upstream.hits("/oidc/register") == 0 && Instant::now() < asked {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(upstream.hits("/oidc/register"), 1, "the upstream has the registration");
+    caller.kill().unwrap();
+    let gave_up = caller.wait_with_output().unwrap();
+    assert!(gave_up.stdout.is_empty(), "{}", String::from_utf8_lossy(&gave_up.stdout));
     let inserted = gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0);
     assert_eq!(inserted, 1.0, "the client was remembered\n{}", gateway.logs());
     let (code, out, err) = gateway.command(&["clients", "get", "h2left"]);
@@ -690,6 +700,7 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
     assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"inserted\"}"), 0.0);
     let record = gateway.wait_decisions(1).pop().unwrap();
     assert_eq!((record["status"].as_u64(), record["upstream_status"].as_u64()), (Some(502), Some(201)), "{record}");
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"unreadable\"}"), 1.0, "counted once");
     drop(gateway);
 
     // an answer whose head cannot be read (two lengths): whether the upstream made a client
@@ -710,6 +721,8 @@ fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered
     assert_eq!(status(&plain), 502, "{}", plain.body_text());
     upstream.join().unwrap();
     assert_eq!(gateway.wait_metric("modegate_registry_writes_total{result=\"unreadable\"}", 2.0), 2.0);
+    gateway.wait_decisions(2);
+    assert_eq!(gateway.metric("modegate_registry_writes_total{result=\"unreadable\"}"), 2.0, "once each");
 }
 
 /// A scripted upstream's first connection and the request read whole from it.
@@ -734,12 +747,13 @@ fn http2_creations_in_flight_are_bounded_before_the_upstream_is_asked() {
         pki.key.display()
     );
     let answer = r#"{"client_id":"bounded1","is_first_party":false}"#;
-    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(1500));
+    // long enough for all three to be decided and in flight together (the read timeout is 3 s)
+    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(2500));
     let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
     let tls = gateway.tls.unwrap();
     let url = format!("https://{HOST}:{}/oidc/register", tls.port());
     let registration = r#"{"client_name":"bounded","redirect_uris":["https://a.test/cb"]}"#;
-    // three creations at once on one connection
+    // three creations at once
     let output = std::process::Command::new("curl")
         .args(["-s", "--http2", "--parallel", "--parallel-immediate", "--max-time", "10", "--cacert"])
         .arg(&pki.ca)
