@@ -782,3 +782,62 @@ fn http2_creations_in_flight_are_bounded_before_the_upstream_is_asked() {
     assert_eq!(String::from_utf8_lossy(&again.stdout), "201");
     assert_eq!(upstream.hits("/oidc/register"), 3);
 }
+
+/// An HTTP/2 stream reset on its own (RST_STREAM, CANCEL) once the upstream has the
+/// registration, while its connection goes on: the reset creation's client is remembered,
+/// and the connection still serves the next stream. Pingora's loop ends a request whose
+/// stream is reset; the gateway exchanges HTTP/2 creations itself.
+#[test]
+fn an_http2_stream_reset_alone_still_has_its_client_remembered() {
+    let pki = crate::support::pki::generate(&[HOST]);
+    let server_extra = format!(
+        "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    let answer = r#"{"client_id":"h2reset1","is_first_party":false}"#;
+    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(800));
+    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let tls = gateway.tls.unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let next_status = runtime.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(&pki.ca).unwrap();
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(tls).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(HOST).unwrap();
+        let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap();
+        let (client, connection) = h2::client::handshake(stream).await.unwrap();
+        tokio::spawn(connection);
+        let url = |path: &str| format!("https://{HOST}:{}{path}", tls.port());
+        let registration =
+            http::Request::post(url("/oidc/register")).header("content-type", "application/json").body(()).unwrap();
+        let mut client = client.ready().await.unwrap();
+        let (_answer, mut body) = client.send_request(registration, false).unwrap();
+        body.send_data(r#"{"client_name":"reset","redirect_uris":["https://a.test/cb"]}"#.into(), true).unwrap();
+        let asked = Instant::now() + Duration::from_secs(10);
+        while upstream.hits("/oidc/register") == 0 && Instant::now() < asked {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        body.send_reset(h2::Reason::CANCEL);
+        // the connection goes on
+        let mut client = client.ready().await.unwrap();
+        let (next, _) = client.send_request(http::Request::get(url("/userinfo")).body(()).unwrap(), true).unwrap();
+        next.await.unwrap().status()
+    });
+    assert_eq!(upstream.hits("/oidc/register"), 1, "the upstream has the registration");
+    assert_eq!(next_status, 200, "the connection still serves");
+    let inserted = gateway.wait_metric("modegate_registry_writes_total{result=\"inserted\"}", 1.0);
+    assert_eq!(inserted, 1.0, "the client was remembered\n{}", gateway.logs());
+    let (code, out, err) = gateway.command(&["clients", "get", "h2reset1"]);
+    assert!(code.success() && out.contains("\"strict\""), "{out}{err}");
+}
