@@ -607,12 +607,7 @@ fn a_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
 /// the upstream's answer, and the upstream received exactly what HTTP/1 would have sent.
 #[test]
 fn an_http2_caller_that_leaves_before_its_answer_still_has_its_client_remembered() {
-    let pki = crate::support::pki::generate(&["globex.example.test"]);
-    let server_extra = format!(
-        "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
-        pki.cert.display(),
-        pki.key.display()
-    );
+    let (pki, server_extra) = tls_listener("");
     let registration = r#"{"client_name":"leaver","redirect_uris":["https://a.test/cb"]}"#;
     let command = |tls: std::net::SocketAddr, max_time: &str| {
         let mut command = std::process::Command::new("curl");
@@ -740,16 +735,8 @@ fn accept_one_request(listener: &std::net::TcpListener) -> (std::net::TcpStream,
 /// creation is refused with 429 before the upstream has it, and nothing is lost.
 #[test]
 fn http2_creations_in_flight_are_bounded_before_the_upstream_is_asked() {
-    let pki = crate::support::pki::generate(&[HOST]);
-    let server_extra = format!(
-        "h2_creations_in_flight = 2\n[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
-        pki.cert.display(),
-        pki.key.display()
-    );
-    let answer = r#"{"client_id":"bounded1","is_first_party":false}"#;
     // long enough for all three to be decided and in flight together (the read timeout is 3 s)
-    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(2500));
-    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let (pki, upstream, gateway) = slow_tls_registrar("h2_creations_in_flight = 2\n", "bounded1", 2500);
     let tls = gateway.tls.unwrap();
     let url = format!("https://{HOST}:{}/oidc/register", tls.port());
     let registration = r#"{"client_name":"bounded","redirect_uris":["https://a.test/cb"]}"#;
@@ -789,15 +776,7 @@ fn http2_creations_in_flight_are_bounded_before_the_upstream_is_asked() {
 /// stream is reset; the gateway exchanges HTTP/2 creations itself.
 #[test]
 fn an_http2_stream_reset_alone_still_has_its_client_remembered() {
-    let pki = crate::support::pki::generate(&[HOST]);
-    let server_extra = format!(
-        "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
-        pki.cert.display(),
-        pki.key.display()
-    );
-    let answer = r#"{"client_id":"h2reset1","is_first_party":false}"#;
-    let upstream = Upstream::start().delayed_route("/oidc/register", 201, answer, Duration::from_millis(800));
-    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    let (pki, upstream, gateway) = slow_tls_registrar("", "h2reset1", 800);
     let tls = gateway.tls.unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let next_status = runtime.block_on(async {
@@ -840,4 +819,26 @@ fn an_http2_stream_reset_alone_still_has_its_client_remembered() {
     assert_eq!(inserted, 1.0, "the client was remembered\n{}", gateway.logs());
     let (code, out, err) = gateway.command(&["clients", "get", "h2reset1"]);
     assert!(code.success() && out.contains("\"strict\""), "{out}{err}");
+}
+
+/// A certificate for `HOST` and the `[server]` lines (`extra` first) of a TLS listener that
+/// offers HTTP/2.
+fn tls_listener(extra: &str) -> (crate::support::pki::Pki, String) {
+    let pki = crate::support::pki::generate(&[HOST]);
+    let lines = format!(
+        "{extra}[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncert = \"{}\"\nkey = \"{}\"\n",
+        pki.cert.display(),
+        pki.key.display()
+    );
+    (pki, lines)
+}
+
+/// An upstream that answers a registration with `client_id` after `delay_ms`, and a gateway
+/// in front of it with a TLS listener (`extra`: more `[server]` lines).
+fn slow_tls_registrar(extra: &str, client_id: &str, delay_ms: u64) -> (crate::support::pki::Pki, Upstream, Gateway) {
+    let (pki, server_extra) = tls_listener(extra);
+    let answer = format!(r#"{{"client_id":"{client_id}","is_first_party":false}}"#);
+    let upstream = Upstream::start().delayed_route("/oidc/register", 201, &answer, Duration::from_millis(delay_ms));
+    let gateway = Gateway::start_with(upstream.addr, &server_extra, "", TENANTS);
+    (pki, upstream, gateway)
 }
