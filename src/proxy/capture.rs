@@ -78,8 +78,9 @@ pub fn on_upstream_failure(ctx: &Ctx, error: &pingora::Error) {
 pub fn on_end(ctx: &Ctx, error: Option<&pingora::Error>) {
     let Some(capture) = ctx.capture.as_ref() else { return };
     if !capture.reading {
-        // the upstream had the creation, but no answer came through because the caller
-        // left: a guard, not expected (HTTP/1 reads the answer on, see
+        // no 200/201 answer was read: an upstream that failed before a readable head may
+        // still have made the client (counted); a caller that left before the upstream
+        // answered is a guard, not expected (HTTP/1 reads the answer on, see
         // `head_deadline::answer_owed`; HTTP/2 exchanges creations apart, `h2_creation`)
         match error {
             Some(e) if e.esource() == &pingora::ErrorSource::Upstream => on_upstream_failure(ctx, e),
