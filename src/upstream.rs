@@ -170,7 +170,7 @@ impl SideClient {
 const POOLED_IDLE: Duration = Duration::from_secs(60);
 
 /// The error of an answer over [`MAX_ANSWER_BYTES`].
-pub const ANSWER_TOO_LARGE: pingora::ErrorType = pingora::ErrorType::Custom("answer too large");
+const ANSWER_TOO_LARGE: pingora::ErrorType = pingora::ErrorType::Custom("answer too large");
 
 /// The most informational (1xx) heads read before an answer's final one.
 const MAX_INFORMATIONAL: usize = 8;
