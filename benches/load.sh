@@ -127,11 +127,12 @@ sed -i "s|^decisions = .*|decisions = \"$work/decisions-http.jsonl\"|" "$work/mo
 RUST_LOG=warn ./target/release/modegate run --config "$work/modegate-http.toml" &
 http_pid=$!
 pids+=($http_pid)
-BARE_TLS="$BARETLS,$work/tls.crt,$work/tls.key" RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
+# the same settings as modegate's defaults (issue 14): work stealing off
+BARE_WORK_STEALING=0 BARE_TLS="$BARETLS,$work/tls.crt,$work/tls.key" RUST_LOG=warn ./target/release/examples/bare_proxy "$BARE" "$UP" 1 &
 pids+=($!)
 # the same, with modegate's upstream connect/read/write timeouts (the same settings) and the
 # four headers SPEC §16 has modegate state upstream (fixed values): the same wire, no reading
-BARE_FORWARDED=1 RUST_LOG=warn ./target/release/examples/bare_proxy "$BARET" "$UP" 1 timeouts &
+BARE_WORK_STEALING=0 BARE_FORWARDED=1 RUST_LOG=warn ./target/release/examples/bare_proxy "$BARET" "$UP" 1 timeouts &
 pids+=($!)
 
 for _ in $(seq 100); do

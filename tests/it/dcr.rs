@@ -201,13 +201,13 @@ fn open_dcr_needs_no_token() {
     assert_eq!(upstream.jwks_fetches(), 0, "no key fetch for open registration");
 }
 
-/// `server.work_stealing = false` (issue 14's knob): a creation's registry write then waits
-/// on the thread itself (no `block_in_place` on a current-thread runtime); concurrent
-/// registrations all succeed and are stored, and the gateway goes on serving.
+/// `server.work_stealing = true` (issue 14's knob; every other test runs with the default,
+/// off): on a multi-thread runtime, concurrent registrations all succeed and are stored
+/// once, and the gateway goes on serving.
 #[test]
-fn registrations_are_stored_without_work_stealing() {
-    let upstream = Upstream::start().route(REGISTER, 201, r#"{"client_id":"plain_nosteal"}"#);
-    let gateway = Gateway::start_with(upstream.addr, "work_stealing = false", "", crate::support::gateway::TENANTS);
+fn registrations_are_stored_with_work_stealing() {
+    let upstream = Upstream::start().route(REGISTER, 201, r#"{"client_id":"plain_steal"}"#);
+    let gateway = Gateway::start_with(upstream.addr, "work_stealing = true", "", crate::support::gateway::TENANTS);
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let calls: Vec<_> =
             (0..8).map(|_| scope.spawn(|| status(&gateway.post_json("globex.example.test", REGISTER, GOOD)))).collect();
