@@ -40,11 +40,18 @@ impl From<Exit> for ExitCode {
 #[command(
     name = "modegate",
     version,
-    about = "Enforces third-party application security modes in front of an authorization server"
+    about = "Enforces third-party application security modes in front of an authorization server",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no command, `run` (the default command) serves this configuration.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// With no command, `run --upgrade`.
+    #[arg(long, short)]
+    upgrade: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +133,7 @@ impl Cli {
     /// can already log), else text at `info`.
     pub fn process_log(&self) -> (config::LogFormat, String) {
         let path = match &self.command {
-            None => Some(Path::new(config::DEFAULT_PATH)),
+            None => Some(self.config.as_deref().unwrap_or(Path::new(config::DEFAULT_PATH))),
             Some(Command::Run { config, .. } | Command::Demo { config, .. }) => Some(config.as_path()),
             Some(_) => None,
         };
@@ -158,7 +165,10 @@ impl Cli {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    let command = cli.command.unwrap_or(Command::Run { config: PathBuf::from(config::DEFAULT_PATH), upgrade: false });
+    let command = cli.command.unwrap_or_else(|| Command::Run {
+        config: cli.config.unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH)),
+        upgrade: cli.upgrade,
+    });
     match command {
         Command::Run { config, upgrade } => run_gateway(&config, upgrade),
         Command::Check { config } => check(&config),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::management::Management;
 use crate::policy::COMBINED_MEMBERS;
 use crate::policy::ClientState;
-use crate::policy::runtime::RuntimeClient;
+use crate::policy::runtime::{RuntimeClient, Unplaced};
 use crate::registry::{Entry, Origin, Registry, StoreError};
 use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
 
@@ -63,7 +63,9 @@ impl ClientModes {
 
     /// SPEC §13: a runtime route's client: the `tpc_` prefix, the registry (which knows DCR
     /// clients), then one lookup with the tenant's own management credentials, whose answer
-    /// goes into the registry. `None`: the gateway cannot place the client. `dcr_matters`:
+    /// goes into the registry. `None`: the gateway cannot place the client; `Err`: the lookup
+    /// failed (logged and counted, not cached: the next request asks again), after a
+    /// registry that had no entry or one that could not be read. `dcr_matters`:
     /// whether the answer must say if a `tpc_` client came through DCR (a
     /// `client_credentials` grant); otherwise the prefix answers alone.
     pub async fn runtime_client(
@@ -73,7 +75,7 @@ impl ClientModes {
         host: &str,
         client_id: &str,
         dcr_matters: bool,
-    ) -> Result<Option<RuntimeClient>, ()> {
+    ) -> Result<Option<RuntimeClient>, Unplaced> {
         // SPEC §13's order: the prefix, then the registry's front, answer without leaving
         // the async thread
         if let Some(state) = ClientState::from_client_id(client_id) {
@@ -84,7 +86,9 @@ impl ClientModes {
             return Ok(Some(RuntimeClient { state, dcr: origin == Origin::Dcr }));
         }
         let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
-        match read_registry(registry, tenant_id, id).await {
+        // a lookup that fails after the store said "no entry" concerns a client the gateway
+        // never saw; after a store that could not say, one it may know as strict
+        let if_lookup_fails = match read_registry(registry, tenant_id, id).await {
             Some(Ok(Some(entry))) => {
                 return Ok(Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr }));
             }
@@ -94,13 +98,15 @@ impl ClientModes {
                 let strict = ClientState { is_first_party: false, mode: Some(crate::policy::SecurityMode::Strict) };
                 return Ok(Some(RuntimeClient { state: strict, dcr: true }));
             }
-            _ => {}
-        }
+            Some(Ok(None)) => Unplaced::LookupFailed,
+            Some(Err(StoreError::Unavailable(_))) | None => Unplaced::Unreadable,
+        };
         let lookup = self.management.lookup(tenant, upstream, host, client_id).await;
         let counted = match &lookup {
             Ok(Some(_)) => Some("found"),
             Ok(None) => Some("not_found"),
             Err(crate::management::ManagementError::NotConfigured(_)) => None,
+            Err(crate::management::ManagementError::OverBudget { .. }) => Some("over_budget"),
             Err(_) => Some("error"),
         };
         if let Some(result) = counted {
@@ -114,9 +120,14 @@ impl ClientModes {
             }
             Ok(None) | Err(crate::management::ManagementError::NotConfigured(_)) => Ok(None),
             Err(e) => {
-                // `{:?}` escapes the id: a client id cannot forge log lines
-                log::warn!("runtime client {client_id:?}: {e}; the request fails closed");
-                Err(())
+                // `{:?}` escapes the id: a client id cannot forge log lines. A spent budget
+                // is a flood's doing: counted, not logged once per request
+                if matches!(e, crate::management::ManagementError::OverBudget { .. }) {
+                    log::debug!("runtime client {client_id:?}: {e} ({if_lookup_fails:?})");
+                } else {
+                    log::warn!("runtime client {client_id:?}: {e} ({if_lookup_fails:?})");
+                }
+                Err(if_lookup_fails)
             }
         }
     }

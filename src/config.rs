@@ -236,6 +236,19 @@ fn warnings(config: &Config) -> Vec<String> {
     if config.upstream.tls && config.upstream.sni.is_empty() {
         warnings.push("upstream.sni is empty: each request's tenant host is sent as SNI and verified".to_owned());
     }
+    // not a problem: the file loads anywhere (SPEC §8), and the secret may be set later
+    // for `check`; but until it is, lookups fail and unknown clients follow the policy
+    for tenant in &config.tenants.list {
+        if let Some(management) = &tenant.management
+            && std::env::var(&management.client_secret_env).map_or(true, |secret| secret.is_empty())
+        {
+            warnings.push(format!(
+                "tenants[{}].management.client_secret_env: `{}` is not set in the environment (or empty): runtime \
+                 lookups of clients the gateway does not know will fail, and such clients follow policy.unknown_client",
+                tenant.policy.id, management.client_secret_env
+            ));
+        }
+    }
     warnings
 }
 

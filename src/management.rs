@@ -1,11 +1,16 @@
 //! The gateway's own credentials at the upstream (SPEC §13 `[tenants.management]`): a
 //! client-credentials token for the tenant's Management API, cached until shortly before
 //! it expires, and the client lookups made with it, coalesced so that a burst of requests
-//! for one unknown client sends one lookup. The secret is read from the environment when a
-//! token is needed and never appears in a log or an error.
+//! for one unknown client sends one lookup, and bounded per tenant
+//! (`[tenants.management] lookups_per_s`) so that made-up client ids cannot flood the
+//! tenant's Management API. The secret is read from the environment when a token is
+//! needed and never appears in a log or an error.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use percent_encoding::utf8_percent_encode;
 
@@ -29,12 +34,16 @@ pub enum ManagementError {
     Refused { client_id: String, status: u16 },
     #[error("the management lookup failed: {0}")]
     Failed(String),
+    #[error("tenant `{tenant}` is over its {per_s} client lookups a second; the lookup was not sent")]
+    OverBudget { tenant: String, per_s: u32 },
 }
 
 pub struct Management {
     side: Arc<SideClient>,
     tokens: moka::future::Cache<String, (String, Instant)>,
     lookups: moka::future::Cache<(String, String), Option<ClientState>>,
+    /// Per tenant and rate (a reload may change it): the lookups left to send.
+    budgets: moka::sync::Cache<(String, u32), Arc<DefaultDirectRateLimiter>>,
 }
 
 impl Management {
@@ -43,7 +52,17 @@ impl Management {
             side,
             tokens: moka::future::Cache::new(10_000),
             lookups: moka::future::Cache::builder().max_capacity(100_000).time_to_live(LOOKUP_SHARED_FOR).build(),
+            budgets: moka::sync::Cache::new(100_000),
         }
+    }
+
+    /// Takes one lookup from the tenant's budget; `false` when it is spent for now.
+    fn within_budget(&self, tenant: &Tenant, per_s: u32) -> bool {
+        let rate = NonZeroU32::new(per_s).unwrap_or(NonZeroU32::MIN);
+        let budget = self.budgets.get_with((tenant.policy.id.clone(), per_s), || {
+            Arc::new(RateLimiter::direct(Quota::per_second(rate).allow_burst(rate)))
+        });
+        budget.check().is_ok()
     }
 
     /// The tenant's management token, fetched when missing or about to expire.
@@ -88,6 +107,14 @@ impl Management {
         host: &str,
         client_id: &str,
     ) -> Result<Option<ClientState>, ManagementError> {
+        let management =
+            tenant.management.as_ref().ok_or_else(|| ManagementError::NotConfigured(tenant.policy.id.clone()))?;
+        if !self.within_budget(tenant, management.lookups_per_s) {
+            return Err(ManagementError::OverBudget {
+                tenant: tenant.policy.id.clone(),
+                per_s: management.lookups_per_s,
+            });
+        }
         let token = self.token(tenant, upstream).await?;
         let path = format!(
             "/api/v2/clients/{}?fields=is_first_party,third_party_security_mode&include_fields=true",

@@ -190,7 +190,7 @@ impl Metrics {
         let client_lookups =
             counter(CLIENT_LOOKUPS_TOTAL, "Runtime client lookups with management credentials.", &["result"]);
         // SPEC §15: every series with a fixed label set exists from the start, at zero
-        for result in ["found", "not_found", "error"] {
+        for result in ["found", "not_found", "error", "over_budget"] {
             client_lookups.with_label_values(&[result]);
         }
         for kind in UPSTREAM_ERROR_KINDS {

@@ -167,6 +167,10 @@ pub struct Management {
     pub client_id: String,
     /// The variable holding its secret, read when needed.
     pub client_secret_env: String,
+    /// The most client lookups this process sends for the tenant a second (bursts of as
+    /// many): made-up client ids cannot turn the gateway into a flood of the tenant's
+    /// Management API, whose own rate limit would then fail every lookup.
+    pub lookups_per_s: u32,
 }
 
 /// `[clients]` (SPEC §12): where the registry lives.

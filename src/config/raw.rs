@@ -223,12 +223,20 @@ pub struct RawTenant {
     pub management: Option<RawManagement>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct RawManagement {
     pub client_id: String,
     /// The environment variable holding the client secret (never the secret itself).
     pub client_secret_env: String,
+    /// Client lookups this process may send for the tenant a second (and at once).
+    pub lookups_per_s: u32,
+}
+
+impl Default for RawManagement {
+    fn default() -> Self {
+        RawManagement { client_id: String::new(), client_secret_env: String::new(), lookups_per_s: 10 }
+    }
 }
 
 /// `[clients]`: the client registry (SPEC §12).

@@ -28,7 +28,7 @@ fn an_empty_file_is_the_documented_defaults() {
 
 #[test]
 fn the_full_spec_schema_loads() {
-    // every key of SPEC §8, including those served by later versions
+    // every key of SPEC §8 and of §12–§15, with the spec's own sample values
     let text = r#"
 [server]
 listen = ["0.0.0.0:8080"]
@@ -37,6 +37,7 @@ threads = 2
 max_body_bytes = 65536
 body_read_timeout_ms = 10000
 grace_period_s = 5
+admin_token_env = ""
 [server.tls]
 listen = ["0.0.0.0:8443"]
 cert = "FIXTURE"
@@ -47,11 +48,16 @@ tls = false
 sni = ""
 connect_timeout_ms = 2000
 read_timeout_ms = 30000
+[log]
+format = "text"
+level = "info"
 [policy]
 eligibility_cutoff = "2026-04-23"
 strict_default_from = "2026-10-23"
 unknown_tenant = "reject"
 source = "http"
+unknown_client = "allow"
+strict_oidc_scopes = false
 [policy.http]
 url = "http://127.0.0.1:7000"
 ttl_s = 30
@@ -60,6 +66,15 @@ negative_ttl_s = 5
 stale_if_error_s = 300
 [routes]
 dcr_paths = []
+authorize_paths = []
+token_paths = []
+legacy_paths = []
+[clients]
+store = "embedded"
+path = "modegate-clients.db"
+redis_url = "redis://127.0.0.1:6379/"
+redis_prefix = "modegate:"
+cache_entries = 100000
 [[customers]]
 id = "cus_acme"
 permissive_eligible = true
@@ -75,16 +90,30 @@ enforcement = "enforce"
 default_api_permissions = [
   { audience = "https://api.acme.test", scopes = ["read:items"], subject_type = "user" },
 ]
+dcr_rate_per_s = 5
+dcr_burst = 10
 [tenants.token]
 issuer = "https://acme.example.test/"
 audience = "https://acme.example.test/api/v2/"
 jwks_uri = "https://acme.example.test/.well-known/jwks.json"
 jwks = '{"keys":[]}'
 algorithms = ["RS256"]
+[tenants.management]
+client_id = "gateway-client-id"
+client_secret_env = "MODEGATE_TEST_UNSET_MANAGEMENT_SECRET"
 "#;
     let fixture = format!("{}/tests/fixtures/ec1.pem", env!("CARGO_MANIFEST_DIR"));
     let (config, warnings) = parse(&text.replace("FIXTURE", &fixture)).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    // `admin_token_env = ""` names no variable: `/-/reload` is open, as without the key
+    assert!(config.server.admin_token.is_none());
+    // a secret that is not in the environment loads, with a word on what it costs
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "tenants[acme].management.client_secret_env: `MODEGATE_TEST_UNSET_MANAGEMENT_SECRET` is not set"
+        ),
+        "{warnings:?}"
+    );
     let acme = config.tenants.by_host("acme.example.test").unwrap();
     assert_eq!(acme.third_party_apps_since, Some(time::macros::date!(2025 - 06 - 01)));
     assert_eq!(acme.token.jwks.as_deref(), Some(r#"{"keys":[]}"#));
@@ -148,6 +177,10 @@ customer = "c"
 hosts = ["t.test"]
 [tenants.token]
 jwks_refetch_interval_ms = 9223372036854775807
+[tenants.management]
+client_id = "m"
+client_secret_env = "M"
+lookups_per_s = 0
 "#,
     );
     for key in [
@@ -160,6 +193,7 @@ jwks_refetch_interval_ms = 9223372036854775807
         "policy.http.stale_if_error_s",
         "policy.http.max_entries",
         "tenants[t].token.jwks_refetch_interval_ms",
+        "tenants[t].management.lookups_per_s",
     ] {
         assert!(
             found.iter().any(|line| line.starts_with(&format!("{key}: ")) && line.contains("out of range")),

@@ -173,7 +173,8 @@ fn validate_server(raw: RawServer, problems: &mut Problems) -> Option<Server> {
         h2_creations_in_flight,
     } = raw;
     let before = problems.len();
-    let admin_token = admin_token_env.and_then(|name| match std::env::var(&name) {
+    // `admin_token_env = ""` (SPEC §15's sample) names no variable: no admin token
+    let admin_token = admin_token_env.filter(|name| !name.is_empty()).and_then(|name| match std::env::var(&name) {
         Ok(token) if token.trim().len() >= 16 && !token.contains(char::is_whitespace) => Some(AdminToken::new(token)),
         Ok(_) => {
             problems.push_help(
@@ -624,7 +625,14 @@ pub fn validate_tenant(
     let before = problems.len();
     bounded(problems, &format!("{key}.dcr_rate_per_s"), dcr_rate_per_s, 1..=100_000, "registrations a second");
     bounded(problems, &format!("{key}.dcr_burst"), dcr_burst, 1..=1_000_000, "registrations at once");
-    let management = management.map(|RawManagement { client_id, client_secret_env }| {
+    let management = management.map(|RawManagement { client_id, client_secret_env, lookups_per_s }| {
+        bounded(
+            problems,
+            &format!("{key}.management.lookups_per_s"),
+            u64::from(lookups_per_s),
+            1..=10_000,
+            "client lookups a second",
+        );
         if client_id.is_empty() {
             problems.push(&format!("{key}.management.client_id"), "a client id is needed");
         }
@@ -635,7 +643,7 @@ pub fn validate_tenant(
                 "the secret itself never goes in the file",
             );
         }
-        Management { client_id, client_secret_env }
+        Management { client_id, client_secret_env, lookups_per_s }
     });
     if hosts.is_empty() {
         problems.push(&format!("{key}.hosts"), "a tenant needs at least one host");

@@ -23,11 +23,11 @@ use time::Date;
 use super::body::{JsonObject, parse_object};
 use super::client::{ClientState, CurrentClient};
 use super::decision::{Decision, Outcome, Rejection, SecurityMode};
-use super::inputs::{DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownTenant};
+use super::inputs::{DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownClient, UnknownTenant};
 use super::reason::{ErrorCode, ReasonCode};
 use super::route::RouteMatch;
 use super::route_id::{Api, RouteId};
-use super::runtime::{self, RuntimeClient, RuntimeHead, RuntimeRequest};
+use super::runtime::{self, RuntimeClient, RuntimeHead, RuntimeRequest, Unplaced};
 use super::{
     BodyKind, Classification, RequestHead, body_rejection, body_timeout, check_body_head, classify, decide_object,
     internal, needs_token, rules, too_large,
@@ -309,6 +309,15 @@ impl Pipeline {
                 Step::NeedAllowance { tenant: tenant.id.clone(), rate: tenant.dcr_rate }
             }
             (Ok(()), _, _) => self.need_body(),
+            // SPEC §4: token-protected DCR wants a token with `create:clients`, "else 401",
+            // and RFC 7591's errors (§7) have no `insufficient_scope`
+            (Err(rejection), Some(RouteId::DcrRegister), _) if rejection.code == ErrorCode::InsufficientScope => self
+                .refuse(Rejection::new(
+                    401,
+                    ErrorCode::InvalidToken,
+                    rejection.reason,
+                    "the token does not grant create:clients; registering a client needs a token with that scope",
+                )),
             (Err(rejection), _, _) => self.refuse(rejection),
         }
     }
@@ -380,16 +389,24 @@ impl Pipeline {
     }
 
     /// The answer to [`Step::NeedClientMode`]: what is known of the client; `None` when the
-    /// gateway cannot place it (`policy.unknown_client`); `Err` when the lookup failed: the
-    /// request fails closed (503), as a client the gateway could not learn may be strict.
-    pub fn runtime_client(&mut self, answer: Result<Option<RuntimeClient>, ()>) -> Step {
+    /// gateway cannot place it (`policy.unknown_client`); `Err` when its lookup failed. A
+    /// client the registry has no entry for then follows `policy.unknown_client` too (SPEC
+    /// §13): `allow` forwards it, recorded as `client_lookup_failed`, so that a failing
+    /// lookup does not stop the permissive and first-party logins §13 leaves untouched;
+    /// `deny` refuses it with a 503 (retry later) rather than the 400 of a client that is
+    /// not there. A client whose registry entry could not be read either fails closed
+    /// (see [`Unplaced::Unreadable`]).
+    pub fn runtime_client(&mut self, answer: Result<Option<RuntimeClient>, Unplaced>) -> Step {
         let (Some(route), Some(request)) = (self.route, self.runtime.take()) else { return self.respond(internal()) };
         match answer {
             Ok(client) => {
                 let decision = rules::runtime::decide(route, &request, client, &self.settings);
                 self.finish(decision)
             }
-            Err(()) => self.refuse(lookup_failed()),
+            Err(Unplaced::LookupFailed) if self.settings.unknown_client == UnknownClient::Allow => {
+                self.finish(Decision::forward(ReasonCode::ClientLookupFailed))
+            }
+            Err(Unplaced::LookupFailed | Unplaced::Unreadable) => self.refuse(lookup_failed()),
         }
     }
 
@@ -417,6 +434,12 @@ impl Pipeline {
                 }
             },
         }
+    }
+
+    /// The driver could not answer a need at all (a state it never expects): 500 (in shadow
+    /// mode, recorded only: the body may already have streamed upstream).
+    pub fn internal_error(&mut self) -> Step {
+        self.refuse(internal())
     }
 
     /// The `route` metric label.

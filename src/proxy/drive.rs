@@ -72,16 +72,14 @@ impl Gateway {
                     let found = self.client_state(session, ctx, &pipeline, &id).await;
                     pipeline.client(found)
                 }
-                Step::NeedClientMode { id, dcr_matters } => {
-                    let found = match (&ctx.config, &ctx.tenant) {
-                        (Some(config), Some(tenant)) => {
-                            let host = pipeline.host().unwrap_or_default();
-                            self.clients.runtime_client(tenant, &config.upstream, host, &id, dcr_matters).await
-                        }
-                        _ => Err(()),
-                    };
-                    pipeline.runtime_client(found)
-                }
+                Step::NeedClientMode { id, dcr_matters } => match (&ctx.config, &ctx.tenant) {
+                    (Some(config), Some(tenant)) => {
+                        let host = pipeline.host().unwrap_or_default();
+                        let found = self.clients.runtime_client(tenant, &config.upstream, host, &id, dcr_matters).await;
+                        pipeline.runtime_client(found)
+                    }
+                    _ => pipeline.internal_error(),
+                },
                 Step::NeedMembers { id } => {
                     let found = self.client_members(session, ctx, &pipeline, &id).await;
                     pipeline.members(found)

@@ -23,6 +23,12 @@
 //! caller's end reads as "nothing yet" (bytes it sends past its request are dropped) and
 //! writes to a caller that is gone are dropped; once the request has ended, the connection
 //! reads as closed.
+//!
+//! Last, a fresh connection is handed to Pingora only once its first bytes are in
+//! (`HeadDeadline::read_first`): Pingora drops every connection still waiting for a head
+//! when it begins to shut down (a graceful upgrade's handover, SIGTERM), and a client that
+//! connected just before would lose the request it sent just after. With its bytes already
+//! read, Pingora's head read wins its race against the shutdown.
 
 use std::future::Future;
 use std::io;
@@ -43,6 +49,10 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// The most of a connection's first read kept before Pingora reads (Pingora's own first
+/// read of a head takes as much).
+const FIRST_READ: usize = 4096;
+
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\nx-modegate-reason: header_timeout\r\n\r\n";
 
@@ -62,7 +72,13 @@ impl<A> HeadDeadlineApp<A> {
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadlineApp<A> {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let h2 = matches!(stream.selected_alpn_proto(), Some(ALPN::H2));
-        let stream: Stream = if h2 { stream } else { Box::new(HeadDeadline::new(stream, self.timeout)) };
+        let stream: Stream = if h2 {
+            stream
+        } else {
+            let mut wrapped = HeadDeadline::new(stream, self.timeout);
+            wrapped.read_first().await;
+            Box::new(wrapped)
+        };
         self.inner.process_new(stream, shutdown).await
     }
 
@@ -132,6 +148,9 @@ pub struct HeadDeadline {
     input_done: AtomicBool,
     /// A write to the caller failed while an answer was owed: it is gone.
     caller_gone: bool,
+    /// The connection's first read, made before Pingora has it (see the module
+    /// documentation), and how much of it Pingora has taken; `None` once all of it.
+    first: Option<(io::Result<Vec<u8>>, usize)>,
 }
 
 type Held = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -159,6 +178,7 @@ impl HeadDeadline {
             answer_owed: AtomicBool::new(false),
             input_done: AtomicBool::new(false),
             caller_gone: false,
+            first: None,
         };
         deadline.arm();
         deadline
@@ -229,6 +249,33 @@ impl HeadDeadline {
         }
     }
 
+    /// Waits for the connection's first bytes (or its end, a failure, the head deadline) and
+    /// keeps them for the first reads.
+    async fn read_first(&mut self) {
+        let mut bytes = vec![0; FIRST_READ];
+        let mut filled = ReadBuf::new(&mut bytes);
+        let read = std::future::poll_fn(|cx| self.read_caller(cx, &mut filled)).await;
+        let len = filled.filled().len();
+        bytes.truncate(len);
+        self.first = Some((read.map(|()| bytes), 0));
+    }
+
+    /// Serves the first read kept by [`read_first`](Self::read_first), if any is left.
+    fn take_first(&mut self, buf: &mut ReadBuf<'_>) -> Option<io::Result<()>> {
+        let (read, taken) = self.first.take()?;
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(e) => return Some(Err(e)),
+        };
+        let rest = bytes.get(taken..).unwrap_or_default();
+        let n = rest.len().min(buf.remaining());
+        buf.put_slice(rest.get(..n).unwrap_or_default());
+        if taken + n < bytes.len() {
+            self.first = Some((Ok(bytes), taken + n));
+        }
+        Some(Ok(()))
+    }
+
     /// Gives up the read: the deadline passed while a head was awaited.
     fn expire(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.deadline_ms.store(0, Ordering::Release);
@@ -247,7 +294,17 @@ impl AsyncRead for HeadDeadline {
     /// Pingora's head buffer and fails on its own. The timer is touched only then too, so a
     /// busy connection pays neither a clock read nor a timer registration per read.
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
+        if let Some(first) = self.take_first(buf) {
+            return Poll::Ready(first);
+        }
+        self.read_caller(cx, buf)
+    }
+}
+
+impl HeadDeadline {
+    /// A read from the caller, under the head deadline and the rules of an owed answer.
+    fn read_caller(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self;
         if this.input_done.load(Ordering::Acquire) {
             // nothing more is read from the caller: not yet while its answer is owed (the
             // request goes on), then the end of the stream

@@ -236,4 +236,11 @@ fn settings_that_used_to_panic_at_start_are_refused_by_check_and_run() {
         assert_eq!(code, 64, "{command}: {stdout}{stderr}");
         assert!(format!("{stdout}{stderr}").contains("policy.http.ttl_s"), "{command}: {stdout}{stderr}");
     }
+    // SPEC §10: `run` is the default command, so `modegate --config FILE` is `run --config FILE`
+    let (code, stdout, stderr) = modegate(&["--config", path.to_str().unwrap()], "");
+    assert_eq!(code, 64, "{stdout}{stderr}");
+    assert!(stderr.contains("policy.http.ttl_s"), "{stdout}{stderr}");
+    // and a file given before a command is not silently ignored
+    let (code, _, stderr) = modegate(&["--config", path.to_str().unwrap(), "check"], "");
+    assert_eq!(code, 2, "{stderr}");
 }

@@ -177,8 +177,12 @@ fn token_access_needs_a_bearer_token_with_create_clients() {
         &[JSON, ("Authorization", &bearer)],
         GOOD.as_bytes(),
     ));
-    assert_eq!(status(&response), 403);
-    assert_eq!(response.json()["error"], "insufficient_scope");
+    // SPEC §4: "else 401", in RFC 7591's words (SPEC §7 lists no `insufficient_scope`)
+    assert_eq!(status(&response), 401);
+    assert_eq!(response.header("www-authenticate"), Some("Bearer error=\"invalid_token\""));
+    assert_eq!(response.header("x-modegate-reason"), Some("insufficient_scope"));
+    assert_eq!(response.json()["error"], "invalid_token");
+    assert!(response.json()["error_description"].as_str().unwrap().contains("create:clients"));
     upstream.assert_untouched();
     // with a token that has the scope, the registration goes through (and is enforced)
     let response = gateway.post_json("token.example.test", REGISTER, GOOD);

@@ -95,3 +95,24 @@ fn sigterm_drains_in_flight_requests_then_exits() {
     let exit = gateway.wait_exit(Duration::from_secs(15));
     assert!(exit.is_some(), "the gateway exits after its grace period");
 }
+
+/// A connection accepted before a stop, whose request comes once the stop began, is
+/// answered: Pingora drops every connection still waiting for a head when it shuts down
+/// (SIGTERM, a graceful upgrade's handover), so the gateway hands it a fresh connection
+/// only with its first bytes in (`proxy::head_deadline`). An idle kept-alive connection is
+/// still closed: its client may retry.
+#[test]
+fn a_request_sent_just_after_sigterm_on_an_accepted_connection_is_answered() {
+    let upstream = Upstream::start();
+    let mut gateway = Gateway::start_with(upstream.addr, "grace_period_s = 3", "", crate::support::gateway::TENANTS);
+    let mut client = gateway.client();
+    // the gateway accepts it and waits for a head
+    std::thread::sleep(Duration::from_millis(300));
+    gateway.signal("-TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    client.send_raw(&request("GET", "/late", "globex.example.test", &[], b""));
+    let response = client.read_response();
+    assert_eq!(status(&response), 200, "the request is served within the grace period");
+    assert_eq!(upstream.hits("/late"), 1);
+    assert!(gateway.wait_exit(Duration::from_secs(15)).is_some(), "the gateway exits after its grace period");
+}

@@ -371,12 +371,14 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
         ),
         ("case kept in the path", "/samlp/Strict1", get("/samlp/Strict1", &[]), 400, Some("endpoint_not_available")),
         ("wtrealm names the client", "/wsfed", get("/wsfed?wtrealm=tpc_s", &[]), 400, Some("endpoint_not_available")),
+        // SPEC §13: a client a failed lookup cannot place follows `policy.unknown_client`
+        // (`allow` here; `deny` in `unknown_clients_follow_policy_and_lookups_are_coalesced`)
         (
-            "a failed lookup fails closed",
+            "a failed lookup: allowed by default",
             "/authorize",
-            get("/authorize?client_id=broken1&response_type=code", &[]),
-            503,
-            Some("client_lookup_failed"),
+            get("/authorize?client_id=broken1&response_type=token", &[]),
+            200,
+            None,
         ),
         (
             "dot segments after /samlp",
@@ -570,6 +572,16 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
         && d["decision"] == "reject"
         && d["reason"] == "pkce_required"
         && d["effective_mode"] == "strict"));
+    // a request forwarded after a failed lookup says so, apart from an unknown client (the
+    // log is written in batches: wait for the line)
+    let forwarded_after_failure = |d: &serde_json::Value| {
+        d["route"] == "authorize" && d["decision"] == "forward" && d["reason"] == "client_lookup_failed"
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gateway.decisions().iter().any(forwarded_after_failure) {
+        assert!(std::time::Instant::now() < deadline, "no forwarded client_lookup_failed decision");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         gateway
             .metric("modegate_requests_total{decision=\"reject\",reason=\"unsupported_grant_type\",route=\"token\"}")
@@ -622,6 +634,20 @@ fn unknown_clients_follow_policy_and_lookups_are_coalesced() {
         gateway.send(&request("GET", "/authorize?client_id=unknown1&response_type=code", HOST, &[NO_AUTH], b""));
     assert_eq!(status(&refused), 400);
     assert_eq!(refused.header("x-modegate-reason"), Some("unknown_client"));
+    // a lookup that fails (the upstream's 500) cannot place the client either: with `deny`
+    // it is refused too, as a 503 to retry, and nothing reaches the endpoint; not cached
+    for _ in 0..2 {
+        let (got, reason, reached, failed) = outcome(
+            &gateway,
+            &upstream,
+            "/authorize",
+            &request("GET", "/authorize?client_id=broken1&response_type=code", HOST, &[NO_AUTH], b""),
+        );
+        assert_eq!((got, reason.as_deref(), reached), (503, Some("client_lookup_failed"), 0));
+        assert_eq!(failed.header("location"), None);
+    }
+    assert_eq!(upstream.hits("/api/v2/clients/broken1"), 2, "a failed lookup is asked again");
+    assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"error\"}"), 2.0);
     let threads: Vec<_> = (0..12)
         .map(|_| {
             let gateway = std::sync::Arc::clone(&gateway);
@@ -656,4 +682,58 @@ fn shadow_tenants_forward_strict_violations_and_record_them() {
     assert_eq!(status(&response), 200, "shadow mode refuses nothing");
     let decisions = gateway.wait_decisions(1);
     assert_eq!(decisions.last().map(|d| d["decision"].clone()), Some(serde_json::json!("would_reject")));
+}
+
+/// SPEC §12–§13: a client whose registry entry cannot be read (the store does not answer)
+/// and whose lookup fails may be one the gateway knows as strict: it fails closed, whatever
+/// `policy.unknown_client` says, and nothing reaches the endpoint. A lookup that answers still
+/// places it; once the store answers "no entry", the same failed lookup follows `allow`.
+#[test]
+fn a_client_neither_the_registry_nor_a_lookup_can_read_fails_closed() {
+    let redis = crate::support::redis::Redis::start();
+    let upstream = upstream();
+    let gateway = Gateway::start_with(upstream.addr, "", "", &format!("{}\n{}", redis.clients_table(), tenants("")));
+    let get = |client: &str| {
+        request("GET", &format!("/authorize?client_id={client}&response_type=token"), HOST, &[NO_AUTH], b"")
+    };
+    redis.pause(true);
+    let (got, reason, reached, response) = outcome(&gateway, &upstream, "/authorize", &get("broken1"));
+    assert_eq!((got, reason.as_deref(), reached), (503, Some("client_lookup_failed"), 0), "{}", response.body_text());
+    assert!(response.header("content-type").is_some_and(|t| t.starts_with("text/html")));
+    let (got, _, reached, _) = outcome(&gateway, &upstream, "/authorize", &get("perm1"));
+    assert_eq!((got, reached), (200, 1), "a lookup that answers places the client");
+    redis.pause(false);
+    let (got, reason, reached, _) = outcome(&gateway, &upstream, "/authorize", &get("broken1"));
+    assert_eq!((got, reason.as_deref(), reached), (200, None, 1), "no entry, failed lookup: allowed by default");
+    assert_eq!(upstream.hits("/api/v2/clients/broken1"), 2, "failures are not cached");
+}
+
+/// A tenant's lookups are bounded (`[tenants.management] lookups_per_s`): made-up client ids
+/// past the budget send nothing to the Management API; their requests follow
+/// `policy.unknown_client` (allowed here, recorded as `client_lookup_failed`) and are
+/// counted `over_budget`.
+#[test]
+fn lookups_past_the_tenant_budget_are_not_sent() {
+    let mut upstream = upstream();
+    for i in 0..6 {
+        upstream = upstream.route(&format!("/api/v2/clients/made{i}"), 404, r#"{"statusCode":404}"#);
+    }
+    let secret = format!("client_secret_env = \"{MANAGEMENT_SECRET_ENV}\"");
+    let tenants = tenants("").replace(&secret, &format!("{secret}\nlookups_per_s = 1"));
+    let gateway = Gateway::start_with(upstream.addr, "", "", &format!("[clients]\nstore = \"memory\"\n{tenants}"));
+    for i in 0..6 {
+        let raw = request("GET", &format!("/authorize?client_id=made{i}&response_type=token"), HOST, &[NO_AUTH], b"");
+        let (got, reason, reached, _) = outcome(&gateway, &upstream, "/authorize", &raw);
+        assert_eq!((got, reason, reached), (200, None, 1), "made{i}: allowed, as an unknown client");
+    }
+    let sent = upstream
+        .requests()
+        .iter()
+        .filter(|r| r.start.get(1).is_some_and(|t| t.starts_with("/api/v2/clients/made")))
+        .count();
+    let over = gateway.metric("modegate_client_lookups_total{result=\"over_budget\"}");
+    // one a second: six requests within a second or two send one or two lookups
+    assert!((1..=2).contains(&sent), "{sent} lookups sent");
+    assert_eq!(sent as f64 + over, 6.0, "every lookup was sent or counted over the budget");
+    assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"not_found\"}"), sent as f64);
 }

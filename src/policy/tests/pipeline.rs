@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::policy::inputs::UnknownClient;
+use crate::policy::runtime::Unplaced;
 
 /// The test configuration plus a shadow and an `off` tenant.
 fn config() -> Config {
@@ -334,4 +336,42 @@ fn an_answer_before_the_body_closes_the_connection_and_one_after_keeps_it() {
     assert!(matches!(before, Step::Respond { body_read: false, .. }), "{before:?}");
     let (_, after) = run("POST", "/api/v2/clients", "strict.test", Answers { body: Ok("[]"), ..Answers::default() });
     assert!(matches!(after, Step::Respond { body_read: true, .. }), "{after:?}");
+}
+
+/// SPEC §13: a runtime client that a failed lookup cannot place follows
+/// `policy.unknown_client` when the registry had no entry (forwarded under `allow`, a 503 to
+/// retry under `deny`), and fails closed when the registry could not be read either; a DCR
+/// token without `create:clients` is 401 (SPEC §4).
+#[test]
+fn a_failed_runtime_lookup_follows_unknown_client_and_dcr_scope_is_401() {
+    let config = config();
+    let map = headers(&[("host", "strict.test")]);
+    let target = "/authorize?client_id=abc&response_type=token";
+    for (unknown_client, unplaced, expected) in [
+        (UnknownClient::Allow, Unplaced::LookupFailed, (0, "forward", "client_lookup_failed")),
+        (UnknownClient::Deny, Unplaced::LookupFailed, (503, "reject", "client_lookup_failed")),
+        (UnknownClient::Allow, Unplaced::Unreadable, (503, "reject", "client_lookup_failed")),
+    ] {
+        let mut settings = (*config.policy).clone();
+        settings.unknown_client = unknown_client;
+        let (mut pipeline, step) = Pipeline::start(&head("GET", target, &map), Arc::new(settings), AFTER_STRICT_DATE);
+        let Step::NeedTenant { host } = step else { panic!("{step:?}") };
+        let step = pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))));
+        let Step::NeedClientMode { id, .. } = step else { panic!("{step:?}") };
+        assert_eq!(id, "abc");
+        assert_eq!(summary(&pipeline.runtime_client(Err(unplaced))), expected, "{unknown_client:?} {unplaced:?}");
+    }
+    let map = headers(&[("host", "tokened.test"), ("content-type", "application/json")]);
+    let (mut pipeline, step) =
+        Pipeline::start(&head("POST", "/oidc/register", &map), Arc::clone(&config.policy), AFTER_STRICT_DATE);
+    let Step::NeedTenant { host } = step else { panic!("{step:?}") };
+    let step = pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))));
+    let Step::NeedToken { scope, .. } = step else { panic!("{step:?}") };
+    let lacking = Rejection::new(403, ErrorCode::InsufficientScope, ReasonCode::InsufficientScope, "no");
+    let Step::Respond { rejection, .. } = pipeline.token(Err(lacking)) else { panic!("a refusal") };
+    assert_eq!(
+        (rejection.status, rejection.code, rejection.reason),
+        (401, ErrorCode::InvalidToken, ReasonCode::InsufficientScope)
+    );
+    assert!(rejection.message.contains(scope));
 }
