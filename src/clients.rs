@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::management::Management;
 use crate::policy::COMBINED_MEMBERS;
 use crate::policy::ClientState;
-use crate::policy::runtime::{RuntimeClient, Unplaced};
+use crate::policy::runtime::RuntimeClient;
 use crate::registry::{Entry, Origin, Registry, StoreError};
 use crate::upstream::{Endpoint, PATH_SEGMENT, SideClient};
 
@@ -63,9 +63,10 @@ impl ClientModes {
 
     /// SPEC §13: a runtime route's client: the `tpc_` prefix, the registry (which knows DCR
     /// clients), then one lookup with the tenant's own management credentials, whose answer
-    /// goes into the registry. `None`: the gateway cannot place the client; `Err`: the lookup
-    /// failed (logged and counted, not cached: the next request asks again), after a
-    /// registry that had no entry or one that could not be read. `dcr_matters`:
+    /// goes into the registry. `None`: the gateway cannot place the client; `Err`: it could
+    /// not find out (a lookup that failed or was over the tenant's budget, logged and
+    /// counted and not cached; a registry that could not be read with no lookup to make; an
+    /// id too long to store). `dcr_matters`:
     /// whether the answer must say if a `tpc_` client came through DCR (a
     /// `client_credentials` grant); otherwise the prefix answers alone.
     pub async fn runtime_client(
@@ -75,7 +76,7 @@ impl ClientModes {
         host: &str,
         client_id: &str,
         dcr_matters: bool,
-    ) -> Result<Option<RuntimeClient>, Unplaced> {
+    ) -> Result<Option<RuntimeClient>, ()> {
         // SPEC §13's order: the prefix, then the registry's front, answer without leaving
         // the async thread
         if let Some(state) = ClientState::from_client_id(client_id) {
@@ -86,9 +87,9 @@ impl ClientModes {
             return Ok(Some(RuntimeClient { state, dcr: origin == Origin::Dcr }));
         }
         let (registry, tenant_id, id) = (Arc::clone(&self.registry), tenant.policy.id.clone(), client_id.to_owned());
-        // a lookup that fails after the store said "no entry" concerns a client the gateway
-        // never saw; after a store that could not say, one it may know as strict
-        let if_lookup_fails = match read_registry(registry, tenant_id, id).await {
+        // whether the store said "no entry" (else it could not say: the client may be one it
+        // knows as strict)
+        let store_answered = match read_registry(registry, tenant_id, id).await {
             Some(Ok(Some(entry))) => {
                 return Ok(Some(RuntimeClient { state: entry.state(), dcr: entry.origin == Origin::Dcr }));
             }
@@ -98,9 +99,14 @@ impl ClientModes {
                 let strict = ClientState { is_first_party: false, mode: Some(crate::policy::SecurityMode::Strict) };
                 return Ok(Some(RuntimeClient { state: strict, dcr: true }));
             }
-            Some(Ok(None)) => Unplaced::LookupFailed,
-            Some(Err(StoreError::Unavailable(_))) | None => Unplaced::Unreadable,
+            Some(Ok(None)) => true,
+            Some(Err(StoreError::Unavailable(_))) | None => false,
         };
+        if !Entry::storable_id(client_id) {
+            // never stored, so never looked up (`Management::lookup`): the gateway cannot
+            // find out what it is
+            return Err(());
+        }
         let lookup = self.management.lookup(tenant, upstream, host, client_id).await;
         let counted = match &lookup {
             Ok(Some(_)) => Some("found"),
@@ -118,16 +124,18 @@ impl ClientModes {
                 self.registry.learn(entry);
                 Ok(Some(RuntimeClient { state, dcr: false }))
             }
-            Ok(None) | Err(crate::management::ManagementError::NotConfigured(_)) => Ok(None),
+            Ok(None) => Ok(None),
+            // no lookup to make: unknown, unless the store could not say
+            Err(crate::management::ManagementError::NotConfigured(_)) if store_answered => Ok(None),
             Err(e) => {
                 // `{:?}` escapes the id: a client id cannot forge log lines. A spent budget
                 // is a flood's doing: counted, not logged once per request
                 if matches!(e, crate::management::ManagementError::OverBudget { .. }) {
-                    log::debug!("runtime client {client_id:?}: {e} ({if_lookup_fails:?})");
+                    log::debug!("runtime client {client_id:?}: {e}");
                 } else {
-                    log::warn!("runtime client {client_id:?}: {e} ({if_lookup_fails:?})");
+                    log::warn!("runtime client {client_id:?}: {e}; held to the strict rules meanwhile");
                 }
-                Err(if_lookup_fails)
+                Err(())
             }
         }
     }

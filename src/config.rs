@@ -244,7 +244,7 @@ fn warnings(config: &Config) -> Vec<String> {
         {
             warnings.push(format!(
                 "tenants[{}].management.client_secret_env: `{}` is not set in the environment (or empty): runtime \
-                 lookups of clients the gateway does not know will fail, and such clients follow policy.unknown_client",
+                 lookups of clients the gateway does not know will fail, and such clients are held to the strict rules",
                 tenant.policy.id, management.client_secret_env
             ));
         }

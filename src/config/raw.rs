@@ -28,7 +28,7 @@ pub struct RawServer {
     pub threads: usize,
     /// Tokio's work stealing between the proxy's threads (Pingora's `work_stealing`). Off
     /// by default: one runtime per thread, as nginx runs one event loop per worker, served
-    /// 15–25% more requests in every measured case once no request held its thread (README,
+    /// 13–37% more requests in the measured cases once no request held its thread (README,
     /// Performance); on, a thread that idles may take tasks from a busy one, which helps only
     /// when a few long-lived connections carry the load.
     pub work_stealing: bool,

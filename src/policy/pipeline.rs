@@ -27,7 +27,7 @@ use super::inputs::{DcrRate, Enforcement, PolicySettings, TenantPolicy, UnknownC
 use super::reason::{ErrorCode, ReasonCode};
 use super::route::RouteMatch;
 use super::route_id::{Api, RouteId};
-use super::runtime::{self, RuntimeClient, RuntimeHead, RuntimeRequest, Unplaced};
+use super::runtime::{self, RuntimeClient, RuntimeHead, RuntimeRequest};
 use super::{
     BodyKind, Classification, RequestHead, body_rejection, body_timeout, check_body_head, classify, decide_object,
     internal, needs_token, rules, too_large,
@@ -389,25 +389,43 @@ impl Pipeline {
     }
 
     /// The answer to [`Step::NeedClientMode`]: what is known of the client; `None` when the
-    /// gateway cannot place it (`policy.unknown_client`); `Err` when its lookup failed. A
-    /// client the registry has no entry for then follows `policy.unknown_client` too (SPEC
-    /// §13): `allow` forwards it, recorded as `client_lookup_failed`, so that a failing
-    /// lookup does not stop the permissive and first-party logins §13 leaves untouched;
-    /// `deny` refuses it with a 503 (retry later) rather than the 400 of a client that is
-    /// not there. A client whose registry entry could not be read either fails closed
-    /// (see [`Unplaced::Unreadable`]).
-    pub fn runtime_client(&mut self, answer: Result<Option<RuntimeClient>, Unplaced>) -> Step {
+    /// gateway cannot place it (`policy.unknown_client`); `Err` when it could not find out
+    /// (the lookup failed or was not sent, past the tenant's budget, or the registry could
+    /// not be read and there is no lookup to make).
+    ///
+    /// Such a client may be strict, and an outsider can cause the failure (a flood of
+    /// made-up ids spends the budget or runs into the Management API's rate limit), so it
+    /// is not an unknown client to be let through. Nor is it refused outright, which would
+    /// stop every login the registry had not yet learned: with `allow` it is held to the
+    /// strict rules (as a DCR client: no `client_credentials`), so a request a strict client
+    /// may make goes on, recorded as `client_lookup_failed`; with `deny`, 503.
+    pub fn runtime_client(&mut self, answer: Result<Option<RuntimeClient>, ()>) -> Step {
         let (Some(route), Some(request)) = (self.route, self.runtime.take()) else { return self.respond(internal()) };
-        match answer {
-            Ok(client) => {
-                let decision = rules::runtime::decide(route, &request, client, &self.settings);
-                self.finish(decision)
+        let client = match answer {
+            Ok(client) => client,
+            Err(()) if self.settings.unknown_client == UnknownClient::Deny => return self.refuse(lookup_failed()),
+            Err(()) => {
+                let strict = ClientState { is_first_party: false, mode: Some(SecurityMode::Strict) };
+                let held = rules::runtime::decide(
+                    route,
+                    &request,
+                    Some(RuntimeClient { state: strict, dcr: true }),
+                    &self.settings,
+                );
+                let decision = match held.outcome {
+                    Outcome::Reject(mut rejection) => {
+                        rejection.message.push_str(
+                            " (the gateway could not learn this client's mode just now, and holds it to the strict rules meanwhile)",
+                        );
+                        Decision::reject(rejection)
+                    }
+                    _ => Decision::forward(ReasonCode::ClientLookupFailed),
+                };
+                return self.finish(decision);
             }
-            Err(Unplaced::LookupFailed) if self.settings.unknown_client == UnknownClient::Allow => {
-                self.finish(Decision::forward(ReasonCode::ClientLookupFailed))
-            }
-            Err(Unplaced::LookupFailed | Unplaced::Unreadable) => self.refuse(lookup_failed()),
-        }
+        };
+        let decision = rules::runtime::decide(route, &request, client, &self.settings);
+        self.finish(decision)
     }
 
     /// SPEC §13: the runtime request read from the head and the body, and its client.

@@ -59,19 +59,6 @@ pub struct RuntimeClient {
     pub dcr: bool,
 }
 
-/// Why a runtime client could not be placed although the gateway asked: its management
-/// lookup failed (secret not set, token refused, 5xx, timeout, an answer not understood).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unplaced {
-    /// The registry answered that it has no entry: a client the gateway never saw created,
-    /// imported or looked up. `policy.unknown_client` decides (SPEC §13).
-    LookupFailed,
-    /// The registry could not be read either (the store failed or did not answer in time):
-    /// the client may be one the gateway knows as strict, and an outsider who floods the
-    /// lookups with made-up ids could cause both failures at will. Fails closed (503).
-    Unreadable,
-}
-
 /// One runtime request, read (the client it names is returned beside it by [`read`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeRequest {

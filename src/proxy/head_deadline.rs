@@ -28,7 +28,9 @@
 //! (`HeadDeadline::read_first`): Pingora drops every connection still waiting for a head
 //! when it begins to shut down (a graceful upgrade's handover, SIGTERM), and a client that
 //! connected just before would lose the request it sent just after. With its bytes already
-//! read, Pingora's head read wins its race against the shutdown.
+//! read, Pingora's head read wins its race against the shutdown (when the head came in one
+//! read). Once the shutdown has begun, a fresh connection gets [`FIRST_BYTES_AFTER_STOP`]
+//! for its first bytes, then goes as before: an idle connection is not kept to the end.
 
 use std::future::Future;
 use std::io;
@@ -53,6 +55,10 @@ use tokio::time::{Instant, Sleep};
 /// read of a head takes as much).
 const FIRST_READ: usize = 4096;
 
+/// How long a fresh connection may still take to send its first bytes once the shutdown
+/// has begun.
+pub const FIRST_BYTES_AFTER_STOP: Duration = Duration::from_secs(1);
+
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\nx-modegate-reason: header_timeout\r\n\r\n";
 
@@ -76,7 +82,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadlineApp<A> {
             stream
         } else {
             let mut wrapped = HeadDeadline::new(stream, self.timeout);
-            wrapped.read_first().await;
+            wrapped.read_first(shutdown.clone()).await;
             Box::new(wrapped)
         };
         self.inner.process_new(stream, shutdown).await
@@ -250,11 +256,25 @@ impl HeadDeadline {
     }
 
     /// Waits for the connection's first bytes (or its end, a failure, the head deadline) and
-    /// keeps them for the first reads.
-    async fn read_first(&mut self) {
+    /// keeps them for the first reads; past [`FIRST_BYTES_AFTER_STOP`] into a shutdown,
+    /// stops waiting (Pingora then drops the connection, as it drops idle ones).
+    async fn read_first(&mut self, mut shutdown: ShutdownWatch) {
+        let stopping = async {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    // no one can signal a shutdown any more: wait on the read alone
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::time::sleep(FIRST_BYTES_AFTER_STOP).await;
+        };
         let mut bytes = vec![0; FIRST_READ];
         let mut filled = ReadBuf::new(&mut bytes);
-        let read = std::future::poll_fn(|cx| self.read_caller(cx, &mut filled)).await;
+        let read = tokio::select! {
+            biased;
+            read = std::future::poll_fn(|cx| self.read_caller(cx, &mut filled)) => read,
+            () = stopping => return,
+        };
         let len = filled.filled().len();
         bytes.truncate(len);
         self.first = Some((read.map(|()| bytes), 0));
@@ -445,8 +465,18 @@ impl GetSocketDigest for HeadDeadline {
 
 #[async_trait]
 impl Peek for HeadDeadline {
+    /// As Pingora's own streams: reads `buf` whole, then puts it back in front of what is
+    /// left of the first read (Pingora peeks for an `h2c` preface, which modegate leaves
+    /// off).
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        use tokio::io::AsyncReadExt;
+        self.read_exact(buf).await?;
+        let mut again = buf.to_vec();
+        if let Some((Ok(rest), taken)) = self.first.take() {
+            again.extend_from_slice(rest.get(taken..).unwrap_or_default());
+        }
+        self.first = Some((Ok(again), 0));
+        Ok(true)
     }
 }
 
@@ -465,6 +495,35 @@ mod tests {
     async fn nothing_arrives(peer: &mut tokio::net::UnixStream) -> bool {
         let mut byte = [0u8; 1];
         tokio::time::timeout(Duration::from_millis(50), peer.read(&mut byte)).await.is_err()
+    }
+
+    /// The first read, made before Pingora has the connection, is served back whole in
+    /// pieces of any size, peeks included; a shutdown stops the wait for an idle one.
+    #[tokio::test]
+    async fn the_first_read_is_served_back_whole_and_an_idle_one_ends_at_a_stop() {
+        let (mut connection, mut peer) = held_connection();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        peer.write_all(b"GET / HTTP/1.1\r\n").await.expect("write");
+        connection.read_first(shutdown.clone()).await;
+        peer.write_all(b"Host: a\r\n\r\n").await.expect("write");
+        let mut peeked = [0u8; 3];
+        assert!(connection.try_peek(&mut peeked).await.expect("peek"));
+        assert_eq!(&peeked, b"GET");
+        let mut got = Vec::new();
+        let mut piece = [0u8; 5];
+        while got.len() < 27 {
+            let n = connection.read(&mut piece).await.expect("read");
+            assert!(n > 0, "the stream ended early: {got:?}");
+            got.extend_from_slice(piece.get(..n).expect("within the piece"));
+        }
+        assert_eq!(got, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        // nothing sent: the wait ends shortly after a stop, leaving nothing read
+        let (mut idle, _peer) = held_connection();
+        stop.send(true).expect("stop");
+        let waited = tokio::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(3), idle.read_first(shutdown)).await.expect("the wait ends");
+        assert!(waited.elapsed() >= FIRST_BYTES_AFTER_STOP);
+        assert!(idle.first.is_none());
     }
 
     #[tokio::test]

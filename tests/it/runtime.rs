@@ -371,12 +371,19 @@ fn strict_clients_are_held_to_the_strict_rules_and_others_pass() {
         ),
         ("case kept in the path", "/samlp/Strict1", get("/samlp/Strict1", &[]), 400, Some("endpoint_not_available")),
         ("wtrealm names the client", "/wsfed", get("/wsfed?wtrealm=tpc_s", &[]), 400, Some("endpoint_not_available")),
-        // SPEC §13: a client a failed lookup cannot place follows `policy.unknown_client`
-        // (`allow` here; `deny` in `unknown_clients_follow_policy_and_lookups_are_coalesced`)
+        // SPEC §13: a client whose lookup failed may be strict: with `allow` it is held to the
+        // strict rules (`deny`: `unknown_clients_follow_policy_and_lookups_are_coalesced`)
         (
-            "a failed lookup: allowed by default",
+            "a failed lookup: held to the strict rules",
             "/authorize",
             get("/authorize?client_id=broken1&response_type=token", &[]),
+            400,
+            Some("unsupported_response_type"),
+        ),
+        (
+            "a failed lookup: what a strict client may do goes on",
+            "/authorize",
+            get(&authorize("broken1", ""), &[]),
             200,
             None,
         ),
@@ -684,34 +691,38 @@ fn shadow_tenants_forward_strict_violations_and_record_them() {
     assert_eq!(decisions.last().map(|d| d["decision"].clone()), Some(serde_json::json!("would_reject")));
 }
 
-/// SPEC §12–§13: a client whose registry entry cannot be read (the store does not answer)
-/// and whose lookup fails may be one the gateway knows as strict: it fails closed, whatever
-/// `policy.unknown_client` says, and nothing reaches the endpoint. A lookup that answers still
-/// places it; once the store answers "no entry", the same failed lookup follows `allow`.
+/// SPEC §12–§13: when the registry cannot be read (its store does not answer) and the lookup
+/// fails, the client may be one the gateway knows as strict: it is held to the strict rules
+/// (nothing it may not do reaches the endpoint), while a lookup that answers still places it.
 #[test]
-fn a_client_neither_the_registry_nor_a_lookup_can_read_fails_closed() {
+fn a_client_the_gateway_cannot_find_out_about_is_held_to_the_strict_rules() {
     let redis = crate::support::redis::Redis::start();
     let upstream = upstream();
     let gateway = Gateway::start_with(upstream.addr, "", "", &format!("{}\n{}", redis.clients_table(), tenants("")));
-    let get = |client: &str| {
+    let implicit = |client: &str| {
         request("GET", &format!("/authorize?client_id={client}&response_type=token"), HOST, &[NO_AUTH], b"")
     };
     redis.pause(true);
-    let (got, reason, reached, response) = outcome(&gateway, &upstream, "/authorize", &get("broken1"));
-    assert_eq!((got, reason.as_deref(), reached), (503, Some("client_lookup_failed"), 0), "{}", response.body_text());
-    assert!(response.header("content-type").is_some_and(|t| t.starts_with("text/html")));
-    let (got, _, reached, _) = outcome(&gateway, &upstream, "/authorize", &get("perm1"));
+    let (got, reason, reached, response) = outcome(&gateway, &upstream, "/authorize", &implicit("broken1"));
+    assert_eq!(
+        (got, reason.as_deref(), reached),
+        (400, Some("unsupported_response_type"), 0),
+        "{}",
+        response.body_text()
+    );
+    assert!(response.body_text().contains("could not learn this client"), "{}", response.body_text());
+    let (got, _, reached, _) =
+        outcome(&gateway, &upstream, "/authorize", &request("GET", &authorize("broken1", ""), HOST, &[NO_AUTH], b""));
+    assert_eq!((got, reached), (200, 1), "a request a strict client may make goes on");
+    let (got, _, reached, _) = outcome(&gateway, &upstream, "/authorize", &implicit("perm1"));
     assert_eq!((got, reached), (200, 1), "a lookup that answers places the client");
     redis.pause(false);
-    let (got, reason, reached, _) = outcome(&gateway, &upstream, "/authorize", &get("broken1"));
-    assert_eq!((got, reason.as_deref(), reached), (200, None, 1), "no entry, failed lookup: allowed by default");
     assert_eq!(upstream.hits("/api/v2/clients/broken1"), 2, "failures are not cached");
 }
 
 /// A tenant's lookups are bounded (`[tenants.management] lookups_per_s`): made-up client ids
-/// past the budget send nothing to the Management API; their requests follow
-/// `policy.unknown_client` (allowed here, recorded as `client_lookup_failed`) and are
-/// counted `over_budget`.
+/// past the budget send nothing to the Management API, and their requests are held to the
+/// strict rules (counted `over_budget`): a flood cannot lift the rules for a real client.
 #[test]
 fn lookups_past_the_tenant_budget_are_not_sent() {
     let mut upstream = upstream();
@@ -721,19 +732,21 @@ fn lookups_past_the_tenant_budget_are_not_sent() {
     let secret = format!("client_secret_env = \"{MANAGEMENT_SECRET_ENV}\"");
     let tenants = tenants("").replace(&secret, &format!("{secret}\nlookups_per_s = 1"));
     let gateway = Gateway::start_with(upstream.addr, "", "", &format!("[clients]\nstore = \"memory\"\n{tenants}"));
+    let mut statuses = Vec::new();
     for i in 0..6 {
         let raw = request("GET", &format!("/authorize?client_id=made{i}&response_type=token"), HOST, &[NO_AUTH], b"");
-        let (got, reason, reached, _) = outcome(&gateway, &upstream, "/authorize", &raw);
-        assert_eq!((got, reason, reached), (200, None, 1), "made{i}: allowed, as an unknown client");
+        statuses.push(outcome(&gateway, &upstream, "/authorize", &raw).0);
     }
     let sent = upstream
         .requests()
         .iter()
         .filter(|r| r.start.get(1).is_some_and(|t| t.starts_with("/api/v2/clients/made")))
         .count();
-    let over = gateway.metric("modegate_client_lookups_total{result=\"over_budget\"}");
     // one a second: six requests within a second or two send one or two lookups
     assert!((1..=2).contains(&sent), "{sent} lookups sent");
-    assert_eq!(sent as f64 + over, 6.0, "every lookup was sent or counted over the budget");
+    let over = 6 - sent;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), sent, "looked up, unknown, allowed: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), over, "over the budget, held strict: {statuses:?}");
+    assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"over_budget\"}"), over as f64);
     assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"not_found\"}"), sent as f64);
 }

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 
 use super::*;
 use crate::policy::inputs::UnknownClient;
-use crate::policy::runtime::Unplaced;
 
 /// The test configuration plus a shadow and an `off` tenant.
 fn config() -> Config {
@@ -338,19 +337,20 @@ fn an_answer_before_the_body_closes_the_connection_and_one_after_keeps_it() {
     assert!(matches!(after, Step::Respond { body_read: true, .. }), "{after:?}");
 }
 
-/// SPEC §13: a runtime client that a failed lookup cannot place follows
-/// `policy.unknown_client` when the registry had no entry (forwarded under `allow`, a 503 to
-/// retry under `deny`), and fails closed when the registry could not be read either; a DCR
-/// token without `create:clients` is 401 (SPEC §4).
+/// SPEC §13: a runtime client the gateway could not find out about (its lookup failed) is
+/// held to the strict rules under `allow` (what a strict client may do goes on, recorded as
+/// `client_lookup_failed`), and refused with a 503 under `deny`; a DCR token without
+/// `create:clients` is 401 (SPEC §4).
 #[test]
-fn a_failed_runtime_lookup_follows_unknown_client_and_dcr_scope_is_401() {
+fn a_failed_runtime_lookup_holds_the_client_to_the_strict_rules_and_dcr_scope_is_401() {
     let config = config();
     let map = headers(&[("host", "strict.test")]);
-    let target = "/authorize?client_id=abc&response_type=token";
-    for (unknown_client, unplaced, expected) in [
-        (UnknownClient::Allow, Unplaced::LookupFailed, (0, "forward", "client_lookup_failed")),
-        (UnknownClient::Deny, Unplaced::LookupFailed, (503, "reject", "client_lookup_failed")),
-        (UnknownClient::Allow, Unplaced::Unreadable, (503, "reject", "client_lookup_failed")),
+    let implicit = "/authorize?client_id=abc&response_type=token";
+    let pkce = "/authorize?client_id=abc&response_type=code&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fa.test%2Fcb";
+    for (unknown_client, target, expected) in [
+        (UnknownClient::Allow, implicit, (400, "reject", "unsupported_response_type")),
+        (UnknownClient::Allow, pkce, (0, "forward", "client_lookup_failed")),
+        (UnknownClient::Deny, pkce, (503, "reject", "client_lookup_failed")),
     ] {
         let mut settings = (*config.policy).clone();
         settings.unknown_client = unknown_client;
@@ -359,7 +359,13 @@ fn a_failed_runtime_lookup_follows_unknown_client_and_dcr_scope_is_401() {
         let step = pipeline.tenant(Ok(config.tenants.by_host(&host).map(|t| Arc::clone(&t.policy))));
         let Step::NeedClientMode { id, .. } = step else { panic!("{step:?}") };
         assert_eq!(id, "abc");
-        assert_eq!(summary(&pipeline.runtime_client(Err(unplaced))), expected, "{unknown_client:?} {unplaced:?}");
+        let end = pipeline.runtime_client(Err(()));
+        assert_eq!(summary(&end), expected, "{unknown_client:?} {target}");
+        if let Step::Respond { rejection, .. } = &end
+            && rejection.status == 400
+        {
+            assert!(rejection.message.contains("could not learn this client's mode"), "{}", rejection.message);
+        }
     }
     let map = headers(&[("host", "tokened.test"), ("content-type", "application/json")]);
     let (mut pipeline, step) =
