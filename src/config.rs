@@ -236,6 +236,13 @@ fn warnings(config: &Config) -> Vec<String> {
     if config.upstream.tls && config.upstream.sni.is_empty() {
         warnings.push("upstream.sni is empty: each request's tenant host is sent as SNI and verified".to_owned());
     }
+    if config.clients.store == ClientStoreSettings::Memory {
+        warnings.push(
+            "clients.store = \"memory\": the client registry lives in this process only; a restart forgets \
+             every client it saw created (use \"embedded\" or \"redis\" outside tests)"
+                .to_owned(),
+        );
+    }
     // not a problem: the file loads anywhere (SPEC §8), and the secret may be set later
     // for `check`; but until it is, lookups fail and unknown clients follow the policy
     for tenant in &config.tenants.list {
