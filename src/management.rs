@@ -65,19 +65,32 @@ impl Management {
         budget.check().is_ok()
     }
 
-    /// The tenant's management token, fetched when missing or about to expire.
+    /// The tenant's management token, fetched when missing or about to expire; concurrent
+    /// requests for it share one fetch (a failure is shared, never kept).
     pub async fn token(&self, tenant: &Tenant, upstream: &Upstream) -> Result<String, ManagementError> {
         let key = tenant.policy.id.clone();
-        if let Some((token, until)) = self.tokens.get(&key).await
-            && Instant::now() < until
-        {
+        let mut fetched_here = false;
+        let fetch = async {
+            fetched_here = true;
+            self.fetch_token(tenant, upstream).await
+        };
+        let (token, until) =
+            self.tokens.try_get_with(key.clone(), fetch).await.map_err(|e| ManagementError::clone(&e))?;
+        if fetched_here || Instant::now() < until {
+            // a token just fetched is used even when it lives shorter than the renewal margin
             return Ok(token);
         }
-        let (token, lifetime) = fetch_token(&self.side, tenant, upstream, false).await?;
-        // a day at most, whatever the upstream says
-        let until = Instant::now() + lifetime.min(Duration::from_secs(86_400)).saturating_sub(RENEW_BEFORE);
-        self.tokens.insert(key, (token.clone(), until)).await;
+        // kept, and about to expire: fetch a new one (shared with whoever asks meanwhile)
+        self.tokens.invalidate(&key).await;
+        let fetch = self.fetch_token(tenant, upstream);
+        let (token, _) = self.tokens.try_get_with(key, fetch).await.map_err(|e| ManagementError::clone(&e))?;
         Ok(token)
+    }
+
+    /// A new token and until when to keep it: a day at most, whatever the upstream says.
+    async fn fetch_token(&self, tenant: &Tenant, upstream: &Upstream) -> Result<(String, Instant), ManagementError> {
+        let (token, lifetime) = fetch_token(&self.side, tenant, upstream, false).await?;
+        Ok((token, Instant::now() + lifetime.min(Duration::from_secs(86_400)).saturating_sub(RENEW_BEFORE)))
     }
 
     /// What the upstream says of `client_id` on `tenant` (reached as `host`); `Ok(None)`

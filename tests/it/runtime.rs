@@ -750,3 +750,34 @@ fn lookups_past_the_tenant_budget_are_not_sent() {
     assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"over_budget\"}"), over as f64);
     assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"not_found\"}"), sent as f64);
 }
+
+/// Concurrent lookups of different clients on a fresh gateway share one management token
+/// fetch (an outside attack saw five at once).
+#[test]
+fn concurrent_lookups_share_one_management_token_fetch() {
+    let mut upstream = upstream();
+    for i in 0..6 {
+        upstream = upstream.route(&format!("/api/v2/clients/new{i}"), 404, r#"{"statusCode":404}"#);
+    }
+    let upstream = std::sync::Arc::new(upstream);
+    let gateway = std::sync::Arc::new(gateway(&upstream, ""));
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let gateway = std::sync::Arc::clone(&gateway);
+            std::thread::spawn(move || {
+                let raw = request("GET", &authorize(&format!("new{i}"), ""), HOST, &[NO_AUTH], b"");
+                status(&gateway.send(&raw))
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), 200);
+    }
+    let grants = upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.start.get(1).is_some_and(|t| t == "/oauth/token") && r.body_text().contains("gateway-m2m"))
+        .count();
+    assert_eq!(grants, 1, "one token fetch for six concurrent lookups");
+    assert_eq!(gateway.metric("modegate_client_lookups_total{result=\"not_found\"}"), 6.0);
+}
