@@ -244,7 +244,7 @@ fn warnings(config: &Config) -> Vec<String> {
         );
     }
     // not a problem: the file loads anywhere (SPEC §8), and the secret may be set later
-    // for `check`; but until it is, lookups fail and unknown clients follow the policy
+    // for `check`; but until it is, lookups fail and unknown clients are held strict
     for tenant in &config.tenants.list {
         if let Some(management) = &tenant.management
             && std::env::var(&management.client_secret_env).map_or(true, |secret| secret.is_empty())

@@ -324,15 +324,14 @@ impl AsyncRead for HeadDeadline {
 impl HeadDeadline {
     /// A read from the caller, under the head deadline and the rules of an owed answer.
     fn read_caller(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self;
-        if this.input_done.load(Ordering::Acquire) {
+        if self.input_done.load(Ordering::Acquire) {
             // nothing more is read from the caller: not yet while its answer is owed (the
             // request goes on), then the end of the stream
-            return if this.owed() { Poll::Pending } else { Poll::Ready(Ok(())) };
+            return if self.owed() { Poll::Pending } else { Poll::Ready(Ok(())) };
         }
         let (before, room) = (buf.filled().len(), buf.remaining() > 0);
-        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if this.owed() && read.is_ready() && room {
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.owed() && read.is_ready() && room {
             // the request was read whole: an end, a failure or more bytes (a stray CRLF, a
             // pipelined request) would each make Pingora stop reading the answer. Bytes are
             // dropped, and the connection closes once the answer is out (a half-closed
@@ -344,26 +343,26 @@ impl HeadDeadline {
             };
             buf.set_filled(before);
             log::debug!("the caller {what} before its creation was answered; reading the answer on");
-            this.input_done.store(true, Ordering::Release);
+            self.input_done.store(true, Ordering::Release);
             return Poll::Pending;
         }
-        let Some(when) = this.deadline() else { return read };
+        let Some(when) = self.deadline() else { return read };
         match read {
             Poll::Ready(_) => {
                 if buf.filled().len() > before {
-                    this.head_started.store(true, Ordering::Release);
+                    self.head_started.store(true, Ordering::Release);
                 }
                 read
             }
             Poll::Pending => {
                 if Instant::now() >= when {
-                    return this.expire(cx);
+                    return self.expire(cx);
                 }
-                if this.sleep.deadline() != when {
-                    this.sleep.as_mut().reset(when);
+                if self.sleep.deadline() != when {
+                    self.sleep.as_mut().reset(when);
                 }
-                if this.sleep.as_mut().poll(cx).is_ready() {
-                    return this.expire(cx);
+                if self.sleep.as_mut().poll(cx).is_ready() {
+                    return self.expire(cx);
                 }
                 Poll::Pending
             }
